@@ -1,0 +1,122 @@
+"""`hfft` command line. Imports stay lazy so `hfft --help` answers without loading torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hfft import __version__
+from hfft.errors import HfftError
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="fine-tune a model from a recipe")
+    p.add_argument("recipe", help="path to a recipe YAML (see `hfft recipes`)")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key.sub=value", help="dotted overrides, values are YAML"
+    )
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from hfft.run import train_command
+
+    return train_command(args)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a run directory on a split")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", help="test or validation (default: test)")
+    p.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from hfft.evaluation import eval_command
+
+    return eval_command(args)
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict labels: one JSON line per input")
+    p.add_argument("model", help="run directory or Hub id")
+    p.add_argument("inputs", nargs="+", help="image paths/folders/globs, or texts / a text file")
+    p.add_argument("--top-k", type=int, default=5)
+    p.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from hfft.predict import predict_command
+
+    return predict_command(args)
+
+
+def _add_push(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("push", help="push a run directory to the Hugging Face Hub")
+    p.add_argument("run_dir")
+    p.add_argument("--repo-id", required=True, metavar="USER/NAME")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--space", action="store_true", help="also create a Gradio Space for it")
+    p.set_defaults(func=_push)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from hfft.hub import push_command
+
+    return push_command(args)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the Gradio demo app for a run directory or Hub id")
+    p.add_argument("model", help="run directory or Hub id")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hfft.serve import serve_command
+
+    return serve_command(args)
+
+
+def _add_recipes(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recipes", help="list the bundled recipes")
+    p.set_defaults(func=_recipes)
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    from hfft.recipe import bundled_recipes
+
+    for path, first_line in bundled_recipes():
+        print(f"{path}\n    {first_line}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hfft",
+        description="Fine-tune Hugging Face vision and text classifiers from YAML recipes.",
+    )
+    parser.add_argument("--version", action="version", version=f"hfft {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_eval, _add_predict, _add_push, _add_serve, _add_recipes):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HfftError as err:
+        print(f"hfft: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hfft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Tiny random models and tiny datasets, built on disk by the tests (no network, a few KB each)."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SIZE = 32
+COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+WORDS = {
+    "negative": ["bad", "awful", "poor", "sad", "boring"],
+    "positive": ["good", "great", "nice", "happy", "fun"],
+}
+FILLER = ["the", "movie", "was", "really", "very", "a", "film", "plot"]
+
+
+def image_config(model_type: str = "vit", num_labels: int = 3):
+    """A tiny random config of an image-classification architecture."""
+    from transformers import ConvNextConfig, ResNetConfig, SwinConfig, ViTConfig
+
+    labels = {"num_labels": num_labels}
+    if model_type == "vit":
+        return ViTConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+            image_size=IMAGE_SIZE, patch_size=8, **labels,
+        )  # fmt: skip
+    if model_type == "convnext":
+        return ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, **labels)
+    if model_type == "resnet":
+        return ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], **labels)
+    if model_type == "swin":
+        return SwinConfig(
+            image_size=IMAGE_SIZE, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 2],
+            window_size=4, **labels,
+        )  # fmt: skip
+    raise ValueError(f"no tiny image config for {model_type!r}")
+
+
+def text_config(model_type: str = "bert", vocab_size: int = 64, num_labels: int = 2):
+    """A tiny random config of a text-classification architecture."""
+    from transformers import BertConfig, DistilBertConfig, RobertaConfig
+
+    common = {"vocab_size": vocab_size, "num_labels": num_labels}
+    if model_type == "bert":
+        return BertConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+            max_position_embeddings=64, **common,
+        )  # fmt: skip
+    if model_type == "distilbert":
+        return DistilBertConfig(
+            dim=32, n_layers=2, n_heads=2, hidden_dim=37, max_position_embeddings=64, **common
+        )
+    if model_type == "roberta":
+        return RobertaConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+            max_position_embeddings=70, pad_token_id=0, **common,
+        )  # fmt: skip
+    raise ValueError(f"no tiny text config for {model_type!r}")
+
+
+def make_image_checkpoint(path: Path, model_type: str = "vit", num_labels: int = 3) -> Path:
+    """Save a tiny random image classifier and its image processor as a checkpoint directory."""
+    import torch
+    from transformers import AutoModelForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(0)
+    model = AutoModelForImageClassification.from_config(image_config(model_type, num_labels))
+    model.save_pretrained(path)
+    ViTImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}).save_pretrained(path)
+    return Path(path)
+
+
+def make_text_checkpoint(path: Path, model_type: str = "bert", num_labels: int = 2) -> Path:
+    """Save a tiny random text classifier and a word-level WordPiece tokenizer for it."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, BertTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += sorted({w for ws in WORDS.values() for w in ws} | set(FILLER))
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    # transformers 5 ignores BertTokenizer(vocab_file=...); from_pretrained(dir) reads vocab.txt.
+    tokenizer = BertTokenizer.from_pretrained(path)
+    torch.manual_seed(0)
+    config = text_config(model_type, vocab_size=64, num_labels=num_labels)
+    assert len(vocab) <= config.vocab_size
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def make_image_folder(
+    path: Path, per_class: int = 6, splits: tuple[str, ...] = ("train",), seed: int = 0
+) -> Path:
+    """An `imagefolder` dataset of noisy solid-colour squares: class = colour (easy to learn)."""
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        for name, rgb in COLORS.items():
+            folder = Path(path) / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                noise = rng.integers(-25, 25, size=(IMAGE_SIZE, IMAGE_SIZE, 3))
+                pixels = np.clip(np.array(rgb) + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{name}_{i}.png")
+    return Path(path)
+
+
+def make_text_csv(path: Path, rows: int = 24, seed: int = 0, name: str = "train.csv") -> Path:
+    """A CSV of short reviews with a string label column (`negative`/`positive`)."""
+    rnd = random.Random(seed)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    out = path / name
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sentence", "sentiment"])
+        for i in range(rows):
+            label = sorted(WORDS)[i % 2]
+            words = rnd.sample(FILLER, 3) + rnd.sample(WORDS[label], 2)
+            rnd.shuffle(words)
+            writer.writerow([" ".join(words), label])
+    return out
