@@ -1,0 +1,82 @@
+"""Load a checkpoint (Hub id or local directory) safely: safetensors only unless the recipe opts
+in to pickle, `trust_remote_code` off unless the recipe sets it, a new head sized to the labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hfft.errors import HfftError
+from hfft.recipe import ModelSpec
+from hfft.tasks import Task
+
+
+def resolve(checkpoint: str) -> str:
+    """The checkpoint as given, after checking that a local-looking path exists."""
+    local = Path(checkpoint).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise HfftError(
+                f"model.checkpoint '{checkpoint}' is a folder without config.json: point it at a "
+                "directory written by save_pretrained (or a Hub id)"
+            )
+        return str(local)
+    if checkpoint.startswith(("/", "./", "../", "~")) or checkpoint.count("/") > 1:
+        raise HfftError(
+            f"model.checkpoint '{checkpoint}' does not exist: give an existing local directory or "
+            "a Hub id such as google/vit-base-patch16-224-in21k"
+        )
+    return checkpoint
+
+
+def load_kwargs(spec: ModelSpec) -> dict[str, Any]:
+    """Keyword arguments shared by every `from_pretrained` call of a recipe."""
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    if spec.revision:
+        kwargs["revision"] = spec.revision
+    return kwargs
+
+
+def load_processor(task: Task, spec: ModelSpec) -> Any:
+    """The checkpoint's image processor or tokenizer."""
+    checkpoint = resolve(spec.checkpoint)
+    try:
+        return task.load_processor(checkpoint, load_kwargs(spec))
+    except (OSError, ValueError) as err:
+        kind = "image processor" if task.input_column == "image" else "tokenizer"
+        raise HfftError(
+            f"could not load the {kind} of '{spec.checkpoint}': {_first_line(err)}. The run "
+            f"directory must be usable by pipeline(), so the checkpoint needs its {kind} files"
+        ) from None
+
+
+def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
+    """The task model with a head for `label_names` (`id2label`/`label2id` set in its config)."""
+    import transformers
+
+    auto = getattr(transformers, task.model_class)
+    checkpoint = resolve(spec.checkpoint)
+    try:
+        return auto.from_pretrained(
+            checkpoint,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+            # The checkpoint's own head (e.g. 1000 ImageNet classes) is replaced, not an error.
+            ignore_mismatched_sizes=True,
+            # Pickled .bin weights execute code on load; only safetensors unless opted in.
+            use_safetensors=None if spec.allow_pickle else True,
+            **load_kwargs(spec),
+        )
+    except (OSError, ValueError) as err:
+        hint = ""
+        if "safetensors" in str(err).lower() and not spec.allow_pickle:
+            hint = " (only pickle .bin weights? set model.allow_pickle=true if you trust them)"
+        raise HfftError(
+            f"could not load checkpoint '{spec.checkpoint}': {_first_line(err)}{hint}"
+        ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

@@ -1,0 +1,190 @@
+"""`hfft train`: the whole pipeline, top to bottom. No task or mode branches live here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hfft import checkpoint, modes
+from hfft.data import LoadedData, load_data
+from hfft.recipe import Recipe, load_recipe
+from hfft.tasks import TASKS, Task
+
+log = logging.getLogger("hfft")
+
+# hfft's TrainingArguments defaults; a task's defaults and then the recipe's training: win.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 32,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "logging_strategy": "epoch",
+    "save_total_limit": 2,
+    # Early stopping and "best model restored at the end" both follow validation loss.
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "eval_loss",
+    "greater_is_better": False,
+    "report_to": "none",
+    "seed": 42,
+}
+NUM_EXAMPLES = 8
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    train_seconds: float
+    trainable_parameters: int
+    total_parameters: int
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """CLI entry: load the recipe with its overrides and train."""
+    recipe = load_recipe(args.recipe, args.overrides)
+    train(recipe)
+    return 0
+
+
+def training_arguments(recipe: Recipe, task: Task) -> Any:
+    """TrainingArguments from hfft's defaults, the task's, then the recipe's `training:`."""
+    from transformers import TrainingArguments
+
+    from hfft.errors import RecipeError
+
+    kwargs = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
+    # Checkpoints go in a subfolder: the run directory itself holds the final model.
+    kwargs["output_dir"] = str(recipe.output_dir / "checkpoints")
+    if kwargs.get("gradient_checkpointing"):
+        kwargs.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
+    try:
+        return TrainingArguments(**kwargs)
+    except (ValueError, TypeError) as err:
+        raise RecipeError(f"invalid training: settings: {err}") from None
+
+
+def build_trainer(recipe: Recipe) -> tuple[Any, LoadedData, Any, Task]:
+    """Everything up to a ready `Trainer`: data, model in its mode, arguments, metrics."""
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
+
+    from hfft.callbacks import NativeKeyCheckpoints
+    from hfft.metrics import build_metrics
+
+    task = TASKS[recipe.task]
+    args = training_arguments(recipe, task)
+    set_seed(args.seed)
+    processor = checkpoint.load_processor(task, recipe.model)
+    data = load_data(recipe.data, task.input_column)
+    model = checkpoint.load_model(task, recipe.model, data.label_names)
+    model = modes.apply_mode(model, recipe.model)
+    if args.gradient_checkpointing:
+        modes.enable_checkpointing_inputs(model)
+    prepared = task.prepare(data.splits, processor, recipe)
+    metrics = build_metrics(recipe.eval.metrics, len(data.label_names))
+    callbacks: list[Any] = [NativeKeyCheckpoints()]
+    if recipe.early_stopping.patience:
+        callbacks.append(
+            EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)
+        )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=prepared["train"],
+        eval_dataset=prepared["validation"],
+        data_collator=task.collator(processor),
+        processing_class=processor,
+        compute_metrics=metrics.compute_metrics,
+        preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
+        callbacks=callbacks,
+    )
+    trainer.hfft_prepared = prepared  # the model-ready splits, for the final evaluation
+    return trainer, data, processor, task
+
+
+def train(recipe: Recipe) -> TrainResult:
+    """Fine-tune as the recipe says and write a complete run directory."""
+    from hfft.card import write_model_card
+    from hfft.evaluation import evaluate_and_report
+
+    run_dir = recipe.output_dir
+    trainer, data, processor, task = build_trainer(recipe)
+    trainable, total = modes.count_parameters(trainer.model)
+    log.info(
+        "task %s | checkpoint %s | mode %s | trainable %s | splits %s | %d labels %s",
+        recipe.task,
+        recipe.model.checkpoint,
+        recipe.model.mode
+        + (f" (freeze_layers={recipe.model.freeze_layers})" if recipe.model.freeze_layers else ""),
+        modes.trainable_summary(trainer.model),
+        data.sizes(),
+        len(data.label_names),
+        _preview(data.label_names),
+    )
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+
+    eval_splits = {
+        name: trainer.hfft_prepared[name] for name in ("validation", "test") if name in data.splits
+    }
+    metrics = (
+        evaluate_and_report(
+            trainer,
+            eval_splits,
+            run_dir,
+            data.label_names,
+            recipe.eval.metrics,
+            log_history=trainer.state.log_history,
+        )
+        if trainer.is_world_process_zero()
+        else {}
+    )
+    if trainer.is_world_process_zero():
+        model = modes.finalize(trainer.model, run_dir)
+        model.save_pretrained(run_dir)
+        processor.save_pretrained(run_dir)
+        recipe.save(run_dir / "recipe.yaml")
+        save_examples(data, task, run_dir)
+        write_model_card(run_dir, recipe.to_dict(), metrics)
+        main_split = "test" if "test" in metrics else "validation"
+        shown = {
+            k: round(v, 4) for k, v in metrics.get(main_split, {}).items() if isinstance(v, float)
+        }
+        log.info("done in %.1fs | %s %s | run directory %s", seconds, main_split, shown, run_dir)
+    return TrainResult(run_dir, metrics, seconds, trainable, total)
+
+
+def save_examples(data: LoadedData, task: Task, run_dir: Path, n: int = NUM_EXAMPLES) -> None:
+    """A few held-out inputs with their true labels, one class after another, for the demo."""
+    split = data.splits["test"] if "test" in data.splits else data.splits["validation"]
+    by_class: dict[int, list[int]] = {}
+    for row, label in enumerate(split["label"]):
+        by_class.setdefault(label, []).append(row)
+    order: list[int] = []
+    while len(order) < min(n, len(split)):
+        for rows in by_class.values():
+            if rows and len(order) < n:
+                order.append(rows.pop(0))
+    folder = run_dir / "examples"
+    folder.mkdir(parents=True, exist_ok=True)
+    examples = []
+    for i, row in enumerate(order):
+        item = split[row]
+        examples.append(
+            {
+                "input": task.save_example(item[task.input_column], folder, i),
+                "label": data.label_names[item["label"]],
+            }
+        )
+    (folder / "examples.json").write_text(json.dumps(examples, indent=2))
+
+
+def _preview(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}]"
