@@ -1,0 +1,184 @@
+"""PNG plots for a run: confusion matrix and training curves.
+
+matplotlib is imported inside the functions (it costs ~0.5 s) and drawn on an Agg canvas directly,
+without pyplot: no GUI backend, no global figure state, safe from any thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Beyond this many classes the per-cell numbers are unreadable: colour alone tells the story.
+ANNOTATE_MAX_CLASSES = 20
+_MAX_LABEL_CHARS = 24
+
+
+def _short(label: str) -> str:
+    label = str(label)
+    return label if len(label) <= _MAX_LABEL_CHARS else label[: _MAX_LABEL_CHARS - 1] + "…"
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def confusion_matrix_normalized(
+    y_true: Sequence[int], y_pred: Sequence[int], num_labels: int
+) -> np.ndarray:
+    """Row-normalised confusion matrix: row i = where examples of true class i went (a class
+    absent from y_true gives a row of zeros)."""
+    from sklearn.metrics import confusion_matrix
+
+    counts = confusion_matrix(y_true, y_pred, labels=list(range(num_labels))).astype(float)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def plot_confusion_matrix(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    label_names: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Save the confusion matrix, normalised per true class, with label names on both axes.
+
+    Readable from 2 to ~100 classes: the figure grows with the number of classes, tick labels
+    shrink, and per-cell values are written only up to ANNOTATE_MAX_CLASSES classes.
+    """
+    n = len(label_names)
+    matrix = confusion_matrix_normalized(y_true, y_pred, n)
+    # ~0.22 inch per class beyond the first few, bounded so 100 classes stays a sane PNG
+    side = min(22.0, max(5.0, 2.5 + 0.22 * n))
+    # a row of the matrix is ~80% of the side over n classes; labels take ~60% of a row's height
+    row_points = side * 72 * 0.8 / max(n, 1)
+    tick_size = max(4.0, min(10.0, 0.6 * row_points))
+    fig = _new_figure(side + 1.2, side)
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="fraction of the true class")
+
+    names = [_short(name) for name in label_names]
+    ax.set_xticks(range(n), names, fontsize=tick_size, rotation=45 if n <= 10 else 90)
+    if n <= 10:
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
+            tick.set_rotation_mode("anchor")
+    ax.set_yticks(range(n), names, fontsize=tick_size)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0
+    ax.set_title(
+        title
+        or f"Confusion matrix (normalised per true class) — {len(y_true)} examples, "
+        f"accuracy {accuracy:.3f}",
+        fontsize=11,
+    )
+
+    if n <= ANNOTATE_MAX_CLASSES:
+        cell_size = max(5.0, min(11.0, 140.0 / n))
+        for i in range(n):
+            for j in range(n):
+                value = matrix[i, j]
+                if value == 0 and i != j:
+                    continue  # empty off-diagonal cells stay blank: the errors stand out
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=cell_size,
+                    color="white" if value > 0.5 else "black",
+                )
+    else:
+        # thin grid lines let the eye follow rows and columns without numbers
+        ax.set_xticks(np.arange(-0.5, n, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, n, 1), minor=True)
+        ax.grid(which="minor", color="0.9", linewidth=0.3)
+        ax.tick_params(which="minor", length=0)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100 if n <= 40 else 120, bbox_inches="tight", pad_inches=0.15)
+    return path
+
+
+def _series(log_history: Sequence[Mapping[str, Any]], key: str) -> tuple[list, list]:
+    """(epochs, values) of one logged quantity, in logging order."""
+    points = [
+        (entry.get("epoch", math.nan), entry[key])
+        for entry in log_history
+        if isinstance(entry.get(key), int | float)
+    ]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def plot_training_curves(
+    log_history: Sequence[Mapping[str, Any]], metric_name: str, path: str | Path
+) -> Path:
+    """Save loss (train and eval) and the eval metric against epochs, from a Trainer's
+    `state.log_history` (train entries carry `loss`, eval entries `eval_loss`, `eval_<metric>`)."""
+    key = metric_name if metric_name.startswith("eval_") else f"eval_{metric_name}"
+    train = _series(log_history, "loss")
+    evaluation = _series(log_history, "eval_loss")
+    metric = _series(log_history, key)
+
+    fig = _new_figure(11.0, 4.2)
+    loss_ax, metric_ax = fig.subplots(1, 2)
+    if train[0]:
+        loss_ax.plot(*train, label="train loss", color="tab:blue", alpha=0.8)
+    if evaluation[0]:
+        loss_ax.plot(*evaluation, "o-", label="eval loss", color="tab:orange")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    loss_ax.set_title("Loss")
+    if train[0] or evaluation[0]:
+        loss_ax.legend()
+    else:
+        loss_ax.text(
+            0.5, 0.5, "no loss logged", ha="center", va="center", transform=loss_ax.transAxes
+        )
+
+    label = key.removeprefix("eval_")
+    if metric[0]:
+        metric_ax.plot(*metric, "o-", color="tab:green", label=f"eval {label}")
+        best = int(np.argmax(metric[1]))
+        metric_ax.annotate(
+            f"best {metric[1][best]:.3f}",
+            (metric[0][best], metric[1][best]),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+        )
+        metric_ax.margins(y=0.15)  # room for the "best" note under the title
+        metric_ax.legend(loc="lower right")
+    else:
+        metric_ax.text(
+            0.5,
+            0.5,
+            f"no eval {label} logged\n(evaluation ran no epoch)",
+            ha="center",
+            va="center",
+            transform=metric_ax.transAxes,
+        )
+    metric_ax.set_xlabel("epoch")
+    metric_ax.set_ylabel(label)
+    metric_ax.set_title(f"Validation {label}")
+    metric_ax.grid(alpha=0.3)
+    loss_ax.grid(alpha=0.3)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
+    return path
