@@ -38,14 +38,17 @@ def load_kwargs(spec: ModelSpec) -> dict[str, Any]:
 
 
 def load_processor(task: Task, spec: ModelSpec) -> Any:
-    """The checkpoint's image processor or tokenizer."""
-    checkpoint = resolve(spec.checkpoint)
+    """The checkpoint's image processor or tokenizer (or the one `model.processor` names)."""
+    if isinstance(spec.processor, dict):
+        return _build_processor(spec.processor)
+    source = spec.processor or spec.checkpoint
+    checkpoint = resolve(source)
     try:
         return task.load_processor(checkpoint, load_kwargs(spec))
     except (OSError, ValueError) as err:
         kind = "image processor" if task.input_column == "image" else "tokenizer"
         raise HfftError(
-            f"could not load the {kind} of '{spec.checkpoint}': {_first_line(err)}. The run "
+            f"could not load the {kind} of '{source}': {_first_line(err)}. The run "
             f"directory must be usable by pipeline(), so the checkpoint needs its {kind} files"
         ) from None
 
@@ -55,13 +58,18 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
     import transformers
 
     auto = getattr(transformers, task.model_class)
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
+    if spec.config is not None:
+        return auto.from_config(_build_config(spec.config, labels))
     checkpoint = resolve(spec.checkpoint)
     try:
         return auto.from_pretrained(
             checkpoint,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
+            **labels,
             # The checkpoint's own head (e.g. 1000 ImageNet classes) is replaced, not an error.
             ignore_mismatched_sizes=True,
             # Pickled .bin weights execute code on load; only safetensors unless opted in.
@@ -80,3 +88,28 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
 def _first_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     return lines[0] if lines else type(err).__name__
+
+
+def _build_config(config: dict[str, Any], labels: dict[str, Any]) -> Any:
+    from transformers import AutoConfig
+
+    settings = dict(config)
+    model_type = settings.pop("model_type")
+    try:
+        return AutoConfig.for_model(model_type, **settings, **labels)
+    except ValueError as err:
+        raise HfftError(f"model.config: {_first_line(err)}") from None
+
+
+def _build_processor(settings: dict[str, Any]) -> Any:
+    import transformers
+
+    kwargs = dict(settings)
+    name = kwargs.pop("class", None)
+    cls = getattr(transformers, str(name), None) if name else None
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        raise HfftError(
+            f"model.processor.class {name!r} is not a transformers processor class; "
+            "e.g. {class: ViTImageProcessor, size: {height: 64, width: 64}}"
+        )
+    return cls(**kwargs)

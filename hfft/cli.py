@@ -53,11 +53,26 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _add_push(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("push", help="push a run directory to the Hugging Face Hub")
-    p.add_argument("run_dir")
-    p.add_argument("--repo-id", required=True, metavar="USER/NAME")
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--space", action="store_true", help="also create a Gradio Space for it")
+    p = sub.add_parser(
+        "push",
+        help="push a run directory to the Hugging Face Hub",
+        description="Push the model, card, metrics, plots and examples of a finished run (never "
+        "checkpoints/ or optimizer state) in one commit. Token: HF_TOKEN or `hf auth login`.",
+    )
+    p.add_argument("run_dir", help="output_dir of a finished `hfft train`")
+    p.add_argument("--repo-id", required=True, metavar="USER/NAME", help="model repo to push to")
+    p.add_argument("--private", action="store_true", help="create the repo(s) private")
+    p.add_argument("--revision", metavar="BRANCH", help="branch to commit to (default: main)")
+    p.add_argument("--commit-message", metavar="MESSAGE")
+    p.add_argument("--space", action="store_true", help="also push a Gradio Space that loads it")
+    p.add_argument(
+        "--space-id",
+        metavar="USER/NAME",
+        help="id of the Space (implies --space; default: repo id)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list what would be uploaded; no network call"
+    )
     p.set_defaults(func=_push)
 
 
@@ -94,6 +109,31 @@ def _recipes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="the embedded default: the transfer-learning story, offline, in minutes"
+    )
+    p.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hfft.demo import demo_command
+
+    return demo_command(args)
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="hyper-parameter search over a recipe (Optuna)")
+    p.add_argument("recipe")
+    p.set_defaults(func=_tune)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from hfft.tune import tune_command
+
+    return tune_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hfft",
@@ -101,7 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hfft {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_eval, _add_predict, _add_push, _add_serve, _add_recipes):
+    for add in (
+        _add_train,
+        _add_eval,
+        _add_predict,
+        _add_push,
+        _add_serve,
+        _add_recipes,
+        _add_demo,
+        _add_tune,
+    ):
         add(sub)
     return parser
 

@@ -45,7 +45,13 @@ class LoraSpec:
 class ModelSpec:
     """Which checkpoint to adapt and how (the adaptation mode)."""
 
-    checkpoint: str
+    # Hub id or local directory of a pretrained model ...
+    checkpoint: Union[str, None] = None  # noqa: UP007
+    # ... or, to train from scratch, a config: {model_type: vit, hidden_size: 64, ...}.
+    config: Union[dict[str, Any], None] = None  # noqa: UP007
+    # Processor to use instead of the checkpoint's: a path/Hub id, or {class: ViTImageProcessor,
+    # ...kwargs}. Required with `config`.
+    processor: Union[str, dict[str, Any], None] = None  # noqa: UP007
     mode: Literal["full", "frozen", "lora"] = "full"
     # full mode only: also freeze the embeddings and the N lowest blocks.
     freeze_layers: int = 0
@@ -56,6 +62,24 @@ class ModelSpec:
     allow_pickle: bool = False
 
     def __post_init__(self) -> None:
+        if (self.checkpoint is None) == (self.config is None):
+            raise RecipeError(
+                "set exactly one of model.checkpoint (a pretrained model) and model.config "
+                "(train from scratch, e.g. {model_type: vit, hidden_size: 64})"
+            )
+        if self.config is not None:
+            if "model_type" not in self.config:
+                raise RecipeError("model.config needs model_type, e.g. model.config.model_type=vit")
+            if self.processor is None:
+                raise RecipeError(
+                    "model.config trains from scratch, so there is no checkpoint processor: set "
+                    "model.processor to a path/Hub id or {class: ViTImageProcessor, size: ...}"
+                )
+            if self.mode != "full":
+                raise RecipeError(
+                    f"model.mode '{self.mode}' adapts pretrained weights; a model built from "
+                    "model.config has none: use model.mode=full"
+                )
         if self.freeze_layers < 0:
             raise RecipeError(f"model.freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.freeze_layers and self.mode != "full":
@@ -161,6 +185,13 @@ class Recipe:
     hub: HubSpec = field(default_factory=HubSpec)
     # Hyper-parameter search settings (`hfft tune`), validated by hfft.tune.
     tune: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """What the model starts from, for logs and cards."""
+        if self.model.checkpoint:
+            return self.model.checkpoint
+        return f"scratch ({self.model.config['model_type']} config)"
 
     @property
     def output_dir(self) -> Path:

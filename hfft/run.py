@@ -118,7 +118,7 @@ def train(recipe: Recipe) -> TrainResult:
     log.info(
         "task %s | checkpoint %s | mode %s | trainable %s | splits %s | %d labels %s",
         recipe.task,
-        recipe.model.checkpoint,
+        recipe.source,
         recipe.model.mode
         + (f" (freeze_layers={recipe.model.freeze_layers})" if recipe.model.freeze_layers else ""),
         modes.trainable_summary(trainer.model),
