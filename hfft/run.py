@@ -69,7 +69,19 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
         raise RecipeError(f"invalid training: settings: {err}") from None
 
 
-def build_trainer(recipe: Recipe) -> tuple[Any, LoadedData, Any, Task]:
+@dataclass
+class Run:
+    """A training run ready to go: the recipe, its data, and a configured Trainer."""
+
+    recipe: Recipe
+    task: Task
+    data: LoadedData
+    prepared: Any  # model-ready DatasetDict (train augmented)
+    processor: Any
+    trainer: Any
+
+
+def build_run(recipe: Recipe) -> Run:
     """Everything up to a ready `Trainer`: data, model in its mode, arguments, metrics."""
     from transformers import EarlyStoppingCallback, Trainer, set_seed
 
@@ -103,60 +115,57 @@ def build_trainer(recipe: Recipe) -> tuple[Any, LoadedData, Any, Task]:
         preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
         callbacks=callbacks,
     )
-    trainer.hfft_prepared = prepared  # the model-ready splits, for the final evaluation
-    return trainer, data, processor, task
+    return Run(recipe, task, data, prepared, processor, trainer)
 
 
 def train(recipe: Recipe) -> TrainResult:
     """Fine-tune as the recipe says and write a complete run directory."""
-    from hfft.card import write_model_card
-    from hfft.evaluation import evaluate_and_report
-
-    run_dir = recipe.output_dir
-    trainer, data, processor, task = build_trainer(recipe)
-    trainable, total = modes.count_parameters(trainer.model)
+    run = build_run(recipe)
     log.info(
         "task %s | checkpoint %s | mode %s | trainable %s | splits %s | %d labels %s",
         recipe.task,
         recipe.source,
         recipe.model.mode
         + (f" (freeze_layers={recipe.model.freeze_layers})" if recipe.model.freeze_layers else ""),
-        modes.trainable_summary(trainer.model),
-        data.sizes(),
-        len(data.label_names),
-        _preview(data.label_names),
+        modes.trainable_summary(run.trainer.model),
+        run.data.sizes(),
+        len(run.data.label_names),
+        _preview(run.data.label_names),
     )
     start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
+    run.trainer.train()
+    return finish_run(run, time.perf_counter() - start)
 
+
+def finish_run(run: Run, seconds: float) -> TrainResult:
+    """Evaluate the trained model and write the run directory (on the main process only)."""
+    from hfft.card import write_model_card
+    from hfft.evaluation import evaluate_and_report
+
+    recipe, trainer, run_dir = run.recipe, run.trainer, run.recipe.output_dir
+    trainable, total = modes.count_parameters(trainer.model)
+    if not trainer.is_world_process_zero():
+        return TrainResult(run_dir, {}, seconds, trainable, total)
     eval_splits = {
-        name: trainer.hfft_prepared[name] for name in ("validation", "test") if name in data.splits
+        name: run.prepared[name] for name in ("validation", "test") if name in run.prepared
     }
-    metrics = (
-        evaluate_and_report(
-            trainer,
-            eval_splits,
-            run_dir,
-            data.label_names,
-            recipe.eval.metrics,
-            log_history=trainer.state.log_history,
-        )
-        if trainer.is_world_process_zero()
-        else {}
+    metrics = evaluate_and_report(
+        trainer,
+        eval_splits,
+        run_dir,
+        run.data.label_names,
+        recipe.eval.metrics,
+        log_history=trainer.state.log_history,
     )
-    if trainer.is_world_process_zero():
-        model = modes.finalize(trainer.model, run_dir)
-        model.save_pretrained(run_dir)
-        processor.save_pretrained(run_dir)
-        recipe.save(run_dir / "recipe.yaml")
-        save_examples(data, task, run_dir)
-        write_model_card(run_dir, recipe.to_dict(), metrics)
-        main_split = "test" if "test" in metrics else "validation"
-        shown = {
-            k: round(v, 4) for k, v in metrics.get(main_split, {}).items() if isinstance(v, float)
-        }
-        log.info("done in %.1fs | %s %s | run directory %s", seconds, main_split, shown, run_dir)
+    model = modes.finalize(trainer.model, run_dir)
+    model.save_pretrained(run_dir)
+    run.processor.save_pretrained(run_dir)
+    recipe.save(run_dir / "recipe.yaml")
+    save_examples(run.data, run.task, run_dir)
+    write_model_card(run_dir, recipe.to_dict(), metrics)
+    main_split = "test" if "test" in metrics else "validation"
+    shown = {k: round(v, 4) for k, v in metrics.get(main_split, {}).items() if isinstance(v, float)}
+    log.info("done in %.1fs | %s %s | run directory %s", seconds, main_split, shown, run_dir)
     return TrainResult(run_dir, metrics, seconds, trainable, total)
 
 
