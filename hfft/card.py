@@ -1,0 +1,321 @@
+"""The model card (README.md) of a run directory, built with `huggingface_hub.ModelCard`.
+
+The metadata block only ever names Hub ids: a local data path or checkpoint in `datasets` or
+`base_model` makes the Hub reject the push (AutoTrain #648), and a builder name such as
+`imagefolder` is not a dataset. Local paths in the recipe shown in the card are reduced to their
+base name, and no token ever reaches the card.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from hfft.evaluation import CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE, primary_split
+
+CARD_FILE = "README.md"
+# datasets' packaged builders: `load_dataset("<builder>", data_dir=...)` reads local files
+_FALLBACK_BUILDERS = frozenset(
+    {"imagefolder", "audiofolder", "videofolder", "csv", "json", "parquet", "text", "arrow"}
+)
+_TOKEN_KEY = re.compile(r"(^|_)(token|auth_token|password|secret)$", re.IGNORECASE)
+_TOKEN_VALUE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
+# recipe keys whose values are always local paths, whatever they look like
+_PATH_KEY = re.compile(r"(_dir|_path|_file|_files|_root)$|^(output_dir|data_files|data_dir)$")
+_HUB_METRIC = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "f1"}
+_FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub", "peft")
+
+
+def _builders() -> frozenset[str]:
+    try:
+        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+    except ImportError:  # private name: tolerate its disappearance
+        return _FALLBACK_BUILDERS
+    return _FALLBACK_BUILDERS | frozenset(_PACKAGED_DATASETS_MODULES)
+
+
+def is_local_path(value: str) -> bool:
+    """True for an absolute or explicitly relative path, or a path that exists here."""
+    if not isinstance(value, str) or not value or "://" in value:
+        return False
+    if value.startswith((".", "~", "/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
+        return True
+    try:
+        return Path(value).expanduser().exists()
+    except OSError:
+        return False
+
+
+def is_hub_id(value: Any) -> bool:
+    """True when `value` can only be a Hub repo id: not a local path, not a builder name."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(value, str) or is_local_path(value) or value in _builders():
+        return False
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _basename(value: str) -> str:
+    return Path(value.rstrip("/\\")).name or value
+
+
+def sanitize_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the recipe fit to publish: local paths reduced to their base name, token-like
+    keys dropped."""
+
+    def clean(value: Any, key: str = "") -> Any:
+        if isinstance(value, Mapping):
+            return {k: clean(v, str(k)) for k, v in value.items() if not _TOKEN_KEY.search(str(k))}
+        if isinstance(value, list | tuple):
+            return [clean(v, key) for v in value]
+        if isinstance(value, str):
+            if _TOKEN_VALUE.search(value):
+                return "<redacted>"
+            if is_local_path(value) or (_PATH_KEY.search(key) and "://" not in value):
+                return _basename(value)
+        return value
+
+    return clean(copy.deepcopy(dict(recipe)))
+
+
+def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]:
+    """(Hub dataset id or None, model-index dataset type, human-readable dataset name)."""
+    path = str(data.get("path") or "")
+    if is_hub_id(path):
+        return path, path, path
+    where = data.get("data_dir") or data.get("data_files") or path
+    if isinstance(where, Mapping):
+        where = next(iter(where.values()), path)
+    if isinstance(where, list | tuple):
+        where = where[0] if where else path
+    name = _basename(str(where)) if where else "local data"
+    kind = path if path in _builders() else "local"
+    return None, kind if kind != "local" else name, name
+
+
+def _metric_parts(name: str) -> tuple[str, str, dict[str, Any] | None]:
+    """(Hub metric id, pretty name, metric args) for an hfft metric name."""
+    top_k = re.match(r"^top(\d+)_accuracy$", name)
+    if top_k:
+        return name, f"Top-{top_k.group(1)} accuracy", {"k": int(top_k.group(1))}
+    base, _, average = name.partition("_")
+    pretty = base.capitalize() if base != "f1" else "F1"
+    if average:
+        return _HUB_METRIC.get(base, name), f"{pretty} ({average})", {"average": average}
+    return _HUB_METRIC.get(base, name), pretty, None
+
+
+def _scalar_metrics(split_metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in split_metrics.items() if isinstance(v, int | float)}
+
+
+def _ordered_splits(metrics: Mapping[str, Any]) -> list[str]:
+    order = {"test": 0, "validation": 1}
+    return sorted(metrics, key=lambda s: (order.get(s, 2), s))
+
+
+def _framework_versions(mode: str) -> list[str]:
+    lines = []
+    for package in _FRAMEWORKS:
+        if package == "peft" and mode != "lora":
+            continue
+        try:
+            lines.append(f"- {package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return lines
+
+
+def _mode_sentence(model: Mapping[str, Any]) -> str:
+    mode = model.get("mode", "full")
+    if mode == "frozen":
+        return "the pretrained backbone was frozen and only the new classification head trained"
+    if mode == "lora":
+        lora = model.get("lora") or {}
+        targets = lora.get("target_modules", "auto")
+        return (
+            f"LoRA adapters (r={lora.get('r')}, alpha={lora.get('alpha')}, "
+            f"dropout={lora.get('dropout')}, target modules: {targets}) were trained together "
+            "with the new classification head, then merged into the weights, so the model "
+            "loads without PEFT"
+        )
+    frozen = model.get("freeze_layers") or 0
+    if frozen:
+        return f"all weights were trained except the embeddings and the {frozen} lowest blocks"
+    return "all weights were fine-tuned"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _yaml(data: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).strip()
+
+
+def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> ModelCardData:
+    """The card's metadata block: Hub ids only, results as a `model-index`."""
+    task = recipe.get("task", "image-classification")
+    model = recipe.get("model") or {}
+    data = recipe.get("data") or {}
+    hub = recipe.get("hub") or {}
+    mode = model.get("mode", "full")
+    checkpoint = model.get("checkpoint")
+    dataset_id, dataset_type, dataset_name = _dataset_description(data)
+    repo_id = hub.get("repo_id")
+    output_dir = (recipe.get("training") or {}).get("output_dir") or "model"
+    model_name = str(repo_id).split("/")[-1] if repo_id else _basename(str(output_dir))
+
+    eval_results = []
+    metric_ids: list[str] = []
+    for split in _ordered_splits(metrics):
+        for name, value in _scalar_metrics(metrics[split]).items():
+            metric_id, pretty, args = _metric_parts(name)
+            if metric_id in _HUB_METRIC and metric_id not in metric_ids:
+                metric_ids.append(metric_id)
+            eval_results.append(
+                EvalResult(
+                    task_type=task,
+                    dataset_type=dataset_type,
+                    dataset_name=dataset_name,
+                    dataset_config=data.get("name") if dataset_id else None,
+                    dataset_split=split,
+                    metric_type=metric_id,
+                    metric_value=round(value, 4),
+                    metric_name=f"{pretty} ({split})",
+                    metric_args=args,
+                )
+            )
+    license_ = (
+        recipe.get("license") or hub.get("license") or (recipe.get("card") or {}).get("license")
+    )
+    return ModelCardData(
+        library_name="transformers",
+        base_model=checkpoint if is_hub_id(checkpoint) else None,
+        datasets=[dataset_id] if dataset_id else None,
+        metrics=metric_ids or None,
+        pipeline_tag=task,
+        tags=["hfft", task, mode],
+        license=license_,
+        model_name=model_name,
+        eval_results=eval_results or None,
+    )
+
+
+def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
+    """The full README.md text (metadata + body) for a run."""
+    run_dir = Path(run_dir)
+    card_data = build_card_data(recipe, metrics)
+    task = recipe.get("task", "image-classification")
+    model = recipe.get("model") or {}
+    hub = recipe.get("hub") or {}
+    training = recipe.get("training") or {}
+    mode = model.get("mode", "full")
+    checkpoint = str(model.get("checkpoint") or "")
+    dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {})
+
+    base = (
+        f"[{checkpoint}](https://huggingface.co/{checkpoint})"
+        if is_hub_id(checkpoint)
+        else f"a local checkpoint (`{_basename(checkpoint)}`)"
+    )
+    dataset = (
+        f"the [{dataset_id}](https://huggingface.co/datasets/{dataset_id}) dataset"
+        if dataset_id
+        else f"a local dataset (`{dataset_name}`)"
+    )
+    parts = [
+        f"# {card_data.model_name}",
+        f"{'An' if task[:1] in 'aeiou' else 'A'} {task} model fine-tuned from {base} on "
+        f"{dataset} with hfft in **{mode}** mode: {_mode_sentence(model)}.",
+    ]
+
+    splits = _ordered_splits(metrics)
+    if splits:
+        names = list(dict.fromkeys(n for s in splits for n in _scalar_metrics(metrics[s])))
+        rows = [
+            [s, *(f"{metrics[s][n]:.4f}" if n in metrics[s] else "–" for n in names)]
+            for s in splits
+        ]
+        parts += ["## Results", _table(["split", *(_metric_parts(n)[1] for n in names)], rows)]
+        main = primary_split(splits)
+        per_class = metrics[main].get("per_class") or {}
+        if per_class:
+            rows = [
+                [
+                    str(label).replace("|", "\\|"),
+                    f"{c['precision']:.3f}",
+                    f"{c['recall']:.3f}",
+                    f"{c['f1']:.3f}",
+                    str(c["support"]),
+                ]
+                for label, c in per_class.items()
+            ]
+            parts += [
+                f"### Per class ({main} split)",
+                _table(["label", "precision", "recall", "F1", "support"], rows),
+            ]
+    plots = [
+        (title, name)
+        for title, name in (
+            ("Confusion matrix", CONFUSION_MATRIX_FILE),
+            ("Training curves", TRAINING_CURVES_FILE),
+        )
+        if (run_dir / name).is_file()
+    ]
+    if plots:
+        parts.append("## Plots")
+        parts += [f"![{title}]({name})" for title, name in plots]
+
+    target = hub.get("repo_id") or f"path/to/{run_dir.name}"
+    example = '"path/to/image.jpg"' if task.startswith("image") else '"I really enjoyed it."'
+    parts += [
+        "## Usage",
+        "```python\nfrom transformers import pipeline\n\n"
+        f'classifier = pipeline("{task}", model="{target}")\n'
+        f"print(classifier({example}, top_k=5))\n```",
+        f"or, with hfft: `hfft predict {target} {example.strip(chr(34))}`",
+    ]
+
+    published = sanitize_recipe(recipe)
+    hyper = {k: v for k, v in (published.get("training") or {}).items() if k != "output_dir"}
+    hyper["mode"] = mode
+    if mode == "lora":
+        hyper.update({f"lora.{k}": v for k, v in (model.get("lora") or {}).items()})
+    elif model.get("freeze_layers"):
+        hyper["freeze_layers"] = model.get("freeze_layers")
+    parts += [
+        "## Training procedure",
+        _table(["hyper-parameter", "value"], [[f"`{k}`", f"`{v}`"] for k, v in hyper.items()]),
+        "### Recipe",
+        "The resolved recipe, local paths reduced to their base name: with them pointed back "
+        "at the data, `hfft train recipe.yaml` reproduces the run.",
+        f"```yaml\n{_yaml(published)}\n```",
+        "## Framework versions",
+        "\n".join(_framework_versions(mode)),
+    ]
+    text = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(parts) + "\n"
+    return _TOKEN_VALUE.sub("<redacted>", text)
+
+
+def write_model_card(
+    run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]
+) -> Path:
+    """Write README.md (the model card) into `run_dir` and return its path."""
+    path = Path(run_dir) / CARD_FILE
+    ModelCard(build_card(run_dir, recipe, metrics)).save(path)
+    return path

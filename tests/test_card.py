@@ -1,0 +1,180 @@
+"""hfft.card: metadata that parses back, Hub ids only, no local path, no token."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from huggingface_hub import ModelCard
+
+from hfft.card import build_card_data, is_hub_id, sanitize_recipe, write_model_card
+
+METRICS = {
+    "validation": {
+        "accuracy": 0.9,
+        "f1_macro": 0.88,
+        "per_class": {"red": {"precision": 1.0, "recall": 0.8, "f1": 0.889, "support": 5}},
+    },
+    "test": {
+        "accuracy": 0.8333,
+        "f1_macro": 0.8,
+        "top2_accuracy": 1.0,
+        "per_class": {
+            "red": {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2},
+            "green": {"precision": 0.6667, "recall": 1.0, "f1": 0.8, "support": 2},
+            "blue|navy": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2},
+        },
+    },
+}
+FAKE_TOKEN = "hf_" + "A1b2C3d4" * 5
+
+
+def _recipe(data_dir, checkpoint, output_dir, **over):
+    recipe = {
+        "task": "image-classification",
+        "model": {
+            "checkpoint": str(checkpoint),
+            "mode": "lora",
+            "freeze_layers": 0,
+            "lora": {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": "auto"},
+        },
+        "data": {
+            "path": "imagefolder",
+            "data_dir": str(data_dir),
+            "columns": {"image": "image", "label": "label"},
+        },
+        "training": {
+            "output_dir": str(output_dir),
+            "learning_rate": 5e-3,
+            "num_train_epochs": 3,
+            "hub_token": FAKE_TOKEN,
+        },
+        "eval": {"metrics": ["accuracy", "f1_macro", "top2_accuracy"]},
+        "hub": {"repo_id": None, "private": False, "push": False, "token": FAKE_TOKEN},
+    }
+    recipe.update(over)
+    return recipe
+
+
+def test_local_paths_never_reach_the_card(tmp_path, image_folder, vit_checkpoint):
+    run_dir = tmp_path / "runs" / "vit-colors-lora"
+    run_dir.mkdir(parents=True)
+    (run_dir / "confusion_matrix.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    recipe = _recipe(image_folder, vit_checkpoint, run_dir, license="apache-2.0")
+    path = write_model_card(run_dir, recipe, METRICS)
+    text = path.read_text()
+
+    # neither local path, nor the tmp root, nor the token appears anywhere
+    for secret in (str(image_folder), str(vit_checkpoint), str(tmp_path), FAKE_TOKEN):
+        assert secret not in text
+    assert "hub_token" not in text and "token:" not in text
+
+    card = ModelCard.load(path)
+    data = card.data
+    assert data.library_name == "transformers"
+    assert data.pipeline_tag == "image-classification"
+    assert data.license == "apache-2.0"
+    assert {"hfft", "lora", "image-classification"} <= set(data.tags)
+    assert data.base_model is None  # a local checkpoint is not a Hub id
+    assert data.datasets is None  # nor is a local imagefolder
+    assert data.metrics == ["accuracy", "f1"]
+    assert data.model_name == "vit-colors-lora"
+    results = {(r.dataset_split, r.metric_name): r for r in data.eval_results}
+    assert results[("test", "Accuracy (test)")].metric_value == 0.8333
+    assert results[("test", "F1 (macro) (test)")].metric_args == {"average": "macro"}
+    assert results[("test", "Top-2 accuracy (test)")].metric_type == "top2_accuracy"
+    assert results[("validation", "Accuracy (validation)")].metric_value == 0.9
+    assert all(r.dataset_type == "imagefolder" for r in data.eval_results)
+    assert {r.dataset_name for r in data.eval_results} == {image_folder.name}
+
+    body = card.text
+    assert "| test | 0.8333 | 0.8000 | 1.0000 |" in body
+    assert "| validation | 0.9000 | 0.8800 | – |" in body
+    assert "### Per class (test split)" in body and "| blue\\|navy | 1.000 |" in body
+    assert "![Confusion matrix](confusion_matrix.png)" in body
+    assert "training_curves.png" not in body  # not drawn, so not embedded
+    assert 'pipeline("image-classification", model="path/to/vit-colors-lora")' in body
+    assert "- transformers " in body and "- peft " in body
+    # the embedded recipe is valid YAML with paths reduced to base names
+    embedded = yaml.safe_load(body.split("```yaml\n", 1)[1].split("```", 1)[0])
+    assert embedded["data"]["data_dir"] == image_folder.name
+    assert embedded["model"]["checkpoint"] == vit_checkpoint.name
+    assert embedded["training"]["output_dir"] == "vit-colors-lora"
+    assert "hub_token" not in embedded["training"] and "token" not in embedded["hub"]
+
+
+def test_hub_ids_are_kept_in_metadata(tmp_path):
+    recipe = _recipe(
+        "unused",
+        "google/vit-base-patch16-224-in21k",
+        tmp_path / "run",
+        task="image-classification",
+        hub={"repo_id": "someone/vit-beans", "push": True},
+    )
+    recipe["data"] = {"path": "beans", "name": None, "columns": {"image": "image"}}
+    recipe["model"]["mode"] = "full"
+    path = write_model_card(tmp_path, recipe, {"test": {"accuracy": 0.97}})
+    card = ModelCard.load(path)
+    assert card.data.base_model == "google/vit-base-patch16-224-in21k"
+    assert card.data.datasets == ["beans"]
+    assert card.data.model_name == "vit-beans"
+    assert card.data.eval_results[0].dataset_type == "beans"
+    assert card.data.license is None
+    assert 'pipeline("image-classification", model="someone/vit-beans")' in card.text
+    assert "- peft " not in card.text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("google/vit-base-patch16-224-in21k", True),
+        ("beans", True),
+        ("imagefolder", False),
+        ("csv", False),
+        ("/abs/path/data", False),
+        ("./data", False),
+        ("~/data", False),
+        ("a/b/c", False),
+        (None, False),
+    ],
+)
+def test_is_hub_id(value, expected):
+    assert is_hub_id(value) is expected
+
+
+def test_sanitize_recipe_handles_data_files_and_existing_relative_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mydata").mkdir()
+    clean = sanitize_recipe(
+        {
+            "data": {
+                "path": "mydata",  # exists relative to the working directory: local
+                "data_files": {"train": "/srv/x/train.csv", "test": ["/srv/x/t1.csv"]},
+            },
+            "model": {"checkpoint": "bert-base-uncased"},
+            "hub": {"HF_TOKEN": "x"},
+            "note": f"token {FAKE_TOKEN}",
+        }
+    )
+    assert clean["data"] == {
+        "path": "mydata",
+        "data_files": {"train": "train.csv", "test": ["t1.csv"]},
+    }
+    assert clean["model"]["checkpoint"] == "bert-base-uncased"
+    assert clean["hub"] == {} and clean["note"] == "<redacted>"
+
+
+def test_text_card_with_a_local_csv(tmp_path, text_csv):
+    recipe = {
+        "task": "text-classification",
+        "model": {"checkpoint": "distilbert-base-uncased", "mode": "frozen"},
+        "data": {"path": "csv", "data_files": str(text_csv)},
+        "training": {"output_dir": str(tmp_path / "r")},
+    }
+    data = build_card_data(recipe, {"test": {"accuracy": 0.5}})
+    assert data.datasets is None and data.base_model == "distilbert-base-uncased"
+    assert data.eval_results[0].dataset_type == "csv"
+    assert data.eval_results[0].dataset_name == "train.csv"
+    assert "frozen" in data.tags
+    text = write_model_card(tmp_path, recipe, {"test": {"accuracy": 0.5}}).read_text()
+    assert str(text_csv) not in text and str(tmp_path) not in text
+    assert "only the new classification head" in text
