@@ -223,7 +223,6 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     task = recipe.get("task", "image-classification")
     model = recipe.get("model") or {}
     hub = recipe.get("hub") or {}
-    training = recipe.get("training") or {}
     mode = model.get("mode", "full")
     checkpoint = str(model.get("checkpoint") or "")
     dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {})
