@@ -7,6 +7,7 @@ columns (the task's input column and `label`), and one label order shared by eve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,11 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
         try:
             loaded = datasets.load_dataset(spec.path, **kwargs)
         except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
+            empty = re.search(r'Instruction "(.+)" corresponds to no data', str(err))
+            if empty:
+                raise DataError(
+                    f"the {empty.group(1)} split is empty: its data files have no rows"
+                ) from None
             raise DataError(
                 f"could not load dataset '{spec.path}' ({type(err).__name__}: {_first_line(err)}); "
                 "data.path takes a Hub dataset id, a local folder, or a builder such as "
@@ -161,7 +167,7 @@ def standardize_columns(
         sources[std] = source
     ds = ds.select_columns(list(sources.values()))
     ds = ds.rename_columns({src: std for std, src in sources.items() if src != std})
-    if input_column == "image" and _dtype(ds.features["image"]) == "string":
+    if input_column == "image" and _dtype(ds.features["image"]) in ("string", "large_string"):
         ds = ds.cast_column("image", datasets.Image())  # a column of file paths
     return ds
 

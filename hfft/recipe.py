@@ -8,6 +8,7 @@ float it obviously is).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -216,7 +217,7 @@ def load_recipe(
 ) -> Recipe:
     """Load a recipe from a YAML path (or a dict), apply `key.sub=value` overrides, validate."""
     if isinstance(source, dict):
-        raw = dict(source)
+        raw = copy.deepcopy(source)  # overrides must not leak into the caller's dict
     else:
         path = Path(source)
         if not path.is_file():
@@ -298,7 +299,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     for key in raw:
         if key not in fields:
             raise RecipeError(
-                f"unknown recipe key '{prefix}{key}'{did_you_mean(str(key), fields)}; "
+                f"unknown recipe key '{prefix}{key}'"
+                f"{did_you_mean(f'{prefix}{key}', [prefix + f for f in fields])}; "
                 f"valid keys{' under ' + prefix.rstrip('.') if prefix else ''}: {sorted(fields)}"
             )
     kwargs = {}
@@ -407,8 +409,9 @@ def _validate_training(training: dict[str, Any]) -> dict[str, Any]:
     for key, value in training.items():
         if key not in fields:
             raise RecipeError(
-                f"unknown recipe key 'training.{key}'{did_you_mean(key, fields)}: training: takes "
-                "transformers.TrainingArguments options"
+                f"unknown recipe key 'training.{key}'"
+                f"{did_you_mean(f'training.{key}', ['training.' + f for f in fields])}: "
+                "training: takes transformers.TrainingArguments options"
             )
         hint = hints.get(key, Any)
         numeric = _numeric_type(hint)
