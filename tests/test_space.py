@@ -1,0 +1,435 @@
+"""The Gradio app (space/app.py) and `hfft serve`: served on 127.0.0.1, called by gradio_client."""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures
+import json
+import re
+import shutil
+import socket
+import sys
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from PIL import Image
+
+from hfft.errors import HfftError
+from tests import tiny
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE_LABELS = list(tiny.COLORS)  # red, green, blue
+TEXT_LABELS = sorted(tiny.WORDS)  # negative, positive
+
+
+# ---------------------------------------------------------------- run directories made by hand
+
+
+def _name_labels(path: Path, names: list[str]) -> None:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    config.id2label = dict(enumerate(names))
+    config.label2id = {n: i for i, n in enumerate(names)}
+    config.save_pretrained(path)
+
+
+def _write_extras(path: Path, task: str, examples: list[dict], checkpoint: str) -> None:
+    (path / "examples").mkdir(exist_ok=True)
+    (path / "examples" / "examples.json").write_text(json.dumps(examples))
+    recipe = {"task": task, "model": {"checkpoint": checkpoint, "mode": "lora"}}
+    (path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    per_class = {"red": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}}
+    metrics = {"test": {"accuracy": 0.875, "f1": 0.8125, "per_class": per_class}}
+    (path / "metrics.json").write_text(json.dumps(metrics))
+
+
+def make_image_run(path: Path, extras: bool = True) -> Path:
+    """A tiny ViT run directory with labels red/green/blue and two example images."""
+    tiny.make_image_checkpoint(path, "vit")
+    _name_labels(path, IMAGE_LABELS)
+    if extras:
+        examples = []
+        for i, name in enumerate(["red", "blue"]):
+            Image.new("RGB", (tiny.IMAGE_SIZE,) * 2, tiny.COLORS[name]).save(path / f"{i}.png")
+            examples.append({"input": f"{i}.png", "label": name})
+        _write_extras(path, "image-classification", examples, "google/vit-base-patch16-224-in21k")
+        for i in range(2):
+            (path / f"{i}.png").rename(path / "examples" / f"{i}.png")
+    return path
+
+
+def make_text_run(path: Path) -> Path:
+    """A tiny BERT run directory with labels negative/positive and two example texts."""
+    tiny.make_text_checkpoint(path, "bert")
+    _name_labels(path, TEXT_LABELS)
+    examples = [
+        {"input": "the movie was great fun", "label": "positive"},
+        {"input": "a boring film", "label": "negative"},
+    ]
+    _write_extras(path, "text-classification", examples, "/home/someone/bert-base")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    demo: Any  # gr.Blocks
+    url: str
+    client: Any  # gradio_client.Client
+    run: Path
+
+
+@contextmanager
+def served(app, run: Path):
+    """Build the app for a run directory and serve it on 127.0.0.1 (a background thread)."""
+    from gradio_client import Client
+
+    demo = app.build_app(str(run))
+    port = free_port()
+    app.launch_app(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        yield Served(demo, url, Client(url, verbose=False), run)
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def app():
+    """space/app.py, imported by file path exactly as `hfft serve` does."""
+    from hfft.serve import load_app_module
+
+    return load_app_module()
+
+
+@pytest.fixture(scope="module")
+def image_app(app, tmp_path_factory):
+    with served(app, make_image_run(tmp_path_factory.mktemp("image") / "vit-colors")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def text_app(app, tmp_path_factory):
+    with served(app, make_text_run(tmp_path_factory.mktemp("text") / "bert-reviews")) as server:
+        yield server
+
+
+def _expected_top(model: Path, task: str, value) -> str:
+    """The label transformers' own pipeline gives, to compare the app with."""
+    from transformers import pipeline
+
+    return pipeline(task, model=str(model))(value)[0]["label"]
+
+
+# ---------------------------------------------------------------- model info, inputs
+
+
+def test_info_reads_task_labels_examples_recipe_and_metrics(app, tmp_path):
+    run = make_image_run(tmp_path / "run")
+    info = app.load_info(str(run))
+    assert info.task == "image-classification"
+    assert info.labels == IMAGE_LABELS
+    assert info.examples == [
+        [str(run / "examples" / "0.png"), "red"],
+        [str(run / "examples" / "1.png"), "blue"],
+    ]
+    summary = app.summary_markdown(info)
+    assert "red, green, blue" in summary
+    assert "google/vit-base-patch16-224-in21k" in summary and "lora" in summary
+    assert "accuracy 0.875" in summary and "f1 0.812" in summary
+    assert "per_class" not in summary
+
+    text = app.load_info(str(make_text_run(tmp_path / "text")))
+    assert text.task == "text-classification" and text.labels == TEXT_LABELS
+    assert text.examples[0] == ["the movie was great fun", "positive"]
+    # A local base-model path is reduced to its folder name: no home directory on a Space page.
+    assert "/home/someone" not in app.summary_markdown(text)
+    assert "`bert-base (local)`" in app.summary_markdown(text)
+
+
+def test_info_works_without_extras_and_skips_unsafe_examples(app, tmp_path):
+    bare = make_image_run(tmp_path / "bare", extras=False)
+    info = app.load_info(str(bare))
+    assert (info.examples, info.recipe, info.metrics) == ([], {}, {})
+    assert app.summary_markdown(info).startswith("**Task:** image classification")
+
+    run = make_image_run(tmp_path / "run")
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (4, 4)).save(secret)
+    entries = [
+        {"input": "../../secret.png", "label": "red"},  # outside examples/: never served
+        {"input": "missing.png", "label": "red"},
+        {"input": "1.png", "label": "blue"},
+    ]
+    (run / "examples" / "examples.json").write_text(json.dumps(entries))
+    assert app.load_info(str(run)).examples == [[str(run / "examples" / "1.png"), "blue"]]
+
+
+def test_unknown_architecture_is_refused_with_the_reason(app, tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(architectures=["BertForMaskedLM"]).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"BertForMaskedLM.*ForImageClassification"):
+        app.load_info(str(tmp_path))
+
+
+def test_prepare_image_converts_downscales_and_refuses(app, tmp_path, monkeypatch):
+    grey = tmp_path / "grey.png"
+    Image.new("LA", (40, 30)).save(grey)
+    prepared = app.prepare_image({"path": str(grey), "orig_name": "grey.png"})
+    assert prepared.value.mode == "RGB" and prepared.value.size == (40, 30)
+    assert prepared.note is None
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (app.MAX_SIDE * 2, 100), "red").save(big)
+    prepared = app.prepare_image({"path": str(big)})
+    assert prepared.value.size == (app.MAX_SIDE, 50)
+    assert prepared.note == f"Large image ({app.MAX_SIDE * 2}x100) downscaled to {app.MAX_SIDE}x50."
+
+    monkeypatch.setattr(app, "MAX_PIXELS", 1000)
+    with pytest.raises(app.InputError, match=r"40x30 pixels \(0.0 MP\); the limit is 0.001 MP"):
+        app.prepare_image({"path": str(grey)})
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    with pytest.raises(app.InputError, match=r"'notes.txt' is not an image"):
+        app.prepare_image({"path": str(text), "orig_name": "notes.txt"})
+    with pytest.raises(app.InputError, match="No image"):
+        app.prepare_image(None)
+
+
+def test_prepare_text_refuses_empty_and_cuts_long(app):
+    for empty in ("", "   \n", None):
+        with pytest.raises(app.InputError, match="text is empty"):
+            app.prepare_text(empty)
+    long = app.prepare_text("good " * app.MAX_TEXT_CHARS)
+    assert len(long.value) == app.MAX_TEXT_CHARS and "cut" in long.note
+    assert app.prepare_text("  nice film ").value == "nice film"
+
+
+# ---------------------------------------------------------------- served apps
+
+
+def test_image_app_predicts_the_models_label_names(image_app):
+    from gradio_client import handle_file
+
+    api = image_app.client.view_api(return_format="dict", print_info=False)
+    assert "/predict" in api["named_endpoints"]
+    for name in ("0.png", "1.png"):
+        path = image_app.run / "examples" / name
+        result = image_app.client.predict(handle_file(str(path)), api_name="/predict")
+        confidences = {c["label"]: c["confidence"] for c in result["confidences"]}
+        assert set(confidences) == set(IMAGE_LABELS)  # top-3 of 3: every name, no LABEL_0
+        assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-4)
+        assert result["label"] == max(confidences, key=confidences.get)
+        expected = _expected_top(
+            image_app.run, "image-classification", Image.open(path).convert("RGB")
+        )
+        assert result["label"] == expected
+
+
+def test_image_app_reports_bad_uploads_and_keeps_serving(app, image_app, tmp_path, monkeypatch):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    example = handle_file(str(image_app.run / "examples" / "0.png"))
+    not_image = tmp_path / "report.pdf"
+    not_image.write_bytes(b"%PDF-1.4 not really an image")
+    with pytest.raises(AppError, match=r"'report.pdf' is not an image this app can read"):
+        image_app.client.predict(handle_file(str(not_image)), api_name="/predict")
+
+    monkeypatch.setattr(app, "MAX_PIXELS", 100)  # the example images (32x32) are now too large
+    with pytest.raises(AppError, match=r"32x32 pixels .* Downscale it"):
+        image_app.client.predict(example, api_name="/predict")
+    monkeypatch.undo()
+
+    assert image_app.client.predict(example, api_name="/predict")["label"] in IMAGE_LABELS
+
+
+def test_upload_size_is_capped_and_no_files_are_served_from_disk(image_app, tmp_path):
+    from gradio_client import handle_file
+
+    assert image_app.demo.max_file_size == 20 * 1024**2
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\0" * (21 * 1024**2))
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client checks
+        image_app.client.predict(handle_file(str(huge)), api_name="/predict")
+    # ... and so does the server, for clients that do not.
+    upload = httpx.post(
+        f"{image_app.url}gradio_api/upload", files={"files": ("huge.png", huge.read_bytes())}
+    )
+    assert upload.status_code == 413
+
+    for path in (
+        image_app.run / "config.json",
+        image_app.run / "examples" / "0.png",
+        Path("/etc/passwd"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{image_app.url}gradio_api/file={path}")
+        assert err.value.code == 403
+    # The examples are shown from copies in Gradio's cache, which is served.
+    config = urllib.request.urlopen(f"{image_app.url}config").read().decode()
+    cached = re.findall(r'"path":\s*"([^"]+/0\.png)"', config)
+    assert cached and str(image_app.run) not in cached[0]
+    assert urllib.request.urlopen(f"{image_app.url}gradio_api/file={cached[0]}").status == 200
+
+
+def test_predict_endpoint_batches_and_isolates_a_bad_input(app, image_app, tmp_path, monkeypatch):
+    from gradio_client import handle_file
+
+    sizes = []
+    original = app.Classifier.predict
+
+    def spy(self, values):
+        sizes.append(len(values))
+        return original(self, values)
+
+    monkeypatch.setattr(app.Classifier, "predict", spy)
+    images = [handle_file(str(image_app.run / "examples" / f"{i % 2}.png")) for i in range(12)]
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda f: image_app.client.predict(f, api_name="/predict"), images))
+    assert all(r["label"] in IMAGE_LABELS for r in results)
+    assert sum(sizes) == 12 and max(sizes) > 1, sizes  # concurrent calls shared forward passes
+    assert max(sizes) <= app.MAX_BATCH_SIZE
+
+    # A bad input that lands in a batch with good ones only spoils its own result.
+    predict = next(f for f in image_app.demo.fns.values() if f.api_name == "predict")
+    assert predict.batch
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    good = {"path": str(image_app.run / "examples" / "0.png")}
+    (results,) = predict.fn([good, {"path": str(bad), "orig_name": "bad.png"}, good])
+    assert set(results[0]) == set(IMAGE_LABELS) and results[2] == results[0]
+    assert results[1].startswith("Error: 'bad.png' is not an image")
+
+
+def test_text_app_predicts_and_reports_empty_text(text_app):
+    from gradio_client.exceptions import AppError
+
+    text = "the movie was great fun"
+    result = text_app.client.predict(text, api_name="/predict")
+    assert {c["label"] for c in result["confidences"]} == set(TEXT_LABELS)
+    assert result["label"] == _expected_top(text_app.run, "text-classification", text)
+
+    with pytest.raises(AppError, match="The text is empty"):
+        text_app.client.predict("   ", api_name="/predict")
+    # Longer than the tiny model's 64 positions: truncated, not a crash.
+    assert text_app.client.predict("good " * 500, api_name="/predict")["label"] in TEXT_LABELS
+
+
+def _put_in_hub_cache(run: Path, repo_id: str) -> None:
+    """Lay a run directory out as a cached Hub model repo, so offline mode resolves `repo_id`."""
+    from huggingface_hub import constants
+
+    repo = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    commit = "0" * 40
+    shutil.copytree(run, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_hub_id_loads_model_examples_and_summary(app, tmp_path):
+    repo_id = "hfft-tests/vit-colors"
+    _put_in_hub_cache(make_image_run(tmp_path / "run"), repo_id)
+    info = app.load_info(repo_id)
+    assert info.task == "image-classification" and info.labels == IMAGE_LABELS
+    assert [label for _, label in info.examples] == ["red", "blue"]
+    assert Path(info.examples[0][0]).is_file()
+    assert "accuracy 0.875" in app.summary_markdown(info) and info.name == repo_id
+    scores = app.Classifier(info).predict([Image.open(info.examples[0][0]).convert("RGB")])
+    assert set(scores[0]) == set(IMAGE_LABELS)
+
+
+# ---------------------------------------------------------------- hfft serve, app main()
+
+
+def test_serve_refuses_a_folder_that_is_not_a_run_directory(tmp_path, capsys):
+    from hfft.cli import main
+    from hfft.serve import check_model
+
+    assert main(["serve", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hfft: error: ") and "has no config.json" in err
+    with pytest.raises(HfftError, match=r"no run directory at \./runs/missing"):
+        check_model("./runs/missing")
+    (tmp_path / "model.bin").write_bytes(b"")
+    with pytest.raises(HfftError, match="is a file"):
+        check_model(str(tmp_path / "model.bin"))
+    check_model("user/some-model")  # left to the Hub
+
+
+def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_path, monkeypatch):
+    import hfft.serve
+    from hfft.cli import main
+
+    calls = []
+    monkeypatch.setattr(app, "launch_app", lambda demo, **kw: calls.append((demo, kw)))
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    run = make_image_run(tmp_path / "run", extras=False)
+    assert main(["serve", str(run), "--port", "7999"]) == 0
+    ((demo, kwargs),) = calls
+    assert kwargs == {"host": "127.0.0.1", "port": 7999}
+    assert demo.title == "run · hfft"
+
+
+def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(app, "launch_app", lambda demo, **kw: calls.append(kw))
+    monkeypatch.delenv("HFFT_MODEL", raising=False)
+    with pytest.raises(SystemExit):
+        app.main([])
+    assert "set the HFFT_MODEL variable" in capsys.readouterr().err
+
+    monkeypatch.setenv("HFFT_MODEL", str(make_image_run(tmp_path / "run", extras=False)))
+    app.main([])
+    assert calls == [{"host": None, "port": None}]
+
+
+# ---------------------------------------------------------------- the Space files
+
+
+def test_space_app_imports_nothing_but_its_requirements():
+    allowed = {"transformers", "torch", "gradio", "huggingface_hub", "PIL", "yaml"}
+    tree = ast.parse((ROOT / "space" / "app.py").read_text())
+    top = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            top |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            top.add(node.module.split(".")[0])
+    assert top - set(sys.stdlib_module_names) == allowed - {"__future__"}
+
+
+def test_space_requirements_and_front_matter_match_the_pinned_versions():
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    reqs = {}
+    for line in (ROOT / "space" / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            reqs[name.strip().lower().replace("_", "-")] = version.strip()
+    assert set(reqs) == {"transformers", "torch", "gradio", "huggingface-hub", "pillow", "pyyaml"}
+    assert all(reqs[name] == pins[name] for name in reqs), (reqs, pins)
+
+    readme = (ROOT / "space" / "README.md").read_text()
+    front = yaml.safe_load(readme.split("---")[1])
+    assert front["sdk"] == "gradio" and front["app_file"] == "app.py"
+    assert front["sdk_version"] == reqs["gradio"]
+    assert front["title"] and front["emoji"]
