@@ -48,7 +48,7 @@ ALLOW_PATTERNS = [
     "*.jpg",
     "*.jpeg",
     "*.svg",
-    "recipe.yaml",  # uploaded sanitised, see _sanitise_recipe
+    "recipe.yaml",  # uploaded sanitised, see _PublishedRecipe
     "examples/*",
     "adapter/*",
 ]
@@ -72,17 +72,6 @@ TEXT_SUFFIXES = {".json", ".md", ".yaml", ".yml", ".txt", ".jinja", ".csv", ".py
 # Binary files bigger than this are scanned only in their header (safetensors) or not at all:
 # reading gigabytes of weights to look for a path string is not worth it.
 BINARY_SCAN_LIMIT = 20 * 1024 * 1024
-
-# Recipe keys that hold paths. `always`: never a Hub id, always local (relative or absolute);
-# `maybe`: a Hub id or a local path, local when it exists on disk or looks like a path.
-RECIPE_PATH_KEYS_ALWAYS = {
-    ("training", "output_dir"),
-    ("training", "logging_dir"),
-    ("training", "resume_from_checkpoint"),
-    ("data", "data_dir"),
-    ("data", "data_files"),
-}
-RECIPE_PATH_KEYS_MAYBE = {("model", "checkpoint"), ("data", "path")}
 
 # The Space: hfft's Gradio app, found next to the package in a source checkout. Tests may point
 # this elsewhere.
@@ -286,16 +275,16 @@ def collect_model_files(
     )
     left_out = sorted({_top_level(p) for p in all_files if p not in set(selected)})
 
-    local_paths = _recipe_local_paths(run_dir / "recipe.yaml")
-    sanitiser = _Sanitiser(run_dir, repo_id, local_paths)
-    guard = _LeakGuard(run_dir, token)
+    recipe = _PublishedRecipe.read(run_dir / "recipe.yaml")
+    sanitiser = _Sanitiser(run_dir, repo_id, recipe.local_paths)
+    guard = _LeakGuard(run_dir, token, recipe.secrets)
     files = []
     for rel in selected:
         path = run_dir / rel
         if Path(rel).suffix.lower() in TEXT_SUFFIXES:
             original = path.read_bytes()
             if rel == "recipe.yaml":
-                content = _sanitise_recipe(original)
+                content = recipe.content
             else:
                 text = original.decode("utf-8", errors="surrogateescape")
                 if rel == "README.md":
@@ -415,18 +404,22 @@ class _Sanitiser:
 
     def is_local(self, value: str) -> bool:
         """Whether a card metadata value names something on this machine rather than the Hub."""
+        from hfft.card import is_local_path
+
         forms = set(_absolute_forms(value))
-        return any(old in forms for old, _ in self.replacements) or _looks_like_path(value)
+        return any(old in forms for old, _ in self.replacements) or is_local_path(value)
 
 
 class _LeakGuard:
     """Refuses files that still contain the token, the run directory's absolute path or a path
     under the home directory after sanitising."""
 
-    def __init__(self, run_dir: Path, token: str | None):
+    def __init__(self, run_dir: Path, token: str | None, secrets: list[str] = ()):
         self.needles: list[tuple[bytes, str]] = []
         if token:
             self.needles.append((token.encode(), "your Hugging Face token"))
+        for secret in secrets:
+            self.needles.append((secret.encode(), "a token-like value from recipe.yaml"))
         for form in {str(run_dir.resolve()), os.path.abspath(run_dir)}:
             self.needles.append((form.encode(), f"the run directory's local path {form}"))
         home = os.path.expanduser("~").rstrip("/")
@@ -453,55 +446,62 @@ class _LeakGuard:
                 self.check(name, f.read(min(header_len, BINARY_SCAN_LIMIT)))
 
 
-def _sanitise_recipe(data: bytes) -> bytes:
-    """recipe.yaml with its local paths (output dir, local data, local checkpoint) replaced by
-    their basename, so the recipe documents the run without revealing the machine's layout."""
-    try:
-        recipe = yaml.safe_load(data)
-    except yaml.YAMLError as err:
-        raise HfftError(f"recipe.yaml in the run directory is not valid YAML: {err}") from err
-    if not isinstance(recipe, dict):
-        return data
-    cleaned = _map_recipe_paths(recipe, (), _basename)
-    if cleaned == recipe:
-        return data
-    header = b"# Resolved hfft recipe; local paths are replaced by their basename.\n"
-    return header + yaml.safe_dump(cleaned, sort_keys=False, allow_unicode=True).encode()
+@dataclass
+class _PublishedRecipe:
+    """recipe.yaml as it is published: local paths (output dir, local data, local checkpoint)
+    reduced to their basename and token-like values dropped (hfft.card.sanitize_recipe, the same
+    rules as the recipe shown in the card), plus what was removed, to be hunted in other files."""
+
+    content: bytes = b""
+    local_paths: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> _PublishedRecipe:
+        from hfft.card import sanitize_recipe
+
+        if not path.is_file():
+            return cls()
+        data = path.read_bytes()
+        try:
+            recipe = yaml.safe_load(data)
+        except yaml.YAMLError as err:
+            raise HfftError(f"{path} is not valid YAML ({err}); fix or delete it") from err
+        if not isinstance(recipe, dict):
+            return cls(content=data)
+        cleaned = sanitize_recipe(recipe)
+        result = cls(content=data)
+        result._diff(recipe, cleaned)
+        if cleaned != recipe:
+            header = b"# Resolved hfft recipe; local paths are replaced by their basename.\n"
+            dumped = yaml.safe_dump(cleaned, sort_keys=False, allow_unicode=True)
+            result.content = header + dumped.encode()
+        return result
+
+    def _diff(self, original: Any, cleaned: Any) -> None:
+        """Record each string sanitize_recipe changed: a path became its basename, a token was
+        redacted or its whole key dropped."""
+        if isinstance(original, dict) and isinstance(cleaned, dict):
+            for key, value in original.items():
+                if key in cleaned:
+                    self._diff(value, cleaned[key])
+                else:
+                    self.secrets += [v for v in _strings(value) if len(v) >= 8]
+        elif isinstance(original, list | tuple) and isinstance(cleaned, list | tuple):
+            for value, clean in zip(original, cleaned, strict=False):
+                self._diff(value, clean)
+        elif isinstance(original, str) and original != cleaned:
+            # A path keeps its last component; a redacted token keeps nothing of itself.
+            is_path = isinstance(cleaned, str) and original.rstrip("/\\").endswith(cleaned)
+            (self.local_paths if is_path else self.secrets).append(original)
 
 
-def _recipe_local_paths(recipe_file: Path) -> list[str]:
-    """Every local path the recipe names, as written."""
-    if not recipe_file.is_file():
-        return []
-    try:
-        recipe = yaml.safe_load(recipe_file.read_text())
-    except yaml.YAMLError:
-        return []  # _sanitise_recipe reports it
-    found: list[str] = []
-    if isinstance(recipe, dict):
-        _map_recipe_paths(recipe, (), lambda v: found.append(v) or v)
-    return found
-
-
-def _map_recipe_paths(node: Any, keys: tuple[str, ...], fn) -> Any:
-    """A copy of the recipe with `fn` applied to every string that is a local path."""
+def _strings(node: Any) -> list[str]:
     if isinstance(node, dict):
-        return {k: _map_recipe_paths(v, (*keys, str(k)), fn) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_map_recipe_paths(v, keys, fn) for v in node]
-    if isinstance(node, str) and _is_recipe_path(keys, node):
-        return fn(node)
-    return node
-
-
-def _is_recipe_path(keys: tuple[str, ...], value: str) -> bool:
-    if not value or "://" in value:  # URLs (hf://, https://) are not local
-        return False
-    if keys[:2] in RECIPE_PATH_KEYS_ALWAYS:
-        return True
-    if keys[:2] in RECIPE_PATH_KEYS_MAYBE and Path(value).expanduser().exists():
-        return True
-    return _looks_like_path(value)
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list | tuple):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
 
 
 def _drop_local_card_metadata(text: str, sanitiser: _Sanitiser) -> str:
@@ -530,14 +530,6 @@ def _drop_local_card_metadata(text: str, sanitiser: _Sanitiser) -> str:
                 kept = kept[0]
             setattr(card.data, key, kept)
     return str(card) if changed else text
-
-
-def _looks_like_path(value: str) -> bool:
-    """Absolute, home-relative or explicitly relative (./, ../), POSIX or Windows."""
-    return (
-        value.startswith(("/", "~", "./", "../", "\\"))
-        or re.match(r"[A-Za-z]:[\\/]", value) is not None
-    )
 
 
 def _absolute_forms(value: str) -> list[str]:

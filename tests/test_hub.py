@@ -344,3 +344,23 @@ def test_pin_requirements_pins_only_bare_names():
         "# comment",
         "not-installed-pkg",
     ]
+
+
+def test_recipe_secrets_are_dropped_and_hunted(hub, run_dir, tmp_path, capsys):
+    """A token in the recipe (TrainingArguments' hub_token) never leaves: the published
+    recipe.yaml drops it, and any other file still holding it is refused."""
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    secret = "hf_" + "x" * 30
+    recipe["training"]["hub_token"] = secret
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+
+    push_run(run, REPO)
+    published = hub.repo(REPO).files("main")["recipe.yaml"]
+    assert secret.encode() not in published
+    assert yaml.safe_load(published)["training"]["learning_rate"] == 0.01
+
+    (run / "notes.txt").write_text(f"pushed with {secret}\n")
+    assert main(["push", str(run), "--repo-id", REPO]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt contains a token-like value from recipe.yaml" in err and secret not in err
