@@ -155,16 +155,20 @@ def push_run(
     files, left_out = collect_model_files(run_dir, repo_id, token=token)
 
     if dry_run:
-        space_id = (space_id or repo_id) if space else None
+        # Without a network call the owner of a bare name is unknown: say so rather than guess.
+        shown = repo_id if "/" in repo_id else f"<your username>/{repo_id}"
+        shown_space = (space_id or shown) if space else None
+        if shown_space and "/" not in shown_space:
+            shown_space = f"<your username>/{shown_space}"
         return PushResult(
-            repo_id=repo_id,
-            repo_url=_repo_url(repo_id),
+            repo_id=shown,
+            repo_url=_repo_url(shown),
             revision=revision,
             private=private,
             files=files,
             left_out=left_out,
-            space_id=space_id,
-            space_url=_repo_url(space_id, "space") if space_id else None,
+            space_id=shown_space,
+            space_url=_repo_url(shown_space, "space") if shown_space else None,
             space_files=_space_files(repo_id, run_dir, token) if space else [],
             dry_run=True,
         )
@@ -173,13 +177,17 @@ def push_run(
 
     api = HfApi(token=token, library_name="hfft")
     with _hub_errors(repo_id):
-        if "/" not in repo_id:
+        if "/" not in repo_id or (space_id and "/" not in space_id):
             # A bare name lives in the token owner's namespace, as on the Hub website.
-            repo_id = f"{api.whoami()['name']}/{repo_id}"
+            user = api.whoami()["name"]
+            repo_id = repo_id if "/" in repo_id else f"{user}/{repo_id}"
+            space_id = space_id if not space_id or "/" in space_id else f"{user}/{space_id}"
     # Built before the model commit so that a missing app.py stops the push before it starts.
     space_files = _space_files(repo_id, run_dir, token) if space else []
     with _hub_errors(repo_id):
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+        # private=None lets the Hub apply the namespace's default visibility (some organisations
+        # make new repos private); it is ignored anyway when the repo already exists.
+        repo_url = api.create_repo(repo_id, private=private or None, exist_ok=True)
         if revision != constants.DEFAULT_REVISION:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         commit = api.create_commit(
@@ -199,8 +207,14 @@ def push_run(
     )
     if space:
         space_id = space_id or repo_id
-        with _hub_errors(space_id):
-            result.space_url = _push_space(api, space_id, repo_id, space_files, private=private)
+        try:
+            with _hub_errors(space_id):
+                result.space_url = _push_space(api, space_id, repo_id, space_files, private=private)
+        except HfftError as err:
+            # Say what did happen: the model is on the Hub, only the Space is missing.
+            raise HfftError(
+                f"the model was pushed to {result.repo_url}, but the Space was not: {err}"
+            ) from err
         result.space_id, result.space_files = space_id, space_files
     return result
 
@@ -223,35 +237,29 @@ def push_command(args: argparse.Namespace) -> int:
 
 def format_result(result: PushResult) -> str:
     """A human-readable summary of a push (or of a dry run: every file with its size)."""
-    visibility = "private" if result.private else "public"
-    total = sum(f.size for f in result.files)
+    where = f"{'private, ' if result.private else ''}revision {result.revision}"
+    total = f"{len(result.files)} files ({_human(sum(f.size for f in result.files))})"
     lines = []
     if result.dry_run:
         lines.append("dry run: nothing was uploaded.")
         lines.append(
-            f"would push {len(result.files)} files ({_human(total)}) to model repo "
-            f"{result.repo_id} ({visibility}, revision {result.revision}): {result.repo_url}"
+            f"would push {total} to model repo {result.repo_id} ({where}): {result.repo_url}"
         )
         lines += _file_table(result.files)
-        if result.left_out:
-            lines.append(f"left out: {', '.join(result.left_out)}")
-        if result.space_id:
-            lines.append(
-                f"would push Gradio Space {result.space_id} with {SPACE_MODEL_VARIABLE}="
-                f"{result.repo_id}: {result.space_url}"
-            )
-            lines += _file_table(result.space_files)
-        return "\n".join(lines)
-    lines.append(
-        f"pushed {len(result.files)} files ({_human(total)}) to {result.repo_url} "
-        f"({visibility}, revision {result.revision})"
-    )
-    if result.commit_url:
+    else:
+        lines.append(f"pushed {total} to {result.repo_url} ({where})")
         lines.append(f"commit: {result.commit_url}")
     if result.left_out:
         lines.append(f"left out: {', '.join(result.left_out)}")
-    if result.space_url:
-        lines.append(f"Space: {result.space_url} ({SPACE_MODEL_VARIABLE}={result.repo_id})")
+    if result.space_id:
+        space = f"Gradio Space {result.space_id} with {SPACE_MODEL_VARIABLE}={result.repo_id}"
+        if result.dry_run:
+            lines.append(f"would push {space}: {result.space_url}")
+            lines += _file_table(result.space_files)
+        else:
+            lines.append(f"pushed {space}: {result.space_url}")
+        if result.revision != "main":
+            lines.append(f"note: the Space loads the model's main branch, not {result.revision}")
         if result.private:
             lines.append(
                 "note: the model is private; give the Space a read token as the secret HF_TOKEN "

@@ -4,7 +4,8 @@ It serves what `create_repo`, `create_branch`, `create_commit` (preupload answer
 an NDJSON commit with inline base64 content), `add_space_variable`, `whoami`, `repo_info`,
 `list_repo_tree` and `snapshot_download` need, keeps every repo in memory, and records every
 request. Tokens: `FakeHub.tokens` maps a token to its user; an unknown token gets 401, a token in
-`read_only` (or one writing outside its user's namespace) gets 403.
+`read_only` (or one writing outside its user's namespace) gets 403; `spaces_need_payment` makes
+creating a Space answer 402.
 
     with FakeHub() as hub:            # serving on 127.0.0.1:<free port>
         hub.url, hub.repos, hub.requests
@@ -64,6 +65,8 @@ class FakeHub:
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {GOOD_TOKEN: "tester"}
         self.read_only: set[str] = set()
+        # Like the Hub for a free account: Spaces that need compute (gradio) are paid.
+        self.spaces_need_payment = False
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[Request] = []
         self.lock = threading.Lock()
@@ -187,6 +190,8 @@ def _make_handler(hub: FakeHub):
             namespace = payload.get("organization") or self._user(token, required=True)
             self._check_write(token, namespace)
             repo_type = payload.get("type") or "model"
+            if repo_type == "space" and hub.spaces_need_payment:
+                raise _HubError(402, "A subscription is required to create a gradio Space")
             repo_id = f"{namespace}/{payload['name']}"
             url = f"{hub.url}/{URL_PREFIX[repo_type]}{repo_id}"
             if (repo_type, repo_id) in hub.repos:

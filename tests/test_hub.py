@@ -364,3 +364,14 @@ def test_recipe_secrets_are_dropped_and_hunted(hub, run_dir, tmp_path, capsys):
     assert main(["push", str(run), "--repo-id", REPO]) == 2
     err = capsys.readouterr().err
     assert "notes.txt contains a token-like value from recipe.yaml" in err and secret not in err
+
+
+def test_a_failed_space_says_the_model_was_pushed(hub, run_dir, capsys):
+    hub.spaces_need_payment = True
+    assert main(["push", str(run_dir), "--repo-id", REPO, "--space"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"hfft: error: the model was pushed to {hub.url}/{REPO}, but the Space")
+    assert "(402): A subscription is required" in err
+    assert set(hub.repo(REPO).files("main")) == EXPECTED_MODEL_FILES
+    assert ("space", REPO) not in hub.repos
