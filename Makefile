@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check hfft tests space bench
+	sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

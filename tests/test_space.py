@@ -127,7 +127,7 @@ def text_app(app, tmp_path_factory):
         yield server
 
 
-def _expected_top(model: Path, task: str, value) -> str:
+def expected_top(model: Path, task: str, value) -> str:
     """The label transformers' own pipeline gives, to compare the app with."""
     from transformers import pipeline
 
@@ -235,7 +235,7 @@ def test_image_app_predicts_the_models_label_names(image_app):
         assert set(confidences) == set(IMAGE_LABELS)  # top-3 of 3: every name, no LABEL_0
         assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-4)
         assert result["label"] == max(confidences, key=confidences.get)
-        expected = _expected_top(
+        expected = expected_top(
             image_app.run, "image-classification", Image.open(path).convert("RGB")
         )
         assert result["label"] == expected
@@ -323,7 +323,7 @@ def test_text_app_predicts_and_reports_empty_text(text_app):
     text = "the movie was great fun"
     result = text_app.client.predict(text, api_name="/predict")
     assert {c["label"] for c in result["confidences"]} == set(TEXT_LABELS)
-    assert result["label"] == _expected_top(text_app.run, "text-classification", text)
+    assert result["label"] == expected_top(text_app.run, "text-classification", text)
 
     with pytest.raises(AppError, match="The text is empty"):
         text_app.client.predict("   ", api_name="/predict")

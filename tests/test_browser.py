@@ -1,0 +1,103 @@
+"""The Gradio app in a real browser: headless Debian Chromium driven by Playwright.
+
+Needs /usr/bin/chromium (`make test` installs it with scripts/ensure-chromium.sh); Playwright's own
+browser downloads are never used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hfft.serve import load_app_module
+from tests.test_space import IMAGE_LABELS, expected_top, make_image_run, served
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Playwright adds --headless itself; the user data dir is the persistent context's own folder.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RENDER_TIMEOUT_MS = 30_000  # a Gradio page builds itself in JavaScript after loading: wait for it
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(),
+        reason=f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (apt-get install chromium)",
+    ),
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a new, empty --user-data-dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1200, "height": 1000},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def _upload_and_classify(page, image: Path) -> None:
+    page.locator('input[type="file"]').first.set_input_files(str(image))
+    page.get_by_role("button", name="Classify").click()
+
+
+def test_upload_an_example_image_and_read_the_prediction(page, tmp_path):
+    from playwright.sync_api import expect
+
+    app = load_app_module()
+    run = make_image_run(tmp_path / "vit-colors")
+    example = run / "examples" / "1.png"  # the blue square
+    expected = expected_top(run, "image-classification", Image.open(example))
+    with served(app, run) as server:
+        page.goto(server.url)
+        page.get_by_role("button", name="Classify").wait_for(timeout=RENDER_TIMEOUT_MS)
+        expect(page.get_by_text("accuracy 0.875")).to_be_visible()
+
+        # Clicking an example row shows its true label.
+        page.locator("tr", has_text="blue").last.click()
+        expect(page.get_by_label("True label")).to_have_value("blue")
+
+        _upload_and_classify(page, example)
+        prediction = page.get_by_test_id("label-output-value")
+        expect(prediction).to_have_text(expected, timeout=RENDER_TIMEOUT_MS)
+        assert prediction.inner_text() in IMAGE_LABELS
+        page.screenshot(path=str(tmp_path / "prediction.png"), full_page=True)
+
+        # A file that is not an image: a clear message on the page...
+        fake = tmp_path / "fake.png"
+        fake.write_text("this is not an image")
+        page.get_by_role("button", name="Clear").click()
+        _upload_and_classify(page, fake)
+        toast = page.get_by_test_id("toast-body").filter(has_text="not an image")
+        expect(toast).to_contain_text("'fake.png' is not an image this app can read")
+        page.screenshot(path=str(tmp_path / "not-an-image.png"))
+
+        # ... and the app still classifies; a very wide image is downscaled, with a warning.
+        wide = tmp_path / "wide.png"
+        Image.new("RGB", (3000, 60), "red").save(wide)
+        page.get_by_role("button", name="Clear").click()
+        _upload_and_classify(page, wide)
+        expect(page.get_by_test_id("toast-body").filter(has_text="downscaled")).to_contain_text(
+            "Large image (3000x60) downscaled to 2048x41."
+        )
+        expect(prediction).to_have_text(
+            expected_top(run, "image-classification", Image.open(wide)),
+            timeout=RENDER_TIMEOUT_MS,
+        )
+    assert (tmp_path / "prediction.png").stat().st_size > 10_000
