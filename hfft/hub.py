@@ -352,8 +352,8 @@ def space_readme(repo_id: str, readme: str | None = None) -> str:
         body = readme or (
             f"# {name}\n\nA demo of the fine-tuned classifier "
             f"[{repo_id}](https://huggingface.co/{repo_id}), trained with hfft.\n\n"
-            f"The app loads the model named by the Space variable `{SPACE_MODEL_VARIABLE}` "
-            f"(falling back to `{SPACE_MODEL_FILE}`) and its example inputs from the model repo.\n"
+            f"The app loads the model named by the Space variable `{SPACE_MODEL_VARIABLE}`, "
+            "and its example inputs from the model repo.\n"
         )
         readme = f"---\ntitle: {name}\n---\n{body}"
     card = SpaceCard(readme)
@@ -391,6 +391,8 @@ class _Sanitiser:
         replacements: dict[str, str] = {}
         for form in {str(run_dir), os.path.abspath(run_dir)}:
             replacements[form] = repo_id
+        # hfft.card writes this placeholder in the usage snippet when the recipe names no repo.
+        replacements[f"path/to/{run_dir.name}"] = repo_id
         for value in local_paths:
             for form in _absolute_forms(value):
                 replacements.setdefault(form, _basename(form))
@@ -474,7 +476,8 @@ class _PublishedRecipe:
         try:
             recipe = yaml.safe_load(data)
         except yaml.YAMLError as err:
-            raise HfftError(f"{path} is not valid YAML ({err}); fix or delete it") from err
+            detail = " ".join(str(err).split())
+            raise HfftError(f"{path} is not valid YAML ({detail}); fix or delete it") from err
         if not isinstance(recipe, dict):
             return cls(content=data)
         cleaned = sanitize_recipe(recipe)

@@ -375,3 +375,48 @@ def test_a_failed_space_says_the_model_was_pushed(hub, run_dir, capsys):
     assert "(402): A subscription is required" in err
     assert set(hub.repo(REPO).files("main")) == EXPECTED_MODEL_FILES
     assert ("space", REPO) not in hub.repos
+
+
+@pytest.mark.slow
+def test_a_real_lora_run_round_trips(hub, bert_checkpoint, text_csv, tmp_path):
+    """`hfft train` (tiny BERT, LoRA) -> push -> snapshot_download -> same predictions."""
+    from transformers import pipeline
+
+    from hfft.recipe import load_recipe
+    from hfft.run import train
+
+    out = tmp_path / "runs" / "bert-lora"
+    raw = {
+        "task": "text-classification",
+        "model": {"checkpoint": str(bert_checkpoint), "mode": "lora", "lora": {"r": 4}},
+        "data": {
+            "path": "csv",
+            "data_files": str(text_csv),
+            "columns": {"text": "sentence", "label": "sentiment"},
+            "test_fraction": 0.25,
+        },
+        "training": {"output_dir": str(out), "num_train_epochs": 1, "use_cpu": True},
+    }
+    train(load_recipe(raw))
+    assert (out / "checkpoints").is_dir()
+
+    push_run(out, "tester/bert-lora")
+    files = hub.repo("tester/bert-lora").files("main")
+    assert {"README.md", "config.json", "model.safetensors", "recipe.yaml", "metrics.json"} <= set(
+        files
+    )
+    assert "examples/examples.json" in files and any(f.startswith("adapter/") for f in files)
+    assert not any(f.startswith("checkpoints/") or "optimizer" in f for f in files)
+    for name, data in files.items():
+        assert str(tmp_path).encode() not in data, name
+    assert 'model="tester/bert-lora"' in files["README.md"].decode()  # usage points at the Hub
+
+    local = snapshot_download("tester/bert-lora", endpoint=hub.url, cache_dir=tmp_path / "cache")
+    texts = [e["input"] for e in json.loads(files["examples/examples.json"])]
+    expected = pipeline("text-classification", model=str(out), device="cpu")(texts, top_k=None)
+    got = pipeline("text-classification", model=local, device="cpu")(texts, top_k=None)
+    assert [[p["label"] for p in row] for row in got] == [
+        [p["label"] for p in row] for row in expected
+    ]
+    for mine, theirs in zip(got, expected, strict=True):
+        assert [p["score"] for p in mine] == pytest.approx([p["score"] for p in theirs], abs=1e-6)
