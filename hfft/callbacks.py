@@ -22,10 +22,11 @@ class NativeKeyCheckpoints(TrainerCallback):
     def on_save(
         self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any
     ) -> None:
-        from peft import PeftModel
+        from transformers import PreTrainedModel
 
-        if model is None or isinstance(model, PeftModel) or not state.is_world_process_zero:
-            return  # PEFT adapters are saved under their own, stable names
+        # PEFT adapters and hfft's cached-feature head are saved under their own, stable names.
+        if not isinstance(model, PreTrainedModel) or not state.is_world_process_zero:
+            return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir():
             model.save_pretrained(folder, save_original_format=False)

@@ -58,6 +58,9 @@ class ModelSpec:
     freeze_layers: int = 0
     lora: LoraSpec = field(default_factory=LoraSpec)
     revision: Union[str, None] = None  # noqa: UP007
+    # frozen mode: run the backbone once and train the head on cached features. null = whenever
+    # possible (frozen, no augmentation, a one-module head); true = required; false = never.
+    cache_features: Union[bool, None] = None  # noqa: UP007
     trust_remote_code: bool = False
     # Pickled `.bin` weights can run arbitrary code when loaded: opt in explicitly.
     allow_pickle: bool = False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, modes
+from hfft import checkpoint, feature_cache, modes
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe, load_recipe
 from hfft.tasks import TASKS, Task
@@ -78,7 +78,8 @@ class Run:
     data: LoadedData
     prepared: Any  # model-ready DatasetDict (train augmented)
     processor: Any
-    trainer: Any
+    model: Any  # the whole task model (PEFT-wrapped for LoRA); what the run directory saves
+    trainer: Any  # trains `model`, or only its head on cached features
 
 
 def build_run(recipe: Recipe) -> Run:
@@ -98,6 +99,15 @@ def build_run(recipe: Recipe) -> Run:
     if args.gradient_checkpointing:
         modes.enable_checkpointing_inputs(model)
     prepared = task.prepare(data.splits, processor, recipe)
+    collator = task.collator(processor)
+    train_model = model
+    cache, why = feature_cache.cache_decision(recipe, model)
+    if cache:
+        log.info("caching frozen-backbone features: %s", why)
+        train_model, prepared = feature_cache.cache_features(
+            model, prepared, collator, args.per_device_eval_batch_size
+        )
+        collator = None
     metrics = build_metrics(recipe.eval.metrics, len(data.label_names))
     callbacks: list[Any] = [NativeKeyCheckpoints()]
     if recipe.early_stopping.patience:
@@ -105,17 +115,17 @@ def build_run(recipe: Recipe) -> Run:
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)
         )
     trainer = Trainer(
-        model=model,
+        model=train_model,
         args=args,
         train_dataset=prepared["train"],
         eval_dataset=prepared["validation"],
-        data_collator=task.collator(processor),
+        data_collator=collator,
         processing_class=processor,
         compute_metrics=metrics.compute_metrics,
         preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
         callbacks=callbacks,
     )
-    return Run(recipe, task, data, prepared, processor, trainer)
+    return Run(recipe, task, data, prepared, processor, model, trainer)
 
 
 def train(recipe: Recipe) -> TrainResult:
@@ -127,7 +137,7 @@ def train(recipe: Recipe) -> TrainResult:
         recipe.source,
         recipe.model.mode
         + (f" (freeze_layers={recipe.model.freeze_layers})" if recipe.model.freeze_layers else ""),
-        modes.trainable_summary(run.trainer.model),
+        modes.trainable_summary(run.model),
         run.data.sizes(),
         len(run.data.label_names),
         _preview(run.data.label_names),
@@ -143,7 +153,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     from hfft.evaluation import evaluate_and_report
 
     recipe, trainer, run_dir = run.recipe, run.trainer, run.recipe.output_dir
-    trainable, total = modes.count_parameters(trainer.model)
+    trainable, total = modes.count_parameters(run.model)
     if not trainer.is_world_process_zero():
         return TrainResult(run_dir, {}, seconds, trainable, total)
     eval_splits = {
@@ -157,12 +167,17 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         recipe.eval.metrics,
         log_history=trainer.state.log_history,
     )
-    model = modes.finalize(trainer.model, run_dir)
+    model = modes.finalize(run.model, run_dir)
     model.save_pretrained(run_dir)
     run.processor.save_pretrained(run_dir)
     recipe.save(run_dir / "recipe.yaml")
     save_examples(run.data, run.task, run_dir)
     write_model_card(run_dir, recipe.to_dict(), metrics)
+    if recipe.hub.push:
+        from hfft.hub import push_run
+
+        pushed = push_run(run_dir, recipe.hub.repo_id, private=recipe.hub.private)
+        log.info("pushed to %s", pushed.repo_url)
     main_split = "test" if "test" in metrics else "validation"
     shown = {k: round(v, 4) for k, v in metrics.get(main_split, {}).items() if isinstance(v, float)}
     log.info("done in %.1fs | %s %s | run directory %s", seconds, main_split, shown, run_dir)
