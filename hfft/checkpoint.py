@@ -113,3 +113,12 @@ def _build_processor(settings: dict[str, Any]) -> Any:
             "e.g. {class: ViTImageProcessor, size: {height: 64, width: 64}}"
         )
     return cls(**kwargs)
+
+
+def label_names(model_dir: str | Path) -> list[str]:
+    """Class names of a saved classifier, in class-id order, from its config.json."""
+    import json
+
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    id2label = config.get("id2label") or {}
+    return [id2label[k] for k in sorted(id2label, key=int)]

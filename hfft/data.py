@@ -182,21 +182,41 @@ def encode_labels(
     """Give every split the same `ClassLabel` (names from train) and check no split has labels
     that train lacks. Names come from a ClassLabel, else sorted strings, else sorted integers."""
     names = _label_names(splits["train"])
+    return names, {split: encode_with(ds, names, split) for split, ds in splits.items()}
+
+
+def encode_with(ds: datasets.Dataset, names: Sequence[str], split: str) -> datasets.Dataset:
+    """Encode a split's labels as the class ids of `names` (the train labels, or a model's)."""
     index = {name: i for i, name in enumerate(names)}
-    feature = datasets.ClassLabel(names=names)
-    out = {}
-    for split, ds in splits.items():
-        values = _label_strings(ds, split)
-        unseen = sorted(set(values) - set(index))
-        if unseen:
-            raise DataError(
-                f"label(s) {unseen[:10]} appear in the {split} split but not in train "
-                f"(train labels: {names[:20]}{' ...' if len(names) > 20 else ''}); "
-                "a model cannot learn a class it never sees: fix the data or drop those rows"
-            )
-        ds = ds.remove_columns("label").add_column("label", [index[v] for v in values])
-        out[split] = ds.cast_column("label", feature)
-    return names, out
+    values = _label_strings(ds, split)
+    unseen = sorted(set(values) - set(index))
+    if unseen:
+        raise DataError(
+            f"label(s) {unseen[:10]} appear in the {split} split but not in train "
+            f"(train labels: {list(names[:20])}{' ...' if len(names) > 20 else ''}); "
+            "a model cannot learn a class it never sees: fix the data or drop those rows"
+        )
+    ds = ds.remove_columns("label").add_column("label", [index[v] for v in values])
+    return ds.cast_column("label", datasets.ClassLabel(names=list(names)))
+
+
+def load_split(
+    spec: DataSpec, input_column: str, split: str, label_names: Sequence[str]
+) -> datasets.Dataset:
+    """One split of a dataset, standardised and encoded with a trained model's label names. A
+    dataset with a single split (a CSV file, a flat image folder) gives that split."""
+    raw = _load(spec)
+    if split in raw:
+        ds = raw[split]
+    elif len(raw) == 1:
+        ds = next(iter(raw.values()))
+    else:
+        raise DataError(
+            f"split '{split}' not found{did_you_mean(split, list(raw))}; the dataset has splits "
+            f"{list(raw)}"
+        )
+    ds = standardize_columns(ds, spec.columns, input_column, split)
+    return encode_with(ds, label_names, split)
 
 
 def _label_names(train: datasets.Dataset) -> list[str]:
@@ -257,11 +277,3 @@ def _split(
         # Stratification needs at least one row per class on each side; fall back to random.
         parts = ds.train_test_split(test_size=fraction, seed=seed)
     return parts["train"], parts["test"]
-
-
-def label_counts(ds: datasets.Dataset, names: Sequence[str]) -> dict[str, int]:
-    """Rows per class name in a label-encoded split."""
-    counts = dict.fromkeys(names, 0)
-    for v in ds["label"]:
-        counts[names[v]] += 1
-    return counts

@@ -109,5 +109,10 @@ def evaluate_and_report(
 
 
 def eval_command(args: Any) -> int:
-    """`hfft eval RUN_DIR [--split test]` (needs the core's data loading; wired by the lead)."""
-    raise HfftError("`hfft eval` is not implemented yet")
+    """`hfft eval RUN_DIR [--split test] [--data PATH]`: print the split's metrics as JSON."""
+    from hfft.run import evaluate_run
+
+    results = evaluate_run(Path(args.run_dir), split=args.split, data=args.data)
+    shown = {k: v for k, v in results.items() if k != "per_class"}
+    print(json.dumps(shown, indent=2))
+    return 0
