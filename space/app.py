@@ -345,6 +345,10 @@ def build_app(model: str) -> gr.Blocks:
         results = [next(scores) if isinstance(p, Prepared) else f"Error: {p}" for p in prepared]
         return (results,)
 
+    def classify_example(value: Any, truth: str) -> dict[str, float]:
+        """One example, clicked in the Examples table (its true label is already on the page)."""
+        return predict([value])[0][0]
+
     with gr.Blocks(title=f"{info.name} · hfft", analytics_enabled=False) as demo:
         gr.Markdown(f"# {info.name}\n\n" + summary_markdown(info))
         with gr.Row():
@@ -369,8 +373,13 @@ def build_app(model: str) -> gr.Blocks:
             gr.Examples(
                 examples=info.examples,
                 inputs=[inp, truth],
-                label="Examples from the test split (with their true labels)",
+                outputs=out,
+                # Classify on click: the prediction then shows next to the true label. (It also
+                # avoids a race: the example's value reaches the server a moment after the click.)
+                fn=classify_example,
+                run_on_click=True,
                 cache_examples=False,
+                label="Examples from the test split (with their true labels)",
             )
         # A true label belongs to an example only: forget it once the user brings their own input.
         user_input = inp.upload if is_image else inp.input
@@ -400,6 +409,7 @@ def launch_app(demo: gr.Blocks, host: str | None = None, port: int | None = None
         server_port=port,
         share=False,
         max_file_size=MAX_FILE_SIZE,
+        run_history=False,  # a demo keeps no record of what visitors classified
         # gr.Examples copies the example images into Gradio's cache when the app is built, so
         # not even the examples folder has to be served from disk.
         allowed_paths=None,

@@ -69,12 +69,16 @@ def test_upload_an_example_image_and_read_the_prediction(page, tmp_path):
         page.get_by_role("button", name="Classify").wait_for(timeout=RENDER_TIMEOUT_MS)
         expect(page.get_by_text("accuracy 0.875")).to_be_visible()
 
-        # Clicking an example row shows its true label.
+        # Clicking an example row classifies it and shows its true label.
         page.locator("tr", has_text="blue").last.click()
         expect(page.get_by_label("True label")).to_have_value("blue")
-
-        _upload_and_classify(page, example)
         prediction = page.get_by_test_id("label-output-value")
+        expect(prediction).to_have_text(expected, timeout=RENDER_TIMEOUT_MS)
+
+        # Uploading the example image and pressing Classify gives the same prediction.
+        page.get_by_role("button", name="Clear").click()
+        expect(prediction).to_have_count(0)
+        _upload_and_classify(page, example)
         expect(prediction).to_have_text(expected, timeout=RENDER_TIMEOUT_MS)
         assert prediction.inner_text() in IMAGE_LABELS
         page.screenshot(path=str(tmp_path / "prediction.png"), full_page=True)
@@ -86,6 +90,7 @@ def test_upload_an_example_image_and_read_the_prediction(page, tmp_path):
         _upload_and_classify(page, fake)
         toast = page.get_by_test_id("toast-body").filter(has_text="not an image")
         expect(toast).to_contain_text("'fake.png' is not an image this app can read")
+        page.wait_for_timeout(500)  # the message slides in from the right
         page.screenshot(path=str(tmp_path / "not-an-image.png"))
 
         # ... and the app still classifies; a very wide image is downscaled, with a warning.
