@@ -69,15 +69,16 @@ def evaluate_and_report(
     label_names: Sequence[str],
     metric_names: Sequence[str] | None = None,
     log_history: Sequence[Mapping[str, Any]] | None = None,
+    write: bool = True,
 ) -> dict[str, Any]:
     """Evaluate `trainer.model` on each split (datasets already transformed for the model, with
     a 'labels'/'label' column) and write the report into `run_dir`.
 
     Returns the whole metrics.json content: {split: {metric: value, ..., "per_class": {...}}},
-    the splits evaluated now replacing older results of the same name.
+    the splits evaluated now replacing older results of the same name. In a multi-process run
+    every process must call this (prediction is collective); pass `write` on the main one only.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     metric_names = list(metric_names or DEFAULT_METRICS)
     metrics = build_metrics(metric_names, num_labels=len(label_names))
 
@@ -89,6 +90,9 @@ def evaluate_and_report(
         results["per_class"] = per_class_report(y_true, ranked[:, 0], label_names)
         report[split] = results
         predictions[split] = (y_true, ranked[:, 0])
+    if not write:
+        return report
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
 
     main = primary_split(list(predictions))

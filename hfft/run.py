@@ -93,21 +93,24 @@ def build_run(recipe: Recipe) -> Run:
     args = training_arguments(recipe, task)
     set_seed(args.seed)
     processor = checkpoint.load_processor(task, recipe.model)
-    data = load_data(recipe.data, task.input_column)
+    # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
+    with args.main_process_first(desc="loading data"):
+        data = load_data(recipe.data, task.input_column)
     model = checkpoint.load_model(task, recipe.model, data.label_names)
     model = modes.apply_mode(model, recipe.model)
     if args.gradient_checkpointing:
         modes.enable_checkpointing_inputs(model)
-    prepared = task.prepare(data.splits, processor, recipe)
     collator = task.collator(processor)
     train_model = model
     cache, why = feature_cache.cache_decision(recipe, model)
-    if cache:
-        log.info("caching frozen-backbone features: %s", why)
-        train_model, prepared = feature_cache.cache_features(
-            model, prepared, collator, args.per_device_eval_batch_size
-        )
-        collator = None
+    with args.main_process_first(desc="preparing data"):
+        prepared = task.prepare(data.splits, processor, recipe)
+        if cache:
+            log.info("caching frozen-backbone features: %s", why)
+            train_model, prepared = feature_cache.cache_features(
+                model, prepared, collator, args.per_device_eval_batch_size
+            )
+            collator = None
     metrics = build_metrics(recipe.eval.metrics, len(data.label_names))
     callbacks: list[Any] = [NativeKeyCheckpoints()]
     if recipe.early_stopping.patience:
@@ -131,7 +134,8 @@ def build_run(recipe: Recipe) -> Run:
 def train(recipe: Recipe) -> TrainResult:
     """Fine-tune as the recipe says and write a complete run directory."""
     run = build_run(recipe)
-    log.info(
+    log_main = log.info if run.trainer.is_world_process_zero() else log.debug
+    log_main(
         "task %s | checkpoint %s | mode %s | trainable %s | splits %s | %d labels %s",
         recipe.task,
         recipe.source,
@@ -154,19 +158,21 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
 
     recipe, trainer, run_dir = run.recipe, run.trainer, run.recipe.output_dir
     trainable, total = modes.count_parameters(run.model)
-    if not trainer.is_world_process_zero():
-        return TrainResult(run_dir, {}, seconds, trainable, total)
+    main_process = trainer.is_world_process_zero()
     eval_splits = {
         name: run.prepared[name] for name in ("validation", "test") if name in run.prepared
     }
-    metrics = evaluate_and_report(
+    metrics = evaluate_and_report(  # every process predicts (collective); the main one writes
         trainer,
         eval_splits,
         run_dir,
         run.data.label_names,
         recipe.eval.metrics,
         log_history=trainer.state.log_history,
+        write=main_process,
     )
+    if not main_process:
+        return TrainResult(run_dir, metrics, seconds, trainable, total)
     model = modes.finalize(run.model, run_dir)
     model.save_pretrained(run_dir)
     run.processor.save_pretrained(run_dir)
