@@ -65,5 +65,10 @@ def serve_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:  # not a classifier / not found on the Hub / offline
         raise HfftError(f"cannot serve {args.model}: {err}") from err
     print(f"hfft: serving {args.model} on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    app.launch_app(demo, host=args.host, port=args.port)
+    try:
+        app.launch_app(demo, host=args.host, port=args.port)
+    except OSError as err:  # Gradio: "Cannot find empty port in range: 7860-7860"
+        raise HfftError(
+            f"cannot listen on {args.host}:{args.port} ({err}); pass a free --port"
+        ) from err
     return 0

@@ -386,6 +386,20 @@ def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_p
     assert demo.title == "run · hfft"
 
 
+def test_serve_reports_a_port_in_use(app, tmp_path, monkeypatch, capsys):
+    import hfft.serve
+    from hfft.cli import main
+
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    run = make_image_run(tmp_path / "run", extras=False)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", str(run), "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
 def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(app, "launch_app", lambda demo, **kw: calls.append(kw))
