@@ -148,8 +148,28 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tune", help="hyper-parameter search over a recipe (Optuna)")
-    p.add_argument("recipe")
+    p = sub.add_parser(
+        "tune",
+        help="hyper-parameter search over a recipe (Optuna)",
+        description="Train the recipe once per trial with Optuna-chosen values (seeded TPE, "
+        "median pruning on the validation metric) and write RUN_DIR/tune/: trials.csv, "
+        "trials.md, tune.png and best.yaml, a recipe that `hfft train` runs to reproduce the "
+        "best trial. The search space is a default per mode, overridden by the recipe's "
+        "tune.space and then by --search.",
+    )
+    p.add_argument("recipe", help="path to a recipe YAML (see `hfft recipes`)")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key.sub=value", help="dotted overrides, values are YAML"
+    )
+    p.add_argument("--trials", type=int, metavar="N", help="number of trials (tune.trials)")
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="stop starting trials after S seconds"
+    )
+    p.add_argument(
+        "--search",
+        metavar="SPACE.yaml",
+        help="search space: dotted recipe keys -> {type, low, high, log} or {choices: [...]}",
+    )
     p.set_defaults(func=_tune)
 
 
