@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 from transformers import AutoModelForImageClassification, Trainer, TrainingArguments
 
 from hfft.errors import HfftError, RecipeError
-from hfft.evaluation import eval_command, evaluate_and_report, primary_split
+from hfft.evaluation import evaluate_and_report, primary_split
 from hfft.metrics import build_metrics
 from tests import tiny
 
@@ -113,10 +113,8 @@ def test_unlabelled_split_and_bad_metric_are_user_errors(tmp_path, trainer):
     assert not (tmp_path / "r" / "metrics.json").exists()
 
 
-def test_primary_split_and_eval_command_placeholder():
+def test_primary_split():
     assert primary_split(["validation", "test"]) == "test"
     assert primary_split(["validation"]) == "validation"
     assert primary_split(["holdout"]) == "holdout"
     assert primary_split([]) is None
-    with pytest.raises(HfftError, match="not implemented"):
-        eval_command(None)
