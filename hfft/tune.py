@@ -98,13 +98,14 @@ class TuneResult:
     study: Any
     settings: TuneSettings
     tune_dir: Path
+    best_trial: Any  # optuna FrozenTrial, see `best_trial()`
     best_recipe: Recipe
     best_path: Path
     importances: dict[str, float]
 
     @property
     def best_value(self) -> float:
-        return float(self.study.best_trial.value)
+        return float(self.best_trial.value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,7 +422,7 @@ def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) ->
             f"no trial completed ({counts}); "
             f"see {tune_dir / TABLE_MD}; more trials, tune.pruning=false or wider ranges may help"
         )
-    best = study.best_trial
+    best = best_trial(study, settings)
     best_recipe = search_space.apply_values(
         base, _trial_values(best), output_dir=str(base.output_dir)
     )
@@ -440,7 +441,21 @@ def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) ->
         ", ".join(f"{k}={_fmt(v)}" for k, v in _trial_values(best).items()),
         best_path,
     )
-    return TuneResult(study, settings, tune_dir, best_recipe, best_path, importances)
+    return TuneResult(study, settings, tune_dir, best, best_recipe, best_path, importances)
+
+
+def best_trial(study: Any, settings: TuneSettings) -> Any:
+    """The best completed trial; ties on the metric (frequent for accuracy on small validation
+    sets) go to the lower validation loss, then to the earlier trial. None when none completed."""
+    import optuna
+
+    sign = -1.0 if settings.direction == "maximize" else 1.0
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    return min(
+        complete,
+        key=lambda t: (sign * t.value, t.user_attrs.get("eval_loss", math.inf), t.number),
+        default=None,
+    )
 
 
 def _trial_values(trial: Any) -> dict[str, Any]:
@@ -509,7 +524,7 @@ def write_tables(
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    best = _best_number(study)
+    best = getattr(best_trial(study, settings), "number", None)
     lines = [
         f"# Hyper-parameter search: validation {settings.metric} ({settings.direction})",
         "",
@@ -531,13 +546,6 @@ def write_tables(
         lines += ["", "| parameter | importance |", "|---|---|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in importances.items()]
     (tune_dir / TABLE_MD).write_text("\n".join(lines) + "\n")
-
-
-def _best_number(study: Any) -> int | None:
-    try:
-        return study.best_trial.number
-    except ValueError:  # no completed trial
-        return None
 
 
 def plot_study(

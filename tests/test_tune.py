@@ -17,7 +17,7 @@ from hfft import search_space
 from hfft.cli import main
 from hfft.errors import RecipeError
 from hfft.recipe import load_recipe
-from hfft.tune import count_blocks, tune, tune_settings
+from hfft.tune import best_trial, count_blocks, tune, tune_settings
 from tests import tiny
 
 TRAINING = {
@@ -246,6 +246,23 @@ def test_sampling_is_seeded_and_mode_conditional(vit_recipe):
             assert r.model.freeze_layers == p.get("model.freeze_layers", 0)
 
 
+def test_ties_on_the_metric_go_to_the_lower_validation_loss(vit_recipe):
+    settings = tune_settings(vit_recipe({"space": {"training.learning_rate": [0.1, 0.01]}}))
+    study = optuna.create_study(direction="maximize")
+    lr = optuna.distributions.CategoricalDistribution([0.1, 0.01])
+    for value, loss in ((0.9, 0.5), (1.0, 0.7), (1.0, 0.3), (1.0, 0.3)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=value,
+                params={"training.learning_rate": 0.1},
+                distributions={"training.learning_rate": lr},
+                user_attrs={"eval_loss": loss},
+            )
+        )
+    assert best_trial(study, settings).number == 2
+    assert best_trial(optuna.create_study(), settings) is None
+
+
 # --------------------------------------------------------------------------------------------
 # End to end
 
@@ -279,7 +296,10 @@ def _check_search_and_reproduction(result, structural_key: str) -> None:
         assert png.size[0] > 500
     assert not (tune_dir / "trials").exists()  # trial checkpoints are cleaned up
 
-    best = result.study.best_trial
+    best = result.best_trial
+    values = [t.value for t in result.study.trials if t.state.name == "COMPLETE"]
+    assert best.value == (min if result.settings.direction == "minimize" else max)(values)
+    assert f"| **{best.number}** |" in (tune_dir / "trials.md").read_text()
     best_path = tune_dir / "best.yaml"
     assert best_path.read_text().startswith(f"# hfft train {best_path}\n")
     recipe = load_recipe(best_path)
@@ -291,13 +311,17 @@ def _check_search_and_reproduction(result, structural_key: str) -> None:
             node = node[part] if isinstance(node, dict) else getattr(node, part)
         assert node == value, key
 
-    # `hfft train best.yaml` gives the best trial's metric.
+    # `hfft train best.yaml` gives the best trial's metric, and the same validation loss (a
+    # continuous value no other trial shares, so the match is not a coincidence of ties).
     assert main(["train", str(best_path)]) == 0
-    metrics = json.loads((recipe.output_dir / "metrics.json").read_text())
-    assert metrics["validation"][result.settings.metric] == pytest.approx(best.value, abs=1e-6)
+    losses = [float(row["eval_loss"]) for row in rows if row["eval_loss"]]
+    assert len(set(losses)) == len(losses)
     assert _best_metric_of_run(recipe.output_dir) == pytest.approx(
-        best.user_attrs["eval_loss"], rel=1e-5
+        best.user_attrs["eval_loss"], rel=1e-6
     )
+    if result.settings.metric != "loss":
+        metrics = json.loads((recipe.output_dir / "metrics.json").read_text())
+        assert metrics["validation"][result.settings.metric] == pytest.approx(best.value, abs=1e-6)
 
 
 @pytest.mark.slow
@@ -324,14 +348,18 @@ def test_tune_lora_rank_and_alpha_and_reproduce_the_best(bert_checkpoint, tmp_pa
     space = {
         "model.lora.r": [2, 4, 8],
         "model.lora.alpha": [4, 8, 16],
-        "training.learning_rate": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True},
+        "training.learning_rate": {"type": "float", "low": 1e-2, "high": 2e-1, "log": True},
         "training.per_device_train_batch_size": None,
         "training.num_train_epochs": None,
         "model.lora.dropout": None,
     }
     recipe = load_recipe(
         text_raw(
-            bert_checkpoint, data, tmp_path / "run", {"trials": 3, "space": space}, mode="lora"
+            bert_checkpoint,
+            data,
+            tmp_path / "run",
+            {"trials": 3, "space": space, "metric": "loss"},
+            mode="lora",
         )
     )
     result = tune(recipe)
