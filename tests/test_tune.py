@@ -16,7 +16,7 @@ from PIL import Image
 from hfft import search_space
 from hfft.cli import main
 from hfft.errors import RecipeError
-from hfft.recipe import load_recipe
+from hfft.recipe import RECIPES_DIR, load_recipe
 from hfft.tune import best_trial, count_blocks, tune, tune_settings
 from tests import tiny
 
@@ -244,6 +244,17 @@ def test_sampling_is_seeded_and_mode_conditional(vit_recipe):
             assert r.model.lora.alpha == p["model.lora.alpha"]
         else:
             assert r.model.freeze_layers == p.get("model.freeze_layers", 0)
+
+
+@pytest.mark.parametrize("path", sorted((RECIPES_DIR / "tune").glob("*.yaml")), ids=str)
+def test_bundled_tune_recipes_have_valid_search_spaces(path):
+    recipe = load_recipe(path)
+    # The demo's source model has 4 blocks (recipes/demo/source_vit-tiny_digits0-4_pretrain.yaml).
+    settings = tune_settings(recipe, num_blocks=4)
+    assert settings.trials >= 10
+    assert set(settings.enqueue[0]) <= set(settings.space)
+    for trial in settings.enqueue:
+        search_space.apply_values(recipe, trial, output_dir="x")
 
 
 def test_ties_on_the_metric_go_to_the_lower_validation_loss(vit_recipe):
