@@ -16,6 +16,23 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "overrides", nargs="*", metavar="key.sub=value", help="dotted overrides, values are YAML"
     )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue the interrupted run in training.output_dir from its last complete "
+        "checkpoint (or the one named, e.g. checkpoint-40); an interrupted run is also continued "
+        "without this flag, which only makes a missing checkpoint an error",
+    )
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train from scratch even if training.output_dir holds a finished or interrupted run "
+        "(its results and checkpoints are deleted)",
+    )
     p.set_defaults(func=_train)
 
 
@@ -159,7 +176,10 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("recipe", help="path to a recipe YAML (see `hfft recipes`)")
     p.add_argument(
-        "overrides", nargs="*", metavar="key.sub=value", help="dotted overrides, values are YAML"
+        "overrides",
+        nargs="*",
+        metavar="key.sub=value",
+        help="dotted overrides, values are YAML (right after RECIPE, before the options)",
     )
     p.add_argument("--trials", type=int, metavar="N", help="number of trials (tune.trials)")
     p.add_argument(
@@ -212,15 +232,20 @@ def _configure_logging() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hfft.redact import install_log_redaction, redact
+
     args = build_parser().parse_args(argv)
     _configure_logging()
+    install_log_redaction(["hfft"])
     try:
         return args.func(args)
     except HfftError as err:
-        print(f"hfft: error: {err}", file=sys.stderr)
+        print(f"hfft: error: {redact(str(err))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("hfft: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        # `hfft train` puts how to continue the run in the exception.
+        hint = f": {redact(str(err))}" if str(err) else ""
+        print(f"hfft: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -205,7 +205,9 @@ def build_space(
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
-    space = {key: parse_param(key, spec) for key, spec in merged.items() if spec is not None}
+    # model.mode first: it decides which of the other keys a trial samples (and reads first).
+    order = sorted(merged, key=lambda key: key != "model.mode")
+    space = {key: parse_param(key, merged[key]) for key in order if merged[key] is not None}
     if not space:
         raise RecipeError("the search space is empty: add keys under tune.space (or --search)")
     modes = modes_searched(base, {k: p.to_dict() for k, p in space.items()})

@@ -194,7 +194,7 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 
 def _metric(recipe: Recipe, metric: Any, direction: Any) -> tuple[str, str]:
     choices = ["loss", *recipe.eval.metrics]
-    metric = metric or recipe.eval.metrics[0]
+    metric = str(metric or recipe.eval.metrics[0])
     if metric.removeprefix("eval_") in choices:
         metric = metric.removeprefix("eval_")
     else:
@@ -395,17 +395,26 @@ def tune(
     )
     for params in settings.enqueue:
         study.enqueue_trial(params)
-    study.optimize(
-        _objective(recipe, settings, tune_dir),
-        n_trials=settings.trials,
-        timeout=settings.timeout,
-        # A batch size too large for the GPU fails that trial, not the search.
-        catch=(torch.OutOfMemoryError,),
-    )
+    interrupted = False
+    try:
+        study.optimize(
+            _objective(recipe, settings, tune_dir),
+            n_trials=settings.trials,
+            timeout=settings.timeout,
+            # A batch size too large for the GPU fails that trial, not the search.
+            catch=(torch.OutOfMemoryError,),
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C ends the search, not the report: the finished trials are still worth having.
+        log.info("interrupted: reporting the %d trials so far", len(study.trials))
+        interrupted = True
     trials_dir = tune_dir / "trials"
     if trials_dir.is_dir() and not any(trials_dir.iterdir()):
         trials_dir.rmdir()
-    return _report(study, recipe, settings, tune_dir)
+    result = _report(study, recipe, settings, tune_dir)
+    if interrupted:
+        raise KeyboardInterrupt  # still the exit status of an interrupted command
+    return result
 
 
 def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) -> TuneResult:
