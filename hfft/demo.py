@@ -134,11 +134,19 @@ def relocate(value: str, out: Path) -> str:
 
 def run_demo(out: Path, quick: bool = False, threads: int | None = 1) -> DemoResult:
     """Write the data, pretrain (step 1), fine-tune each way (step 2), compare (step 3)."""
+    import torch
+
     start = time.perf_counter()
+    default_threads = torch.get_num_threads()
     if threads:
-        _set_threads(threads)
-    with _quiet_libraries():
-        return _run_demo(Path(out), quick, start)
+        # Tiny models gain little from a second intra-op thread, and when another process holds
+        # a core, OpenMP threads spin-waiting on each other made a step ~10x slower (measured).
+        torch.set_num_threads(threads)
+    try:
+        with _quiet_libraries():
+            return _run_demo(Path(out), quick, start)
+    finally:
+        torch.set_num_threads(default_threads)
 
 
 def _run_demo(out: Path, quick: bool, start: float) -> DemoResult:
@@ -152,7 +160,7 @@ def _run_demo(out: Path, quick: bool, start: float) -> DemoResult:
     log.info("demo: %s", describe_counts(counts))
 
     log.info("demo: step 1/3 — pretrain a ViT from scratch on the source task (digits 0-4)")
-    source = train(demo_recipe(PRETRAIN_RECIPE, out, extra))
+    source = train(demo_recipe(PRETRAIN_RECIPE, out, extra), overwrite=True)
 
     rows = []
     for i, (name, recipe_file) in enumerate(TARGET_RECIPES, 1):
@@ -164,7 +172,7 @@ def _run_demo(out: Path, quick: bool, start: float) -> DemoResult:
             name,
             recipe.source,
         )
-        result = train(recipe)
+        result = train(recipe, overwrite=True)
         test = result.metrics["test"]
         rows.append(
             DemoRow(
@@ -207,14 +215,6 @@ def _quiet_libraries() -> Iterator[None]:
             hf_logging.enable_progress_bar()
         if ds_bars:
             datasets.enable_progress_bars()
-
-
-def _set_threads(threads: int) -> None:
-    """Tiny models gain little from a second intra-op thread, and when another process holds a
-    core, OpenMP threads spin-waiting on each other made a step ~10x slower (measured here)."""
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def describe_counts(counts: dict[str, dict]) -> str:
