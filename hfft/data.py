@@ -40,14 +40,24 @@ class LoadedData:
 
 
 def load_data(spec: DataSpec, input_column: str) -> LoadedData:
-    """Load, standardise, label-encode and split a dataset as the recipe describes."""
+    """Load, standardise, check, label-encode and split a dataset as the recipe describes.
+
+    Problems are collected across splits (a column missing from two splits, unusable examples,
+    labels only some splits have) and raised together as one `PreflightError`."""
+    from hfft.preflight import Problems
+
     raw = _load(spec)
     picked = _pick_splits(raw, spec)
-    picked = {
-        name: standardize_columns(ds, spec.columns, input_column, name)
-        for name, ds in picked.items()
-    }
-    label_names, picked = encode_labels(picked)
+    problems = Problems()
+    standard = {}
+    for name, ds in picked.items():
+        with problems.collect():
+            standard[name] = standardize_columns(ds, spec.columns, input_column, name)
+    problems.raise_if_any()
+    with problems.collect():
+        standard = drop_bad_examples(standard, input_column, spec.on_bad_example)
+    problems.raise_if_any()
+    label_names, picked = encode_labels(standard)
     picked = _carve_missing_splits(picked, spec)
     for name, ds in picked.items():
         if len(ds) == 0:
@@ -180,9 +190,18 @@ def encode_labels(
     splits: dict[str, datasets.Dataset],
 ) -> tuple[list[str], dict[str, datasets.Dataset]]:
     """Give every split the same `ClassLabel` (names from train) and check no split has labels
-    that train lacks. Names come from a ClassLabel, else sorted strings, else sorted integers."""
+    that train lacks (every split checked, problems reported together). Names come from a
+    ClassLabel, else sorted strings, else sorted integers."""
+    from hfft.preflight import Problems
+
     names = _label_names(splits["train"])
-    return names, {split: encode_with(ds, names, split) for split, ds in splits.items()}
+    problems = Problems()
+    encoded = {}
+    for split, ds in splits.items():
+        with problems.collect():
+            encoded[split] = encode_with(ds, names, split)
+    problems.raise_if_any()
+    return names, encoded
 
 
 def encode_with(ds: datasets.Dataset, names: Sequence[str], split: str) -> datasets.Dataset:
@@ -216,6 +235,7 @@ def load_split(
             f"{list(raw)}"
         )
     ds = standardize_columns(ds, spec.columns, input_column, split)
+    ds = drop_bad_examples({split: ds}, input_column, spec.on_bad_example)[split]
     return encode_with(ds, label_names, split)
 
 
@@ -277,3 +297,138 @@ def _split(
         # Stratification needs at least one row per class on each side; fall back to random.
         parts = ds.train_test_split(test_size=fraction, seed=seed)
     return parts["train"], parts["test"]
+
+
+# --------------------------------------------------------------------------------------------
+# Unusable examples
+
+# Pillow modes with more than 8 bits per channel: converting them to RGB clips every value above
+# 255, so a 16-bit or float image would train as a white (or black) square.
+WIDE_MODES = ("I", "F")
+MAX_LISTED = 20
+
+
+@dataclass
+class BadExample:
+    split: str
+    row: int
+    reason: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.split} row {self.row}" + (f" ({self.file})" if self.file else "")
+        return f"{where}: {self.reason}"
+
+
+def find_bad_examples(ds: datasets.Dataset, input_column: str, split: str) -> list[BadExample]:
+    """Rows whose input cannot be used (an image that does not decode or is not 8-bit, an empty
+    or non-text text) or that have no label. Images are decoded here, once, so a corrupt file
+    stops the run before training rather than in the middle of an epoch."""
+    view, check = ds, _text_problem
+    if input_column == "image":
+        if not isinstance(ds.features.get("image"), datasets.Image):
+            check = _no_problem  # pixel arrays: nothing to decode
+        else:
+            view = ds.cast_column("image", datasets.Image(decode=False))  # raw bytes and paths
+            check = _image_problem
+
+    def scan(batch: dict[str, list]) -> dict[str, list]:
+        reasons = []
+        for value, label in zip(batch[input_column], batch["label"], strict=True):
+            reason = check(value)
+            if reason is None and label is None:
+                reason = "no label"
+            reasons.append(reason)
+        return {"reason": reasons, "file": [_file_of(v) for v in batch[input_column]]}
+
+    found = view.map(
+        scan,
+        batched=True,
+        batch_size=64,
+        remove_columns=view.column_names,
+        desc=f"Checking {split} examples",
+    )
+    return [
+        BadExample(split, row, reason, file)
+        for row, (reason, file) in enumerate(zip(found["reason"], found["file"], strict=True))
+        if reason is not None
+    ]
+
+
+def _file_of(value: Any) -> str | None:
+    return value.get("path") if isinstance(value, dict) else None
+
+
+def _no_problem(value: Any) -> str | None:
+    return None
+
+
+def _image_problem(value: Any) -> str | None:
+    import io
+
+    from PIL import Image
+
+    if value is None:
+        return "no image"
+    if isinstance(value, dict):
+        data, path = value.get("bytes"), value.get("path")
+        if not data and not path:
+            return "no image"
+        source: Any = io.BytesIO(data) if data else path
+    else:
+        return None
+    try:
+        image = Image.open(source)
+        image.load()
+        if image.mode.split(";")[0] in WIDE_MODES:
+            return (
+                f"image mode {image.mode} has more than 8 bits per channel, and converting it "
+                "to RGB would clip it: convert the images to 8-bit"
+            )
+        image.convert("RGB")
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBomb...
+        return f"not a readable image ({type(err).__name__}: {_first_line(err)})"
+    return None
+
+
+def _text_problem(value: Any) -> str | None:
+    if value is None:
+        return "no text"
+    if not isinstance(value, str):
+        return f"not a text: {value!r} ({type(value).__name__})"
+    if not value.strip():
+        return "empty text"
+    return None
+
+
+def drop_bad_examples(
+    splits: dict[str, datasets.Dataset], input_column: str, policy: str
+) -> dict[str, datasets.Dataset]:
+    """Apply data.on_bad_example: "error" raises with the list of unusable rows; "skip" leaves
+    them out and logs how many, per split."""
+    import logging
+
+    bad = {split: find_bad_examples(ds, input_column, split) for split, ds in splits.items()}
+    found = [b for rows in bad.values() for b in rows]
+    if not found:
+        return splits
+    listed = "; ".join(str(b) for b in found[:MAX_LISTED])
+    more = f"; ... and {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
+    if policy == "error":
+        raise DataError(
+            f"{len(found)} unusable example(s): {listed}{more}. Fix or remove them, or set "
+            "data.on_bad_example=skip to train without them"
+        )
+    counts = ", ".join(f"{split} {len(rows)}" for split, rows in bad.items() if rows)
+    logging.getLogger("hfft").warning(
+        "skipped %d unusable example(s) (data.on_bad_example=skip): %s | %s%s",
+        len(found),
+        counts,
+        listed,
+        more,
+    )
+    out = {}
+    for split, ds in splits.items():
+        drop = {b.row for b in bad[split]}
+        out[split] = ds.select([i for i in range(len(ds)) if i not in drop]) if drop else ds
+    return out

@@ -629,6 +629,9 @@ def _check_run_dir(run_dir: str | os.PathLike) -> Path:
     path = Path(run_dir).expanduser()
     if not path.is_dir():
         raise HfftError(f"run directory {path} does not exist; pass the output_dir of `hfft train`")
+    from hfft.run_dir import require_finished
+
+    require_finished(path, "push")
     missing = []
     if not (path / CONFIG_FILE).is_file():
         missing.append(CONFIG_FILE)

@@ -44,6 +44,9 @@ def resolve_model(model: str) -> tuple[str, dict[str, Any]]:
     a Hub id."""
     path = Path(model).expanduser()
     if path.is_dir():
+        from hfft.run_dir import require_finished
+
+        require_finished(path, "predict with")
         config = path / "config.json"
         if not config.is_file():
             raise HfftError(

@@ -21,6 +21,8 @@ import yaml
 from hfft.errors import RecipeError, did_you_mean
 
 MODES = ("full", "frozen", "lora")
+# TrainingArguments fields that hold secrets: refused in recipes.
+SECRET_TRAINING_KEYS = ("hub_token",)
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
@@ -136,6 +138,10 @@ class DataSpec:
     max_length: int = 256
     # Image tasks only.
     augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
+    # Examples that cannot be used (an image that does not decode or is not 8-bit, an empty
+    # text, a missing label): "error" stops before training with the list of them (file/row and
+    # why); "skip" leaves them out, counted and reported.
+    on_bad_example: Literal["error", "skip"] = "error"
 
     def __post_init__(self) -> None:
         for key in ("validation_fraction", "test_fraction"):
@@ -205,7 +211,10 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """The resolved recipe as YAML, any token masked (it is written to files)."""
+        from hfft.redact import redact_tree
+
+        return yaml.safe_dump(redact_tree(self.to_dict()), sort_keys=False)
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.to_yaml())
@@ -410,6 +419,11 @@ def _validate_training(training: dict[str, Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(TrainingArguments)
     out = {}
     for key, value in training.items():
+        if key in SECRET_TRAINING_KEYS:
+            raise RecipeError(
+                f"training.{key}: a recipe is saved in the run directory and pushed with the "
+                "model, so it must never hold a token; set HF_TOKEN or run `hf auth login`"
+            )
         if key not in fields:
             raise RecipeError(
                 f"unknown recipe key 'training.{key}'"

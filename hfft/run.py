@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hfft import checkpoint, feature_cache, modes
+from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe, load_recipe
 from hfft.tasks import TASKS, Task
@@ -46,10 +48,47 @@ class TrainResult:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    """CLI entry: load the recipe with its overrides and train."""
+    """CLI entry: load the recipe with its overrides and train (resuming or overwriting as the
+    flags say). On Ctrl-C, say how to continue."""
+    from hfft.redact import install_log_redaction
+
+    _configure_library_loggers()
+    install_log_redaction()
     recipe = load_recipe(args.recipe, args.overrides)
-    train(recipe)
+    try:
+        train(
+            recipe,
+            resume=getattr(args, "resume", None),
+            overwrite=getattr(args, "overwrite", False),
+        )
+    except KeyboardInterrupt:
+        checkpoint_dir = run_state.last_checkpoint(recipe.output_dir)
+        if checkpoint_dir is None:
+            hint = "no checkpoint was saved yet, so the next run starts over"
+        else:
+            hint = (
+                f"{checkpoint_dir.name} (step {run_state.checkpoint_step(checkpoint_dir)}) is "
+                "saved; continue with: "
+                + run_state.resume_command(args.recipe, list(args.overrides))
+            )
+        raise KeyboardInterrupt(hint) from None
     return 0
+
+
+def _configure_library_loggers() -> None:
+    """Create the transformers/datasets log handlers now, so redaction can be attached to them;
+    show datasets' progress bars on a terminal only (in a log file they are noise, and they
+    would bury a preflight error)."""
+    import sys
+
+    import datasets
+    from datasets.utils import logging as datasets_logging
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.get_logger()
+    datasets_logging.get_logger()
+    if not sys.stderr.isatty():
+        datasets.disable_progress_bars()
 
 
 def training_arguments(recipe: Recipe, task: Task) -> Any:
@@ -83,21 +122,41 @@ class Run:
 
 
 def build_run(recipe: Recipe) -> Run:
-    """Everything up to a ready `Trainer`: data, model in its mode, arguments, metrics."""
-    from transformers import EarlyStoppingCallback, Trainer, set_seed
+    """Everything up to a ready `Trainer`: data, model in its mode, arguments, metrics.
 
-    from hfft.callbacks import NativeKeyCheckpoints
+    Preflight: every check that can fail (training arguments, output directory, checkpoint and
+    its weights, processor, data columns/labels/examples, Hub token) runs before anything trains,
+    and all their problems are raised together (`hfft.preflight.PreflightError`)."""
+    from transformers import EarlyStoppingCallback, Trainer, default_data_collator, set_seed
+
+    from hfft import preflight
+    from hfft.callbacks import NativeKeyCheckpoints, ResumeReport
     from hfft.metrics import build_metrics
 
     task = TASKS[recipe.task]
-    args = training_arguments(recipe, task)
-    set_seed(args.seed)
-    processor = checkpoint.load_processor(task, recipe.model)
+    problems = preflight.Problems()
+    args = problems.run(training_arguments, recipe, task)
+    problems.run(preflight.check_output_dir, recipe.output_dir)
+    checkpoint_ok = problems.run(preflight.check_checkpoint, recipe.model) is not preflight.FAILED
+    processor = preflight.FAILED
+    if checkpoint_ok or recipe.model.checkpoint is None:
+        processor = problems.run(checkpoint.load_processor, task, recipe.model)
+    if recipe.hub.push:
+        problems.run(preflight.check_hub, recipe.hub)
+    main_first = (
+        args.main_process_first(desc="loading data")
+        if args is not preflight.FAILED
+        else contextlib.nullcontext()
+    )
     # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
-    with args.main_process_first(desc="loading data"):
-        data = load_data(recipe.data, task.input_column)
-    model = checkpoint.load_model(task, recipe.model, data.label_names)
-    model = modes.apply_mode(model, recipe.model)
+    with main_first:
+        data = problems.run(load_data, recipe.data, task.input_column)
+    model = preflight.FAILED
+    if checkpoint_ok and data is not preflight.FAILED and args is not preflight.FAILED:
+        set_seed(args.seed)  # the new head's initialisation
+        model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
+    problems.raise_if_any()
+
     if args.gradient_checkpointing:
         modes.enable_checkpointing_inputs(model)
     collator = task.collator(processor)
@@ -110,9 +169,11 @@ def build_run(recipe: Recipe) -> Run:
             train_model, prepared = feature_cache.cache_features(
                 model, prepared, collator, args.per_device_eval_batch_size
             )
-            collator = None
+            # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
+            # collator for a text model, which expects input_ids.
+            collator = default_data_collator
     metrics = build_metrics(recipe.eval.metrics, len(data.label_names))
-    callbacks: list[Any] = [NativeKeyCheckpoints()]
+    callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     if recipe.early_stopping.patience:
         callbacks.append(
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)
@@ -131,8 +192,20 @@ def build_run(recipe: Recipe) -> Run:
     return Run(recipe, task, data, prepared, processor, model, trainer)
 
 
-def train(recipe: Recipe) -> TrainResult:
-    """Fine-tune as the recipe says and write a complete run directory."""
+def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str]) -> Any:
+    model = checkpoint.load_model(task, recipe.model, label_names)
+    return modes.apply_mode(model, recipe.model)
+
+
+def train(
+    recipe: Recipe, *, resume: bool | str | None = None, overwrite: bool = False
+) -> TrainResult:
+    """Fine-tune as the recipe says and write a complete run directory.
+
+    An interrupted run in the output directory is continued from its last complete checkpoint
+    (resume=None, the default); resume=True demands one and resume="checkpoint-N" (or a path)
+    names one. A finished run directory is only trained again with overwrite=True."""
+    start = run_state.plan_start(recipe, resume, overwrite)
     run = build_run(recipe)
     log_main = log.info if run.trainer.is_world_process_zero() else log.debug
     log_main(
@@ -146,9 +219,12 @@ def train(recipe: Recipe) -> TrainResult:
         len(run.data.label_names),
         _preview(run.data.label_names),
     )
-    start = time.perf_counter()
-    run.trainer.train()
-    return finish_run(run, time.perf_counter() - start)
+    if run.trainer.is_world_process_zero():
+        run_state.begin(recipe.output_dir, recipe, start)
+    began = time.perf_counter()
+    resume_from = str(start.resume_from) if start.resume_from else None
+    run.trainer.train(resume_from_checkpoint=resume_from)
+    return finish_run(run, time.perf_counter() - began)
 
 
 def finish_run(run: Run, seconds: float) -> TrainResult:
@@ -173,12 +249,16 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     )
     if not main_process:
         return TrainResult(run_dir, metrics, seconds, trainable, total)
+    # The unfinished marker (written when training began) goes last: an interruption anywhere
+    # before leaves a run directory that says it is unfinished.
+    run_state.mark_unfinished(run_dir)
+    recipe.save(run_dir / "recipe.yaml")
     model = modes.finalize(run.model, run_dir)
     model.save_pretrained(run_dir)
     run.processor.save_pretrained(run_dir)
-    recipe.save(run_dir / "recipe.yaml")
     save_examples(run.data, run.task, run_dir)
     write_model_card(run_dir, recipe.to_dict(), metrics)
+    run_state.mark_finished(run_dir)
     if recipe.hub.push:
         from hfft.hub import push_run
 
@@ -234,6 +314,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     from hfft.evaluation import evaluate_and_report
 
     run_dir = Path(run_dir)
+    run_state.require_finished(run_dir, "evaluate")
     if not (run_dir / "config.json").is_file() or not (run_dir / "recipe.yaml").is_file():
         raise HfftError(
             f"{run_dir} is not an hfft run directory (needs config.json and recipe.yaml); "

@@ -47,6 +47,8 @@ MAX_FILE_SIZE = "20mb"  # upload cap, enforced by the Gradio server before any d
 MAX_PIXELS = 50_000_000
 MAX_SIDE = 2048
 MAX_TEXT_CHARS = 20_000  # longer texts are cut before tokenizing (the model truncates anyway)
+# In a run directory while `hfft train` has not completed it (interrupted, or still training).
+RUN_UNFINISHED_MARKER = "unfinished.json"
 # Files fetched from a Hub model repo next to the weights (the run directory layout).
 EXTRA_FILES = ["examples/*", "recipe.yaml", "metrics.json"]
 
@@ -159,8 +161,20 @@ def load_examples(extras_dir: Path | None, task: str) -> list[list[str]]:
     return examples
 
 
+def check_finished(model: str) -> None:
+    """Refuse an unfinished hfft run directory: hfft writes RUN_UNFINISHED_MARKER before training
+    and deletes it last (hfft/run_dir.py's rule, repeated here: this app cannot import hfft)."""
+    path = Path(model).expanduser()
+    if path.is_dir() and (path / RUN_UNFINISHED_MARKER).is_file():
+        raise ValueError(
+            f"{model} is an unfinished hfft run ({RUN_UNFINISHED_MARKER} is there: training was "
+            "interrupted or is still running); finish it with `hfft train RECIPE --resume` first"
+        )
+
+
 def load_info(model: str) -> ModelInfo:
     """Read the task and labels from the config, and the recipe/metrics/examples when present."""
+    check_finished(model)
     config = AutoConfig.from_pretrained(model)
     task = task_of(config)
     labels = [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]

@@ -1,0 +1,171 @@
+"""Preflight: everything that can be checked before the first training step, checked together.
+
+`build_run` runs each check and collects what fails, so one `hfft train` reports every problem
+(a missing column *and* a missing tokenizer *and* no Hub token) instead of one per attempt, and
+before any time is spent training. Checks that depend on another (the processor of a checkpoint
+that does not exist) are skipped when it fails, so each cause is reported once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hfft.errors import HfftError
+
+T = TypeVar("T")
+FAILED: Any = object()  # what `Problems.run` returns for a check that failed
+
+
+class PreflightError(HfftError):
+    """Several problems found at once; the message lists them all."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            lines = "\n".join(f"  {i}. {p}" for i, p in enumerate(self.problems, 1))
+            message = f"{len(self.problems)} problems found before training:\n{lines}"
+        super().__init__(message)
+
+
+class Problems:
+    """Collects the messages of failed checks."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.errors: list[HfftError] = []
+
+    def add(self, err: HfftError) -> None:
+        found = err.problems if isinstance(err, PreflightError) else [str(err)]
+        new = [m for m in found if m not in self.messages]
+        if new:
+            self.messages.extend(new)
+            self.errors.append(err)
+
+    def note(self, message: str) -> None:
+        self.add(HfftError(message))
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[None]:
+        try:
+            yield
+        except HfftError as err:
+            self.add(err)
+
+    def run(self, check: Callable[..., T], *args: Any) -> T:
+        """`check(*args)`, or FAILED with its message recorded."""
+        try:
+            return check(*args)
+        except HfftError as err:
+            self.add(err)
+            return FAILED
+
+    def raise_if_any(self) -> None:
+        """Raise the one error found as it is (its type kept), or all of them together."""
+        if len(self.errors) == 1 and len(self.messages) == 1:
+            raise self.errors[0]
+        if self.messages:
+            raise PreflightError(self.messages)
+
+
+def check_output_dir(path: Path) -> None:
+    """The run directory can be created and written to."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        raise HfftError(f"training.output_dir {path}: a file is in the way") from None
+    except OSError as err:
+        raise HfftError(
+            f"training.output_dir {path} is not writable ({err.strerror or err}): choose a folder "
+            "you can write to"
+        ) from None
+
+
+def check_checkpoint(spec: Any) -> None:
+    """The checkpoint resolves, its config loads (custom code only with trust_remote_code), and a
+    local checkpoint holds safetensors weights (or .bin ones with model.allow_pickle)."""
+    from hfft import checkpoint
+
+    if spec.checkpoint is None:
+        return  # trained from model.config: nothing to resolve
+    source = checkpoint.resolve(spec.checkpoint)
+    local = Path(source)
+    if local.is_dir():
+        safetensors = list(local.glob("*.safetensors")) + list(local.glob("*.safetensors.*"))
+        pickled = list(local.glob("*.bin")) + list(local.glob("*.bin.index.json"))
+        if not safetensors:
+            if not pickled:
+                raise HfftError(
+                    f"model.checkpoint '{spec.checkpoint}' has no weights (no *.safetensors file)"
+                )
+            if not spec.allow_pickle:
+                raise HfftError(
+                    f"model.checkpoint '{spec.checkpoint}' has only pickled weights "
+                    f"({pickled[0].name}), which can run arbitrary code when loaded; hfft loads "
+                    "safetensors only: convert them, or set model.allow_pickle=true if you trust "
+                    "their source"
+                )
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(source, **checkpoint.load_kwargs(spec))
+    except (OSError, ValueError) as err:
+        text = str(err)
+        if "trust_remote_code" in text:
+            raise HfftError(
+                f"model.checkpoint '{spec.checkpoint}' needs its own Python code to load; hfft "
+                "does not run a checkpoint's code unless you set model.trust_remote_code=true "
+                "(only for a source you trust)"
+            ) from None
+        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        raise HfftError(f"could not load the config of '{spec.checkpoint}': {first}") from None
+
+
+def check_hub(hub: Any) -> None:
+    """With hub.push on: a token, a reachable Hub that accepts it, and a repo id it may write."""
+    from huggingface_hub import constants, get_token, whoami
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    problems = Problems()
+    with problems.collect():
+        try:
+            validate_repo_id(hub.repo_id)
+        except HFValidationError as err:
+            raise HfftError(f"hub.repo_id {hub.repo_id!r} is not a valid repo id: {err}") from None
+    token = get_token()
+    if not token:
+        problems.note(
+            "hub.push is on but no Hugging Face token is set: set HF_TOKEN or run "
+            "`hf auth login` (or set hub.push=false)"
+        )
+    elif constants.HF_HUB_OFFLINE:
+        problems.note(
+            "hub.push is on but the Hub is unreachable in offline mode (HF_HUB_OFFLINE=1): unset "
+            "it, or set hub.push=false and push later with `hfft push`"
+        )
+    else:
+        try:
+            me = whoami(token=token)
+        except Exception as err:  # 401, no network, proxy: each one a reason not to start
+            problems.note(
+                f"hub.push is on but the Hub did not accept the token ({type(err).__name__}: "
+                f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}); check the "
+                "token and network, or set hub.push=false"
+            )
+        else:
+            owner = hub.repo_id.split("/")[0] if "/" in hub.repo_id else me.get("name")
+            allowed = {me.get("name")} | {o.get("name") for o in me.get("orgs", [])}
+            if owner not in allowed:
+                problems.note(
+                    f"hub.repo_id {hub.repo_id}: the token belongs to {me.get('name')!r}, who "
+                    f"cannot create repos under {owner!r} (may write to {sorted(allowed - {None})})"
+                )
+    problems.raise_if_any()

@@ -1,0 +1,262 @@
+"""The run directory's life cycle: new -> unfinished (training, or interrupted) -> finished.
+
+A run directory only looks finished when it is. Before anything else, `train` writes the marker
+`unfinished.json` into it (then `recipe.yaml`); `finish_run` deletes the marker as its very last
+step, after the model, processor, metrics, card and examples are all written. A folder holding the
+marker is an unfinished run: training was interrupted, crashed, or is still going. `eval`,
+`predict`, `push` and `serve` refuse it; `train` continues it from its last complete checkpoint.
+The check is one `exists()`, so space/app.py (which cannot import hfft) repeats it cheaply; and
+a plain `save_pretrained` folder, which has no marker, is never mistaken for an unfinished run.
+
+Each checkpoint gets its own marker of completion (`checkpoint-N/hfft_complete`, written by
+`hfft.callbacks.NativeKeyCheckpoints` after everything else in it), so a process killed while
+writing checkpoint-N resumes from checkpoint-(N-1) instead of reading half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hfft.errors import HfftError
+
+log = logging.getLogger("hfft")
+
+MARKER = "unfinished.json"
+RECIPE_FILE = "recipe.yaml"
+CHECKPOINTS = "checkpoints"
+CHECKPOINT_MARKER = "hfft_complete"
+# Subfolders a run writes; --overwrite removes these and the run's top-level files, nothing else
+# (hfft tune keeps its study in RUN_DIR/tune/, which survives).
+RUN_SUBDIRS = ("checkpoints", "adapter", "examples")
+# Recipe sections whose change makes an interrupted run's checkpoints meaningless.
+RESUME_MUST_MATCH = ("task", "model", "data")
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def is_unfinished(run_dir: str | Path) -> bool:
+    """True while a run is training into the folder, or after it was interrupted."""
+    return (Path(run_dir) / MARKER).is_file()
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    """True for a folder holding a whole hfft run: its model and recipe, and no marker."""
+    path = Path(run_dir)
+    return (
+        (path / RECIPE_FILE).is_file()
+        and (path / "config.json").is_file()
+        and not is_unfinished(path)
+    )
+
+
+def require_finished(run_dir: str | Path, action: str) -> None:
+    """Refuse to `action` (evaluate, predict with, push, serve) an unfinished run directory."""
+    path = Path(run_dir).expanduser()
+    if path.is_dir() and is_unfinished(path):
+        raise HfftError(
+            f"cannot {action} {path}: it is an unfinished hfft run ({MARKER} is there: training "
+            "was interrupted or is still running). Continue it with `hfft train "
+            f"{path / RECIPE_FILE} --resume`, or point at a finished run directory"
+        )
+
+
+def mark_unfinished(run_dir: Path) -> None:
+    """Write the marker (first thing a run writes): the folder is a run in progress."""
+    note = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "note": "hfft is training into this folder, or was interrupted: `hfft train "
+        "RECIPE --resume` continues it. hfft deletes this file when the run is complete.",
+    }
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    if not is_unfinished(run_dir):
+        atomic_write(Path(run_dir) / MARKER, json.dumps(note, indent=2) + "\n")
+
+
+def mark_finished(run_dir: Path) -> None:
+    """Delete the marker: the last step of a run, after every result is on disk."""
+    (Path(run_dir) / MARKER).unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, flush it to disk, then rename it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def checkpoint_step(path: Path) -> int:
+    match = _CHECKPOINT_RE.match(Path(path).name)
+    return int(match.group(1)) if match else -1
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints that were written to the end, oldest first."""
+    folder = Path(run_dir) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = [
+        p
+        for p in folder.iterdir()
+        if p.is_dir()
+        and checkpoint_step(p) >= 0
+        and (p / CHECKPOINT_MARKER).is_file()
+        and (p / "trainer_state.json").is_file()
+    ]
+    return sorted(found, key=checkpoint_step)
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    found = complete_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+# --------------------------------------------------------------------------------------------
+# Before training: what to do with what is already in the output directory
+
+
+@dataclass
+class Start:
+    """How a training run starts: from scratch or from a checkpoint, wiping the folder or not."""
+
+    resume_from: Path | None = None
+    wipe: bool = False
+
+
+def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start:
+    """Decide, from the output directory's state, whether training starts over or resumes.
+
+    resume=None (the default) continues an interrupted run automatically, like the transformers
+    examples do; resume=True demands a checkpoint; resume="path" names one. A finished run is
+    only trained again with `overwrite`, which starts from scratch.
+    """
+    run_dir = Path(recipe.output_dir)
+    if resume and overwrite:
+        raise HfftError("--resume continues a run and --overwrite starts it over: choose one")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HfftError(
+            f"training.output_dir {run_dir} is a file: point it at a new or existing folder"
+        )
+    started = run_dir.is_dir() and (
+        is_finished(run_dir) or is_unfinished(run_dir) or (run_dir / CHECKPOINTS).is_dir()
+    )
+    if overwrite:
+        return Start(wipe=started)
+    if is_finished(run_dir):
+        raise HfftError(
+            f"{run_dir} already holds a finished run: add --overwrite to train it again from "
+            "scratch, or set another training.output_dir"
+        )
+    if isinstance(resume, str):
+        return Start(resume_from=_named_checkpoint(run_dir, resume, recipe))
+    checkpoint = last_checkpoint(run_dir) if started else None
+    if checkpoint is None:
+        if resume:
+            raise HfftError(
+                f"--resume: no complete checkpoint in {run_dir / CHECKPOINTS} to continue from "
+                f"(checkpoints are saved as training.save_strategy says); train without --resume"
+            )
+        return Start(wipe=started)  # an interruption before the first checkpoint: start over
+    _check_same_recipe(run_dir, recipe)
+    log.info(
+        "%s %s: continuing from %s (step %d); --overwrite starts over",
+        "resuming" if resume else "found an interrupted run in",
+        run_dir,
+        checkpoint.name,
+        checkpoint_step(checkpoint),
+    )
+    return Start(resume_from=checkpoint)
+
+
+def _named_checkpoint(run_dir: Path, name: str, recipe: Any) -> Path:
+    path = Path(name).expanduser()
+    candidates = [path, run_dir / CHECKPOINTS / name]
+    found = next((p for p in candidates if p.is_dir()), None)
+    if found is None or not (found / "trainer_state.json").is_file():
+        have = [p.name for p in complete_checkpoints(run_dir)]
+        raise HfftError(
+            f"--resume {name}: not a complete checkpoint folder; {run_dir / CHECKPOINTS} has "
+            f"{have or 'none'}"
+        )
+    _check_same_recipe(run_dir, recipe)
+    return found
+
+
+def _check_same_recipe(run_dir: Path, recipe: Any) -> None:
+    """An interrupted run continues only with the task, model and data it started with."""
+    saved_path = run_dir / RECIPE_FILE
+    if not saved_path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(saved_path.read_text()) or {}
+    except yaml.YAMLError:
+        return
+    current = yaml.safe_load(recipe.to_yaml())  # as saved: tokens redacted the same way
+    changed = [
+        key
+        for section in RESUME_MUST_MATCH
+        for key in _diff(saved.get(section), current.get(section), section)
+    ]
+    if changed:
+        raise HfftError(
+            f"{run_dir} holds an interrupted run of a different recipe ({', '.join(changed[:5])} "
+            "changed): --overwrite starts over with this one, or set another training.output_dir"
+        )
+
+
+def _diff(old: Any, new: Any, prefix: str) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = list(dict.fromkeys([*old, *new]))
+        return [d for k in keys for d in _diff(old.get(k), new.get(k), f"{prefix}.{k}")]
+    return [] if old == new else [prefix]
+
+
+def begin(run_dir: Path, recipe: Any, start: Start) -> None:
+    """Prepare the folder for training (main process only): mark it unfinished, wipe what a
+    previous run left if asked, and save the recipe (which a later resume compares with)."""
+    run_dir = Path(run_dir)
+    mark_unfinished(run_dir)
+    if start.wipe:
+        wipe(run_dir)
+    recipe.save(run_dir / RECIPE_FILE)
+
+
+def wipe(run_dir: Path) -> None:
+    """Remove a previous run's results (its top-level files and its checkpoints/, adapter/,
+    examples/), keeping the marker so the folder never looks finished half-deleted."""
+    run_dir = Path(run_dir)
+    for entry in run_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            if entry.name in RUN_SUBDIRS:
+                shutil.rmtree(entry)
+        elif entry.name != MARKER:
+            entry.unlink()
+
+
+def resume_command(recipe_path: str, overrides: list[str]) -> str:
+    """The command line that continues this run (for the message shown on Ctrl-C)."""
+    import shlex
+
+    from hfft.redact import redact
+
+    return redact(shlex.join(["hfft", "train", recipe_path, *overrides, "--resume"]))
