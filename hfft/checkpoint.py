@@ -43,14 +43,30 @@ def load_processor(task: Task, spec: ModelSpec) -> Any:
         return _build_processor(spec.processor)
     source = spec.processor or spec.checkpoint
     checkpoint = resolve(source)
+    kind = "image processor" if task.input_column == "image" else "tokenizer"
     try:
-        return task.load_processor(checkpoint, load_kwargs(spec))
+        processor = task.load_processor(checkpoint, load_kwargs(spec))
     except (OSError, ValueError) as err:
-        kind = "image processor" if task.input_column == "image" else "tokenizer"
         raise HfftError(
-            f"could not load the {kind} of '{source}': {_first_line(err)}. The run "
-            f"directory must be usable by pipeline(), so the checkpoint needs its {kind} files"
+            f"could not load the {kind} of '{source}': {_first_line(err)}{_hint(err, spec)}. The "
+            f"run directory must be usable by pipeline(), so the checkpoint needs its {kind} files"
         ) from None
+    if _only_special_tokens(processor):
+        # transformers 5 builds a tokenizer from config.json alone when its files are missing:
+        # every word becomes [UNK] and the model silently learns nothing from the text.
+        raise HfftError(
+            f"could not load the tokenizer of '{source}': it has no vocabulary (no tokenizer.json "
+            "or vocab files, only special tokens). Add the tokenizer files to the checkpoint, or "
+            "set model.processor to a tokenizer's folder or Hub id"
+        )
+    return processor
+
+
+def _only_special_tokens(processor: Any) -> bool:
+    get_vocab = getattr(processor, "get_vocab", None)
+    if get_vocab is None or not hasattr(processor, "all_special_tokens"):
+        return False  # an image processor
+    return not set(get_vocab()) - set(processor.all_special_tokens)
 
 
 def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
@@ -77,12 +93,22 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
             **load_kwargs(spec),
         )
     except (OSError, ValueError) as err:
-        hint = ""
-        if "safetensors" in str(err).lower() and not spec.allow_pickle:
-            hint = " (only pickle .bin weights? set model.allow_pickle=true if you trust them)"
         raise HfftError(
-            f"could not load checkpoint '{spec.checkpoint}': {_first_line(err)}{hint}"
+            f"could not load checkpoint '{spec.checkpoint}': {_first_line(err)}{_hint(err, spec)}"
         ) from None
+
+
+def _hint(err: BaseException, spec: ModelSpec) -> str:
+    """What to do about a load failure caused by hfft's safety defaults."""
+    text = str(err).lower()
+    if ("custom code" in text or "trust_remote_code" in text) and not spec.trust_remote_code:
+        return (
+            " (the checkpoint needs its own Python code: set model.trust_remote_code=true only "
+            "if you trust its source)"
+        )
+    if "safetensors" in text and not spec.allow_pickle:
+        return " (only pickle .bin weights? set model.allow_pickle=true if you trust them)"
+    return ""
 
 
 def _first_line(err: BaseException) -> str:

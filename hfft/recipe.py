@@ -242,7 +242,7 @@ def load_recipe(
         try:
             raw = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
-            raise RecipeError(f"{path} is not valid YAML: {err}") from None
+            raise RecipeError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
         if not isinstance(raw, dict):
             raise RecipeError(
                 f"{path} must hold a mapping of recipe keys, got {type(raw).__name__}"
@@ -250,6 +250,14 @@ def load_recipe(
     for item in overrides:
         apply_override(raw, item)
     return recipe_from_dict(raw)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: what YAML could not parse, and where."""
+    problem = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
