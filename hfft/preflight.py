@@ -131,7 +131,7 @@ def check_checkpoint(spec: Any) -> None:
 
 def check_hub(hub: Any) -> None:
     """With hub.push on: a token, a reachable Hub that accepts it, and a repo id it may write."""
-    from huggingface_hub import constants, get_token, whoami
+    from huggingface_hub import HfApi, constants, get_token
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     problems = Problems()
@@ -153,7 +153,7 @@ def check_hub(hub: Any) -> None:
         )
     else:
         try:
-            me = whoami(token=token)
+            me = HfApi(token=token).whoami()
         except Exception as err:  # 401, no network, proxy: each one a reason not to start
             problems.note(
                 f"hub.push is on but the Hub did not accept the token ({type(err).__name__}: "
