@@ -1,0 +1,92 @@
+"""The benchmark suite (bench/): interleaving, ratios, report files, and two real sections run
+in a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import report
+from bench.__main__ import run as run_bench
+from bench.measure import interleave, steady_rate
+from bench.report import Figure, Section
+
+
+def test_interleave_alternates_order_and_pairs_ratios_by_round():
+    calls = []
+    values = {"a": iter([2.0, 4.0, 6.0]), "b": iter([1.0, 1.0, 2.0])}
+
+    def variant(name):
+        def call():
+            calls.append(name)
+            return next(values[name])
+
+        return call
+
+    rounds = interleave({"a": variant("a"), "b": variant("b")}, rounds=3)
+    # A B, then B A, then A B: drift in machine load falls on both variants alike.
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert rounds.values == {"a": [2.0, 4.0, 6.0], "b": [1.0, 1.0, 2.0]}
+    # Median of per-round ratios (2, 4, 3), not the ratio of medians (4 / 1).
+    assert rounds.ratio("a", "b") == 3.0
+    assert rounds.median("a") == 4.0
+
+
+def test_steady_rate_skips_warmup_and_ignores_stalled_steps():
+    # Step ends: two slow warm-up steps, then 0.1 s steps with one 5 s stall from another process.
+    stamps = [0.0, 2.0, 3.0, 3.1, 3.2, 8.2, 8.3, 8.4]
+    assert steady_rate(stamps, warmup=2) == pytest.approx(10.0)
+    assert steady_rate(stamps, warmup=2, per_step=16) == pytest.approx(160.0)
+    with pytest.raises(ValueError):
+        steady_rate([0.0, 1.0], warmup=1)
+
+
+def test_figure_targets_and_readme_block(tmp_path):
+    assert Figure("x", "x", 0.99, target=">= 0.98").met is True
+    assert Figure("x", "x", 0.6, target="<= 0.5").met is False
+    assert Figure("x", "x", 1.0).met is None
+    section = Section("demo", "a demo", figures=[Figure("r", "a ratio", 1.25, target=">= 1")])
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{report.BEGIN}\nold table\n{report.END}\n\nafter\n")
+    results = {
+        "command": "python -m bench --quick",
+        "started": "2026-01-01T00:00:00",
+        "seconds": 61.0,
+        "load_before": [1.0, 1.0, 1.0],
+        "load_after": [1.5, 1.0, 1.0],
+        "machine": {"cpu_count": 2, "cpu": "some CPU"},
+    }
+    report.update_readme(results, [section], readme)
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith("after\n")
+    assert "`python -m bench --quick`" in text and "load average [1.0, 1.0, 1.0]" in text
+    assert "| demo | a ratio | 1.25 | >= 1 | yes |" in text
+
+
+@pytest.mark.slow
+def test_tiny_bench_writes_positive_ratios(tmp_path):
+    out = tmp_path / "results"
+    results = run_bench(["--tiny", "--only", "overhead", "predict", "--out", str(out)], quiet=True)
+
+    written = json.loads((out / "results.json").read_text())
+    assert written["scale"] == "tiny" and written["command"].startswith("python -m bench")
+    assert len(written["load_before"]) == 3 and written["machine"]["cpu_count"] >= 1
+    assert list(written["sections"]) == ["overhead", "predict"] == list(results["sections"])
+    expected = {
+        "overhead": {"hfft_vs_trainer_steps_per_s"},
+        "predict": {"predict_vs_pipeline_images_per_s"},
+    }
+    for name, keys in expected.items():
+        section = written["sections"][name]
+        assert set(section["ratios"]) == keys
+        assert all(value > 0 for value in section["ratios"].values())
+        assert all(f["met"] in (True, False) for f in section["figures"])
+    # Both scripts trained with the same TrainingArguments, field by field.
+    assert any(
+        note.endswith("(output dirs aside): none")
+        for note in written["sections"]["overhead"]["notes"]
+    )
+    markdown = (out / "results.md").read_text()
+    assert "| overhead | hfft ÷ plain Trainer, training steps/s |" in markdown
+    assert "## predict:" in markdown
