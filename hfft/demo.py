@@ -251,18 +251,21 @@ def write_results(demo: DemoResult, quick: bool) -> None:
     source = demo.source_metrics.get("validation", {})
     test_size = sum(demo.data_counts["target"]["test"].values())
     budget = demo.data_counts["target"]["train"]
+    low, high = min(budget.values()), max(budget.values())
+    per_digit = f"{low}" if low == high else f"{low}-{high}"
     header = [
         "# hfft demo: transfer learning on handwritten digits",
         "",
         f"Command: `hfft demo{' --quick' if quick else ''}` — total {demo.total_seconds:.0f} s.",
         "",
-        f"Data: {describe_counts(demo.data_counts)} images "
+        f"- Data: {describe_counts(demo.data_counts)} images "
         "(scikit-learn's UCI digits, upscaled to 32x32).",
-        f"Step 1, the source model (digits 0-4): validation accuracy "
+        f"- Step 1, the source model (digits 0-4): validation accuracy "
         f"{source.get('accuracy', float('nan')):.3f}.",
-        f"Step 2: every run trains on the same {sum(budget.values())} labelled target images "
-        f"({min(budget.values())}-{max(budget.values())} per digit 5-9) for the same steps; "
+        f"- Step 2: every run trains on the same {sum(budget.values())} labelled target images "
+        f"({per_digit} per digit 5-9) for the same steps; "
         f"step 3 evaluates each on the same {test_size} held-out test images.",
+        "",
         "",
     ]
     (out / "results.md").write_text("\n".join(header) + format_table(demo.rows) + "\n")
