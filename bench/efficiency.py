@@ -2,42 +2,25 @@
 machine's matmul peak measured in the same run, in fp32 and in bf16.
 
 Achieved FLOP/s = samples/s × FLOPs per sample, with FLOPs per sample = 6·N·T + 12·L·h·T²
-(N matmul weights, T tokens per sample, L blocks, h hidden size; see bench.worker).
+(N matmul weights, T tokens per sample, L blocks, h hidden size; see bench.flops).
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
 from bench import modes as modes_section
 from bench.context import Context
+from bench.flops import FORMULA, flops_per_sample, matmul_peak
 from bench.report import Figure, Section
-from bench.worker import flops_per_sample
 
 NAME = "efficiency"
 
 
-def matmul_peak(n: int, dtype: str, repeats: int = 5) -> float:
-    """Best FLOP/s of an n×n×n torch.matmul on the default device over `repeats` products."""
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    kind = getattr(torch, dtype)
-    a = torch.randn(n, n, device=device).to(kind)
-    b = torch.randn(n, n, device=device).to(kind)
-    torch.matmul(a, b)  # warm-up: thread pool, kernel selection
-    best = 0.0
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = max(best, 2 * n**3 / (time.perf_counter() - start))
-    return best
+def per_sample(result: dict[str, Any], tokens: int) -> float:
+    """Full fine-tuning FLOPs per sample of a bench.worker result."""
+    return flops_per_sample(result["matmul_parameters"], result["layers"], result["hidden"], tokens)
 
 
 def run(ctx: Context) -> Section:
@@ -63,13 +46,13 @@ def run(ctx: Context) -> Section:
             # Peak and training back to back, so both see the same machine load.
             peak = matmul_peak(scale.matmul_size, "float32" if dtype == "fp32" else "bfloat16")
             result = ctx.pool.submit(modes_section._train_steps, todo[dtype]).result()
-            flops = result["samples_per_s"] * flops_per_sample(result, tokens)
+            flops = result["samples_per_s"] * per_sample(result, tokens)
             peaks[dtype].append(peak)
             achieved[dtype].append(flops)
             speeds[dtype].append(result["samples_per_s"])
             fractions[dtype].append(flops / peak)
     last: dict[str, Any] = result
-    per_sample = flops_per_sample(last, tokens)
+    gflop = per_sample(last, tokens) / 1e9
     med = statistics.median
     figures = [
         Figure(
@@ -94,12 +77,12 @@ def run(ctx: Context) -> Section:
         figures=figures,
         context={
             "model": f"{scale.vit_label}, full fine-tuning",
-            "formula": "FLOPs/sample = 6·N·T + 12·L·h·T²",
+            "formula": FORMULA.split(" (")[0],
             "N_matmul_weights": last["matmul_parameters"],
             "T_tokens": tokens,
             "L_blocks": last["layers"],
             "h_hidden": last["hidden"],
-            "gflop_per_sample": per_sample / 1e9,
+            "gflop_per_sample": gflop,
             "matmul_n": scale.matmul_size,
             "peak_gflops_fp32": [round(p / 1e9, 1) for p in peaks["fp32"]],
             "peak_gflops_bf16": [round(p / 1e9, 1) for p in peaks["bf16"]],

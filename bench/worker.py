@@ -15,9 +15,9 @@ from typing import Any
 
 # Imported here so the forkserver holds them before it forks a job.
 import torch
-from torch import nn
 from transformers import Trainer  # noqa: F401
 
+from bench.flops import matmul_parameters
 from bench.measure import peak_rss_mib, quiet, steady_rate, step_timer
 from hfft import modes
 from hfft.recipe import load_recipe
@@ -31,13 +31,6 @@ def current_rss_mib() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def matmul_parameters(model: nn.Module) -> int:
-    """Weights that take part in a matrix product once per token: every Linear and Conv2d
-    weight (embedding tables are lookups, biases and norms are negligible). For a PEFT model
-    this counts the frozen base layers and the LoRA matrices alike."""
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
 
 
 def train_steps(job: dict[str, Any]) -> dict[str, Any]:
@@ -80,14 +73,3 @@ def pool() -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["bench.worker"])
     return ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1)
-
-
-def flops_per_sample(result: dict[str, Any], tokens: int, lora: bool = False) -> float:
-    """Training FLOPs per sample of a transformer (PaLM appendix B convention):
-    6·N·T + 12·L·h·T² with N the matmul weights, T tokens per sample, L blocks, h hidden size.
-    Forward is 2·N·T + 4·L·h·T² (attention scores and weighted values); backward is twice that.
-    With LoRA the frozen weights need no weight gradients, so their backward is one forward:
-    4·N·T + 12·L·h·T² (attention has no weights; its backward still costs two forwards)."""
-    n, layers, hidden = result["matmul_parameters"], result["layers"], result["hidden"]
-    per_weight = 4 if lora else 6
-    return per_weight * n * tokens + 12 * layers * hidden * tokens**2

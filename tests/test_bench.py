@@ -4,6 +4,10 @@ in a tiny configuration."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +94,27 @@ def test_tiny_bench_writes_positive_ratios(tmp_path):
     markdown = (out / "results.md").read_text()
     assert "| overhead | hfft ÷ plain Trainer, training steps/s |" in markdown
     assert "## predict:" in markdown
+
+
+@pytest.mark.slow
+def test_gpu_script_cpu_smoke_runs_end_to_end(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "gpu"
+    done = subprocess.run(
+        ["bash", str(root / "bench" / "gpu.sh"), "--cpu-smoke", "--out", str(out)],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((out / "gpu-smoke.json").read_text())
+    assert [r["mode"] for r in results["modes"]] == ["full", "lora"]
+    full, lora = results["modes"]
+    for r in (full, lora):
+        assert r["samples_per_s"] > 0 and r["achieved_tflops"] > 0 and r["timed_steps"] == 3
+        assert r["fraction_of_matmul"] > 0
+    # LoRA trains a small fraction of the parameters (adapters + head), full trains them all.
+    assert full["trainable_parameters"] == full["total_parameters"]
+    assert lora["trainable_parameters"] < 0.5 * lora["total_parameters"]
+    assert "| lora |" in (out / "gpu-smoke.md").read_text()
