@@ -241,7 +241,8 @@ def load_recipe(
             )
         try:
             raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
+        except (yaml.YAMLError, ValueError) as err:
+            # ValueError: YAML matched a value it cannot build, such as the date 2001-02-30.
             raise RecipeError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
         if not isinstance(raw, dict):
             raise RecipeError(
@@ -252,7 +253,7 @@ def load_recipe(
     return recipe_from_dict(raw)
 
 
-def _yaml_problem(err: yaml.YAMLError) -> str:
+def _yaml_problem(err: Exception) -> str:
     """One line: what YAML could not parse, and where."""
     problem = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
     mark = getattr(err, "problem_mark", None)
@@ -268,8 +269,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise RecipeError(f"override {item!r} must look like key.sub=value (e.g. model.mode=lora)")
     try:
         value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text  # an unparseable value is kept as the literal string
+    except (yaml.YAMLError, ValueError):
+        # Unparseable, or a value YAML cannot build (the date 2001-02-30): the literal string.
+        value = text
     return [p.strip() for p in parts], value
 
 
@@ -439,17 +441,18 @@ def _validate_training(training: dict[str, Any]) -> dict[str, Any]:
                 "training: takes transformers.TrainingArguments options"
             )
         hint = hints.get(key, Any)
-        numeric = _numeric_type(hint)
-        if numeric is not None and value is not None:
-            value = _coerce_scalar(numeric, value, f"training.{key}")
+        plain = _plain_type(hint)
+        if plain is not None and value is not None:
+            value = _coerce_scalar(plain, value, f"training.{key}")
         out[key] = value
     return out
 
 
-def _numeric_type(hint: Any) -> type | None:
-    """int/float when the TrainingArguments field is (optionally) a plain number, else None."""
+def _plain_type(hint: Any) -> type | None:
+    """int/float/str when the TrainingArguments field is (optionally) a plain number or string
+    (output_dir: a folder, never `true`), else None."""
     args = [a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)]
-    if len(args) == 1 and args[0] in (int, float):
+    if len(args) == 1 and args[0] in (int, float, str):
         return args[0]
     return None
 
