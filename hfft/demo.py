@@ -268,7 +268,8 @@ def write_results(demo: DemoResult, quick: bool) -> None:
         "",
         "",
     ]
-    (out / "results.md").write_text("\n".join(header) + format_table(demo.rows) + "\n")
+    chart = "\n\n![test accuracy and macro F1 per run](results.png)\n"
+    (out / "results.md").write_text("\n".join(header) + format_table(demo.rows) + chart)
     (out / "results.json").write_text(
         json.dumps(
             {
