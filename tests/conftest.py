@@ -18,6 +18,8 @@ os.environ.update(
     GRADIO_ANALYTICS_ENABLED="False",
     TOKENIZERS_PARALLELISM="false",
     CUDA_VISIBLE_DEVICES="",
+    # `pytest -n 2` on 2 cores: one thread per worker, or each step fights for the cores.
+    OMP_NUM_THREADS="1",
 )
 os.environ.pop("HF_TOKEN", None)
 
