@@ -86,6 +86,12 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
         for key in ("name", "data_dir", "data_files", "revision")
         if getattr(spec, key) is not None
     }
+    if _is_builder(spec.path) and not (spec.data_dir or spec.data_files):
+        # Without them the builder searches the current directory, recursively.
+        raise DataError(
+            f"data.path '{spec.path}' reads local files: set data.data_dir (a folder) or "
+            "data.data_files (a file, a glob, or {train: ..., test: ...})"
+        )
     local = Path(spec.path).expanduser()
     if local.is_dir() and (
         (local / "dataset_dict.json").exists() or (local / "state.json").exists()
@@ -110,6 +116,15 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
+
+
+def _is_builder(path: str) -> bool:
+    """A datasets packaged builder (imagefolder, csv, json, parquet...), not a dataset."""
+    try:
+        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES as builders
+    except ImportError:  # a private name: keep the common ones if it moves
+        builders = {"imagefolder", "audiofolder", "csv", "json", "parquet", "text", "arrow"}
+    return path in builders and not Path(path).exists()
 
 
 def _looks_like_path(path: str) -> bool:

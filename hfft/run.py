@@ -219,8 +219,10 @@ def train(
         len(run.data.label_names),
         _preview(run.data.label_names),
     )
-    if run.trainer.is_world_process_zero():
-        run_state.begin(recipe.output_dir, recipe, start)
+    # The other processes wait: none may read or write checkpoints while the folder is wiped.
+    with run.trainer.args.main_process_first(desc="preparing the run directory"):
+        if run.trainer.is_world_process_zero():
+            run_state.begin(recipe.output_dir, recipe, start)
     began = time.perf_counter()
     resume_from = str(start.resume_from) if start.resume_from else None
     run.trainer.train(resume_from_checkpoint=resume_from)

@@ -276,6 +276,11 @@ CORPUS: list[tuple[str, Callable[[World], list[str]], str]] = [
         "data.path './no/such/folder' does not exist",
     ),
     (
+        "data-builder-without-files",
+        lambda w: _train(w, w.image_recipe(data={"data_dir": None})),
+        "data.path 'imagefolder' reads local files: set data.data_dir (a folder) or data.data_files",
+    ),
+    (
         "data-column-missing",
         lambda w: _train(
             w, w.text_recipe(data={"columns": {"text": "review", "label": "sentiment"}})

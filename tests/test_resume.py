@@ -317,3 +317,18 @@ def test_space_app_refuses_an_unfinished_run(tmp_path):
     assert app.RUN_UNFINISHED_MARKER == run_state.MARKER
     with pytest.raises(ValueError, match="unfinished hfft run"):
         app.load_info(str(run))
+
+
+def test_resume_can_name_a_checkpoint(setup, capsys):
+    recipe, run = setup("full")
+    run_state.mark_unfinished(run)
+    for step in (4, 8):
+        folder = run / "checkpoints" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text("{}")
+        (folder / run_state.CHECKPOINT_MARKER).write_text(str(step))
+    named = run_state.plan_start(load_recipe(recipe), "checkpoint-4", False)
+    assert named.resume_from == run / "checkpoints" / "checkpoint-4"
+    assert run_state.plan_start(load_recipe(recipe), True, False).resume_from.name == "checkpoint-8"
+    assert main(["train", str(recipe), "--resume", "checkpoint-5"]) == 2
+    assert "--resume checkpoint-5: not a complete checkpoint folder; " in capsys.readouterr().err
