@@ -8,6 +8,7 @@ is its own. Rounds interleave the modes (full, freeze, frozen, lora, then revers
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Any
 
 from bench import workloads
@@ -69,8 +70,10 @@ def measure(ctx: Context, model: str, rounds: int) -> dict[str, list[dict[str, A
     results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     for r in range(rounds):
         for mode in MODES if r % 2 == 0 else MODES[::-1]:
-            ctx.log(f"modes: {model} {mode} (round {r + 1}/{rounds})")
+            start = time.perf_counter()
             results[mode].append(ctx.pool.submit(_train_steps, todo[mode]).result())
+            took = time.perf_counter() - start
+            ctx.log(f"modes: {model} {mode} (round {r + 1}/{rounds}) took {took:.1f} s")
     return results
 
 

@@ -37,8 +37,10 @@ def train_steps(job: dict[str, Any]) -> dict[str, Any]:
     """Build an hfft run from `job["recipe"]` (a raw recipe dict, with training.max_steps set),
     train it and report steady-state samples/s, parameters and peak memory."""
     rss_start = current_rss_mib()
+    began = time.perf_counter()
     recipe = load_recipe(job["recipe"])
     run = build_run(recipe)
+    build_seconds = time.perf_counter() - began
     stamps: list[float] = []
     quiet(run.trainer).add_callback(step_timer(stamps))
     if torch.cuda.is_available():
@@ -52,6 +54,7 @@ def train_steps(job: dict[str, Any]) -> dict[str, Any]:
     batch = recipe.training["per_device_train_batch_size"]
     return {
         "samples_per_s": steady_rate(stamps, job["warmup"], per_step=batch),
+        "build_seconds": build_seconds,
         "train_seconds": seconds,
         "steps": len(stamps),
         "trainable_parameters": trainable,

@@ -44,6 +44,7 @@ class Scale:
     batch_size: int
     # Section 2: frozen-backbone caching.
     cache_epochs: int
+    cache_rounds: int
     cache_split: dict[str, int]  # per-class images: train / validation / test
     # Sections 3 and 4: timed training steps (after `warmup` untimed ones).
     mode_steps: int
@@ -62,9 +63,10 @@ QUICK = Scale(
     vit=VIT_MINI,
     vit_label="ViT-mini (hidden 96, 4 blocks, 32x32 patch 8)",
     overhead_vit=VIT_OVERHEAD,
-    overhead_steps=8,
+    overhead_steps=5,
     batch_size=16,
     cache_epochs=10,
+    cache_rounds=1,
     cache_split={"train": 12, "validation": 4, "test": 4},
     mode_steps=3,
     warmup_steps=1,
@@ -83,7 +85,8 @@ FULL = Scale(
     overhead_steps=30,
     batch_size=16,
     cache_epochs=10,
-    cache_split={"train": 40, "validation": 8, "test": 10},
+    cache_rounds=2,
+    cache_split={"train": 30, "validation": 6, "test": 10},
     mode_steps=6,
     warmup_steps=2,
     text_tokens=64,
@@ -106,6 +109,7 @@ TINY = Scale(
     overhead_steps=3,
     batch_size=4,
     cache_epochs=2,
+    cache_rounds=1,
     cache_split={"train": 4, "validation": 2, "test": 2},
     mode_steps=2,
     warmup_steps=1,
