@@ -233,6 +233,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     """Evaluate the trained model and write the run directory (on the main process only)."""
     from hfft.card import write_model_card
     from hfft.evaluation import evaluate_and_report
+    from hfft.redact import redact_tree
 
     recipe, trainer, run_dir = run.recipe, run.trainer, run.recipe.output_dir
     trainable, total = modes.count_parameters(run.model)
@@ -259,7 +260,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     model.save_pretrained(run_dir)
     run.processor.save_pretrained(run_dir)
     save_examples(run.data, run.task, run_dir)
-    write_model_card(run_dir, recipe.to_dict(), metrics)
+    write_model_card(run_dir, redact_tree(recipe.to_dict()), metrics)
     run_state.mark_finished(run_dir)
     if recipe.hub.push:
         from hfft.hub import push_run
@@ -314,6 +315,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     from hfft.data import load_split
     from hfft.errors import DataError, HfftError
     from hfft.evaluation import evaluate_and_report
+    from hfft.redact import redact_tree
 
     run_dir = Path(run_dir)
     run_state.require_finished(run_dir, "evaluate")
@@ -358,7 +360,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     report = evaluate_and_report(
         trainer, {key: prepared[split]}, run_dir, names, recipe.eval.metrics
     )
-    write_model_card(run_dir, recipe.to_dict(), report)
+    write_model_card(run_dir, redact_tree(recipe.to_dict()), report)
     return report[key]
 
 

@@ -246,3 +246,28 @@ def test_tokens_stay_out_of_recipe_yaml_error_messages_and_logs(tmp_path, capsys
     handler = next(h for h in logger.handlers if any(isinstance(f, RedactingFilter) for f in h.filters))  # fmt: skip
     record = logger.makeRecord("hfft", logging.INFO, "", 0, "token %s", (SECRET,), None)
     assert all(f.filter(record) for f in handler.filters) and SECRET not in record.getMessage()
+
+
+@pytest.mark.slow
+def test_a_trained_run_writes_no_token_anywhere(vit_checkpoint, image_folder, tmp_path, monkeypatch, caplog):  # fmt: skip
+    from hfft.run import train
+
+    own = "my-personal-access-value-123"  # the machine's token, in no hf_ shape
+    monkeypatch.setenv("HF_TOKEN", own)
+    recipe = load_recipe(
+        {
+            "task": "image-classification",
+            "model": {"checkpoint": str(vit_checkpoint)},
+            "data": {"path": "imagefolder", "data_dir": str(image_folder)},
+            "training": {"output_dir": str(tmp_path / "run"), "num_train_epochs": 1},
+            "tune": {"note": f"pasted by mistake: {own} and {SECRET}"},
+        }
+    )
+    with caplog.at_level(logging.INFO):
+        train(recipe)
+    written = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and p.suffix in (".md", ".yaml", ".json")]  # fmt: skip
+    assert {"README.md", "recipe.yaml"} <= {p.name for p in written}
+    for path in written:
+        text = path.read_text()
+        assert own not in text and SECRET not in text, path
+    assert MASK in (tmp_path / "run" / "recipe.yaml").read_text()
