@@ -83,7 +83,7 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         return auto.from_config(_build_config(spec.config, labels))
     checkpoint = resolve(spec.checkpoint)
     try:
-        return auto.from_pretrained(
+        model = auto.from_pretrained(
             checkpoint,
             **labels,
             # The checkpoint's own head (e.g. 1000 ImageNet classes) is replaced, not an error.
@@ -96,6 +96,31 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         raise HfftError(
             f"could not load checkpoint '{spec.checkpoint}': {_first_line(err)}{_hint(err, spec)}"
         ) from None
+    original = label_names_of(checkpoint, spec)
+    if len(original) == len(label_names) and original != list(label_names):
+        # Same number of classes but other classes (digits 0-4 -> 5-9): `ignore_mismatched_sizes`
+        # only replaces heads whose shape changes, so this one was loaded as trained for the
+        # source task. A new task gets a new head.
+        reset_head(model)
+    return model
+
+
+def label_names_of(checkpoint: str, spec: ModelSpec) -> list[str]:
+    """Class names the checkpoint's own config declares (LABEL_0... when it has none)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(checkpoint, **load_kwargs(spec))
+    return [config.id2label[i] for i in sorted(config.id2label)]
+
+
+def reset_head(model: Any) -> None:
+    """Re-initialise the task head's parameters (every module PyTorch can reset)."""
+    from hfft.modes import anatomy
+
+    for name in anatomy(model).head:
+        for module in getattr(model, name).modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
 
 
 def _hint(err: BaseException, spec: ModelSpec) -> str:

@@ -19,6 +19,7 @@ from hfft import modes
 from hfft.cli import main
 from hfft.recipe import load_recipe
 from hfft.run import build_run, finish_run, train
+from tests import tiny
 
 pytestmark = pytest.mark.slow
 
@@ -238,3 +239,24 @@ def test_cli_train_with_a_missing_checkpoint_prints_one_line(tmp_path, capsys, i
     ]
     assert main(["train", str(recipe), "training.num_train_epochs=many"]) == 2
     assert "training.num_train_epochs: expected a number, got 'many'" in capsys.readouterr().err
+
+
+def test_a_new_task_with_as_many_classes_gets_a_new_head(tmp_path, image_folder):
+    """digits 0-4 -> 5-9: the same head shape, other classes; the source head must not be kept."""
+    from hfft import checkpoint
+    from hfft.recipe import ModelSpec
+    from hfft.tasks import TASKS
+
+    source = AutoModelForImageClassification.from_config(tiny.image_config("vit", num_labels=3))
+    source.config.id2label = {0: "cat", 1: "dog", 2: "eel"}
+    source.config.label2id = {"cat": 0, "dog": 1, "eel": 2}
+    source.save_pretrained(tmp_path / "source")
+    task = TASKS["image-classification"]
+    spec = ModelSpec(checkpoint=str(tmp_path / "source"))
+    same = checkpoint.load_model(task, spec, ["cat", "dog", "eel"])
+    other = checkpoint.load_model(task, spec, ["blue", "green", "red"])
+    assert torch.equal(same.classifier.weight, source.classifier.weight)  # same task: kept
+    assert not torch.equal(other.classifier.weight, source.classifier.weight)  # new task: new head
+    assert torch.equal(
+        other.vit.layers[0].attention.q_proj.weight, source.vit.layers[0].attention.q_proj.weight
+    )
