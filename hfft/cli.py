@@ -223,9 +223,21 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging() -> None:
     import logging
 
+    class CurrentStderr(logging.StreamHandler):
+        """Writes to whatever `sys.stderr` is at the time (test capture and redirection swap it;
+        a handler bound to the first stream would write to a closed file)."""
+
+        @property
+        def stream(self):  # type: ignore[override]
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: object) -> None:
+            pass
+
     logger = logging.getLogger("hfft")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = CurrentStderr()
         handler.setFormatter(logging.Formatter("hfft: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
