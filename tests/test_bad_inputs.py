@@ -5,7 +5,6 @@ found and what to do — never a traceback. Everything fails before the first tr
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import sys
@@ -87,17 +86,6 @@ class World:
         lines = ["sentence,sentiment"] + [f"{t},{label}" for t, label in rows]
         path.write_text("\n".join(lines) + "\n")
         return path
-
-
-@pytest.fixture(autouse=True)
-def fresh_log_handler():
-    """`hfft.cli` binds its log handler to the sys.stderr of the first call; under capsys that
-    stream is closed by the next test, so each test starts without one."""
-    logger = logging.getLogger("hfft")
-    saved = logger.handlers[:]
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = saved
 
 
 @pytest.fixture(scope="module")
