@@ -97,7 +97,7 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
 
     from hfft.errors import RecipeError
 
-    kwargs = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
+    kwargs = effective_training(recipe, task)
     # Checkpoints go in a subfolder: the run directory itself holds the final model.
     kwargs["output_dir"] = str(recipe.output_dir / "checkpoints")
     if kwargs.get("gradient_checkpointing"):
@@ -106,6 +106,11 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
         return TrainingArguments(**kwargs)
     except (ValueError, TypeError) as err:
         raise RecipeError(f"invalid training: settings: {err}") from None
+
+
+def effective_training(recipe: Recipe, task: Task) -> dict[str, Any]:
+    """The `training:` settings a run really uses: hfft's defaults, the task's, the recipe's."""
+    return {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
 
 
 @dataclass
@@ -255,6 +260,9 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     # The unfinished marker (written when training began) goes last: an interruption anywhere
     # before leaves a run directory that says it is unfinished.
     run_state.mark_unfinished(run_dir)
+    # The saved recipe spells out every training setting, defaults included, so it reproduces
+    # the run even if hfft's defaults change.
+    recipe = replace(recipe, training=effective_training(recipe, run.task))
     recipe.save(run_dir / "recipe.yaml")
     model = modes.finalize(run.model, run_dir)
     model.save_pretrained(run_dir)

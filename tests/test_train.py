@@ -18,7 +18,7 @@ from transformers import (
 from hfft import modes
 from hfft.cli import main
 from hfft.recipe import load_recipe
-from hfft.run import build_run, finish_run, train
+from hfft.run import TRAINING_DEFAULTS, build_run, finish_run, train
 from tests import tiny
 
 pytestmark = pytest.mark.slow
@@ -149,7 +149,9 @@ def test_run_directory_is_complete_and_pipeline_ready(
     assert any((run_dir / "checkpoints").glob("checkpoint-*"))
     config = json.loads((run_dir / "config.json").read_text())
     assert config["id2label"] == {"0": "blue", "1": "green", "2": "red"}
-    assert load_recipe(run_dir / "recipe.yaml") == recipe
+    saved = load_recipe(run_dir / "recipe.yaml")
+    assert saved.model == recipe.model and saved.data == recipe.data
+    assert saved.training == {**TRAINING_DEFAULTS, "remove_unused_columns": False, **recipe.training}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"test", "validation"} <= set(metrics)
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
