@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from hfft.errors import HfftError
+from hfft.space_location import space_dir
 
 # What a finished run directory must hold (the core saves the merged model with save_pretrained).
 CONFIG_FILE = "config.json"
@@ -73,9 +74,8 @@ TEXT_SUFFIXES = {".json", ".md", ".yaml", ".yml", ".txt", ".jinja", ".csv", ".py
 # reading gigabytes of weights to look for a path string is not worth it.
 BINARY_SCAN_LIMIT = 20 * 1024 * 1024
 
-# The Space: hfft's Gradio app, found next to the package in a source checkout. Tests may point
-# this elsewhere.
-SPACE_DIR = Path(__file__).resolve().parent.parent / "space"
+# The Space: hfft's Gradio app (see hfft.space_location). Tests may point this elsewhere.
+SPACE_DIR = space_dir()
 SPACE_MODEL_VARIABLE = "HFFT_MODEL"
 # Fallback for the app when the variable is missing (e.g. a Space duplicated without its
 # variables): the model id, and nothing else, in a plain text file next to app.py.

@@ -13,8 +13,9 @@ from pathlib import Path
 from types import ModuleType
 
 from hfft.errors import HfftError
+from hfft.space_location import space_dir
 
-APP_PATH = Path(__file__).resolve().parent.parent / "space" / "app.py"
+APP_PATH = space_dir() / "app.py"
 
 
 def load_app_module(path: Path = APP_PATH) -> ModuleType:
