@@ -93,11 +93,14 @@ def _configure_library_loggers() -> None:
 
 def training_arguments(recipe: Recipe, task: Task) -> Any:
     """TrainingArguments from hfft's defaults, the task's, then the recipe's `training:`."""
+    import torch
     from transformers import TrainingArguments
 
     from hfft.errors import RecipeError
 
     kwargs = effective_training(recipe, task)
+    if "dataloader_pin_memory" not in recipe.training and not torch.cuda.is_available():
+        kwargs["dataloader_pin_memory"] = False  # pinning needs an accelerator; skip the warning
     # Checkpoints go in a subfolder: the run directory itself holds the final model.
     kwargs["output_dir"] = str(recipe.output_dir / "checkpoints")
     if kwargs.get("gradient_checkpointing"):
