@@ -379,7 +379,7 @@ def test_a_failed_space_says_the_model_was_pushed(hub, run_dir, capsys):
 
 @pytest.mark.slow
 def test_a_real_lora_run_round_trips(hub, bert_checkpoint, text_csv, tmp_path):
-    """`hfft train` (tiny BERT, LoRA) -> push -> snapshot_download -> same predictions."""
+    """`hfft train` with hub.push (tiny BERT, LoRA) -> snapshot_download -> same predictions."""
     from transformers import pipeline
 
     from hfft.recipe import load_recipe
@@ -396,11 +396,12 @@ def test_a_real_lora_run_round_trips(hub, bert_checkpoint, text_csv, tmp_path):
             "test_fraction": 0.25,
         },
         "training": {"output_dir": str(out), "num_train_epochs": 1, "use_cpu": True},
+        # The recipe pushes when training ends (preflight checks token and repo first).
+        "hub": {"repo_id": "tester/bert-lora", "push": True},
     }
     train(load_recipe(raw))
     assert (out / "checkpoints").is_dir()
 
-    push_run(out, "tester/bert-lora")
     files = hub.repo("tester/bert-lora").files("main")
     assert {"README.md", "config.json", "model.safetensors", "recipe.yaml", "metrics.json"} <= set(
         files
