@@ -200,9 +200,7 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
                     metric_args=args,
                 )
             )
-    license_ = (
-        recipe.get("license") or hub.get("license") or (recipe.get("card") or {}).get("license")
-    )
+    license_ = hub.get("license")
     return ModelCardData(
         library_name="transformers",
         base_model=checkpoint if is_hub_id(checkpoint) else None,

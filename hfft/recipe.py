@@ -174,6 +174,8 @@ class HubSpec:
     repo_id: Union[str, None] = None  # noqa: UP007
     private: bool = False
     push: bool = False
+    # The model card's license (a Hub license id such as apache-2.0), when you know it.
+    license: Union[str, None] = None  # noqa: UP007
 
     def __post_init__(self) -> None:
         if self.push and not self.repo_id:

@@ -59,7 +59,8 @@ def test_local_paths_never_reach_the_card(tmp_path, image_folder, vit_checkpoint
     run_dir = tmp_path / "runs" / "vit-colors-lora"
     run_dir.mkdir(parents=True)
     (run_dir / "confusion_matrix.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    recipe = _recipe(image_folder, vit_checkpoint, run_dir, license="apache-2.0")
+    recipe = _recipe(image_folder, vit_checkpoint, run_dir)
+    recipe["hub"]["license"] = "apache-2.0"
     path = write_model_card(run_dir, recipe, METRICS)
     text = path.read_text()
 
