@@ -74,7 +74,7 @@ def make_text_run(path: Path) -> Path:
         {"input": "the movie was great fun", "label": "positive"},
         {"input": "a boring film", "label": "negative"},
     ]
-    _write_extras(path, "text-classification", examples, "/home/someone/bert-base")
+    _write_extras(path, "text-classification", examples, "/data/someone/bert-base")
     return path
 
 
@@ -156,7 +156,7 @@ def test_info_reads_task_labels_examples_recipe_and_metrics(app, tmp_path):
     assert text.task == "text-classification" and text.labels == TEXT_LABELS
     assert text.examples[0] == ["the movie was great fun", "positive"]
     # A local base-model path is reduced to its folder name: no home directory on a Space page.
-    assert "/home/someone" not in app.summary_markdown(text)
+    assert "/data/someone" not in app.summary_markdown(text)
     assert "`bert-base (local)`" in app.summary_markdown(text)
 
 
