@@ -108,10 +108,6 @@ class Metrics:
             return np.argsort(-preds, axis=-1, kind="stable")[:, : self.ranked_width]
         return preds.reshape(len(preds), -1).astype(np.int64)
 
-    def class_predictions(self, predictions: Any) -> np.ndarray:
-        """The predicted class id per example (argmax)."""
-        return self.ranked(predictions)[:, 0]
-
     def compute(self, predictions: Any, references: Any) -> dict[str, float]:
         """Every metric asked for, in the order asked, as plain floats."""
         ranked = self.ranked(predictions)
