@@ -288,15 +288,15 @@ def write_results(demo: DemoResult, quick: bool) -> None:
 
 def plot_results(rows: list[DemoRow], path: Path, test_size: int) -> None:
     """Grouped bars: test accuracy and macro F1 per run, trainable parameters under each name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from hfft.plots import new_figure
 
     x = np.arange(len(rows))
     width = 0.38
-    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    # No pyplot: switching its backend here would change the caller's (a notebook's) backend.
+    fig = new_figure(8, 4.2)
+    ax = fig.add_subplot()
     for offset, key, label in (
         (-width / 2, "accuracy", "accuracy"),
         (width / 2, "f1_macro", "macro F1"),
@@ -313,6 +313,4 @@ def plot_results(rows: list[DemoRow], path: Path, test_size: int) -> None:
     ax.set_ylabel(f"held-out target test split ({test_size} images)")
     ax.set_title("Digits 5-9 from a digits 0-4 model: each fine-tuning mode vs from scratch")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    fig.savefig(path, dpi=110)

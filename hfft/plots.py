@@ -23,7 +23,9 @@ def _short(label: str) -> str:
     return label if len(label) <= _MAX_LABEL_CHARS else label[: _MAX_LABEL_CHARS - 1] + "…"
 
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure (constrained layout) on its own Agg canvas: no pyplot, no global
+    state, ready for `savefig`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -63,7 +65,7 @@ def plot_confusion_matrix(
     # a row of the matrix is ~80% of the side over n classes; labels take ~60% of a row's height
     row_points = side * 72 * 0.8 / max(n, 1)
     tick_size = max(4.0, min(10.0, 0.6 * row_points))
-    fig = _new_figure(side + 1.2, side)
+    fig = new_figure(side + 1.2, side)
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="fraction of the true class")
@@ -134,7 +136,7 @@ def plot_training_curves(
     evaluation = _series(log_history, "eval_loss")
     metric = _series(log_history, key)
 
-    fig = _new_figure(11.0, 4.2)
+    fig = new_figure(11.0, 4.2)
     loss_ax, metric_ax = fig.subplots(1, 2)
     if train[0]:
         loss_ax.plot(*train, label="train loss", color="tab:blue", alpha=0.8)

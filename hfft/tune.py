@@ -562,11 +562,9 @@ def plot_study(
 ) -> Path:
     """The metric of each trial (pruned trials at their last report, the best-so-far line) and
     the parameter importances, side by side."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from hfft.plots import new_figure
 
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(11, 4.2)
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     _, rows = trial_rows(study, settings)
     for state, marker, color in (("complete", "o", "tab:blue"), ("pruned", "x", "tab:gray")):
