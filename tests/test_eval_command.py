@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
+from transformers import pipeline
 
 from hfft.cli import main
 from hfft.recipe import load_recipe
@@ -52,8 +54,19 @@ def test_eval_reproduces_the_training_metrics(text_run, capsys):
 def test_eval_on_other_data_keeps_the_old_results(text_run, tmp_path, capsys):
     other = tiny.make_text_csv(tmp_path / "other", rows=10, seed=3, name="fresh.csv")
     assert main(["eval", str(text_run.run_dir), "--data", str(other)]) == 0
-    assert 0.0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1.0
+    printed = json.loads(capsys.readouterr().out)
+    # The accuracy is the saved model's on that file: what pipeline() predicts for its rows.
+    with other.open() as f:
+        rows = list(csv.DictReader(f))
+    classify = pipeline("text-classification", model=str(text_run.run_dir))
+    predicted = [p["label"] for p in classify([r["sentence"] for r in rows])]
+    right = sum(p == r["sentiment"] for p, r in zip(predicted, rows, strict=True))
+    assert printed["accuracy"] == pytest.approx(right / len(rows))
     after = json.loads((text_run.run_dir / "metrics.json").read_text())
+    assert after["fresh.csv:test"]["accuracy"] == pytest.approx(printed["accuracy"])
+    for label, scores in after["fresh.csv:test"]["per_class"].items():  # labels not swapped
+        truth = [p for p, r in zip(predicted, rows, strict=True) if r["sentiment"] == label]
+        assert scores["recall"] == pytest.approx(truth.count(label) / len(truth)), label
     assert {"test", "validation", "fresh.csv:test"} <= set(after)
     assert after["fresh.csv:test"]["per_class"]["negative"]["support"] == 5
     assert "fresh.csv:test" in (text_run.run_dir / "README.md").read_text()

@@ -151,7 +151,11 @@ def test_run_directory_is_complete_and_pipeline_ready(
     assert config["id2label"] == {"0": "blue", "1": "green", "2": "red"}
     saved = load_recipe(run_dir / "recipe.yaml")
     assert saved.model == recipe.model and saved.data == recipe.data
-    assert saved.training == {**TRAINING_DEFAULTS, "remove_unused_columns": False, **recipe.training}
+    assert saved.training == {
+        **TRAINING_DEFAULTS,
+        "remove_unused_columns": False,
+        **recipe.training,
+    }
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"test", "validation"} <= set(metrics)
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
@@ -222,8 +226,11 @@ def test_early_stopping_stops_on_validation_loss(vit_checkpoint, image_folder, t
     )  # fmt: skip
     run = build_run(recipe)
     run.trainer.train()
-    evals = [e for e in run.trainer.state.log_history if "eval_loss" in e]
-    assert len(evals) < 30
+    losses = [e["eval_loss"] for e in run.trainer.state.log_history if "eval_loss" in e]
+    assert len(losses) < 30
+    # It stopped because of the patience: the best loss came exactly 2 evaluations before the
+    # end, and neither of those improved on it.
+    assert losses.index(min(losses)) == len(losses) - 3, losses
 
 
 def test_cli_train_with_a_missing_checkpoint_prints_one_line(tmp_path, capsys, image_folder):
