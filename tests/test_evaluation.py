@@ -58,13 +58,14 @@ def trainer(tmp_path, vit_checkpoint):
     )
 
 
-def _argmax(model, dataset):
+def _logits(model, dataset):
     with torch.no_grad():
-        return model(pixel_values=dataset[:]["pixel_values"]).logits.argmax(-1).numpy()
+        return model(pixel_values=dataset[:]["pixel_values"]).logits.numpy()
 
 
 def test_evaluate_and_report_writes_metrics_plots_and_merges(tmp_path, trainer):
     trainer.train()
+    hooks = trainer.compute_metrics, trainer.preprocess_logits_for_metrics
     run_dir = tmp_path / "run"
     test, validation = _split(10, 2), _split(9, 1)
     report = evaluate_and_report(
@@ -77,20 +78,22 @@ def test_evaluate_and_report_writes_metrics_plots_and_merges(tmp_path, trainer):
     )
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved == report
-    # the numbers are those of the model's own argmax, scored by scikit-learn
+    # the numbers are those of the model's own logits, scored by scikit-learn
     trainer.model.eval()
-    y_true, y_pred = np.asarray(test["labels"]), _argmax(trainer.model, test)
+    logits = _logits(trainer.model, test)
+    y_true, y_pred = np.asarray(test["labels"]), logits.argmax(-1)
     got = saved["test"]
     assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
     assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro"))
-    assert got["accuracy"] <= got["top2_accuracy"] <= 1.0
+    expected_top2 = skm.top_k_accuracy_score(y_true, logits, k=2, labels=range(3))
+    assert got["top2_accuracy"] == pytest.approx(expected_top2)
     assert list(got["per_class"]) == LABELS
     assert sum(c["support"] for c in got["per_class"].values()) == 10
     assert got["per_class"]["red"]["recall"] == pytest.approx(
         skm.recall_score(y_true, y_pred, labels=[0], average="macro")
     )
     # the trainer's own hooks are back in place afterwards
-    assert trainer.compute_metrics is not None
+    assert (trainer.compute_metrics, trainer.preprocess_logits_for_metrics) == hooks
     for name in ("confusion_matrix.png", "training_curves.png"):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
