@@ -167,3 +167,21 @@ def test_image_paths_column_is_decoded(tmp_path, image_folder):
     loaded = load_data(data, "image")
     assert isinstance(loaded.splits["train"].features["image"], datasets.Image)
     assert loaded.splits["train"][0]["image"].size == (32, 32)
+
+
+def test_max_samples_cap_train_and_each_held_out_split(image_folder):
+    data = spec(
+        path="imagefolder",
+        data_dir=str(image_folder),
+        test_fraction=0.25,
+        max_train_samples=5,
+        max_eval_samples=2,
+    )
+    full = load_data(
+        spec(path="imagefolder", data_dir=str(image_folder), test_fraction=0.25), "image"
+    )
+    capped = load_data(data, "image")
+    assert capped.sizes() == {"train": 5, "validation": 2, "test": 2}
+    # The first rows of the same carved splits: capping does not change what is held out.
+    for name, ds in capped.splits.items():
+        assert list(ds["label"]) == list(full.splits[name]["label"])[: len(ds)], name
