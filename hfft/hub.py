@@ -14,7 +14,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -281,7 +281,8 @@ def collect_model_files(
             all_files, allow_patterns=ALLOW_PATTERNS, ignore_patterns=IGNORE_PATTERNS
         )
     )
-    left_out = sorted({_top_level(p) for p in all_files if p not in set(selected)})
+    chosen = set(selected)
+    left_out = sorted({_top_level(p) for p in all_files if p not in chosen})
 
     recipe = _PublishedRecipe.read(run_dir / "recipe.yaml")
     sanitiser = _Sanitiser(run_dir, repo_id, recipe.local_paths)
@@ -424,7 +425,7 @@ class _LeakGuard:
     """Refuses files that still contain the token, the run directory's absolute path or a path
     under the home directory after sanitising."""
 
-    def __init__(self, run_dir: Path, token: str | None, secrets: list[str] = ()):
+    def __init__(self, run_dir: Path, token: str | None, secrets: Sequence[str] = ()):
         self.needles: list[tuple[bytes, str]] = []
         if token:
             self.needles.append((token.encode(), "your Hugging Face token"))
