@@ -86,6 +86,8 @@ class DemoRow:
 
 @dataclass
 class DemoResult:
+    """The whole demo: the comparison rows, step 1's metrics, the image counts, where it wrote."""
+
     rows: list[DemoRow]
     source_metrics: dict[str, Any]
     data_counts: dict[str, dict]

@@ -39,7 +39,9 @@ def load_metrics(run_dir: str | Path) -> dict[str, Any]:
         raise HfftError(f"{path} is not valid JSON ({err}); delete it and evaluate again") from err
 
 
-def predict_split(trainer: Any, dataset: Any, metrics: Metrics, split: str) -> tuple:
+def predict_split(
+    trainer: Any, dataset: Any, metrics: Metrics, split: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(y_true, ranked class ids) for one split through `trainer.predict`.
 
     The trainer's own metric hooks are swapped for `metrics` while it predicts: the logits are

@@ -469,6 +469,7 @@ class _PublishedRecipe:
 
     @classmethod
     def read(cls, path: Path) -> _PublishedRecipe:
+        """The published form of the recipe at `path` (empty when there is none)."""
         from hfft.card import sanitize_recipe
 
         if not path.is_file():

@@ -63,6 +63,7 @@ class Param:
         return list(self.choices) if self.type == "categorical" else [self.low, self.high]
 
     def to_dict(self) -> dict[str, Any]:
+        """The range as a `tune.space` entry (what `parse_param` reads back)."""
         if self.type == "categorical":
             return {"type": "categorical", "choices": list(self.choices)}
         out: dict[str, Any] = {"type": self.type, "low": self.low, "high": self.high}

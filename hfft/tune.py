@@ -105,6 +105,7 @@ class TuneResult:
 
     @property
     def best_value(self) -> float:
+        """The best trial's validation metric."""
         return float(self.best_trial.value)
 
 
