@@ -144,11 +144,12 @@ def test_is_hub_id(value, expected):
 
 def test_sanitize_recipe_handles_data_files_and_existing_relative_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "mydata").mkdir()
+    (tmp_path / "me" / "mydata").mkdir(parents=True)
     clean = sanitize_recipe(
         {
             "data": {
-                "path": "mydata",  # exists relative to the working directory: local
+                # looks like a Hub id, but exists relative to the working directory: local
+                "path": "me/mydata",
                 "data_files": {"train": "/srv/x/train.csv", "test": ["/srv/x/t1.csv"]},
             },
             "model": {"checkpoint": "bert-base-uncased"},

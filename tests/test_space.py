@@ -425,7 +425,7 @@ def test_space_app_imports_nothing_but_its_requirements():
             top |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             top.add(node.module.split(".")[0])
-    assert top - set(sys.stdlib_module_names) == allowed - {"__future__"}
+    assert top - set(sys.stdlib_module_names) == allowed
 
 
 def test_space_requirements_and_front_matter_match_the_pinned_versions():
