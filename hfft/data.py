@@ -7,6 +7,7 @@ columns (the task's input column and `label`), and one label order shared by eve
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ ALIASES = {
 }
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
 
+log = logging.getLogger("hfft")
+
 
 @dataclass
 class LoadedData:
@@ -36,6 +39,7 @@ class LoadedData:
     label_names: list[str]
 
     def sizes(self) -> dict[str, int]:
+        """Rows per split."""
         return {name: len(ds) for name, ds in self.splits.items()}
 
 
@@ -77,10 +81,8 @@ def load_data(spec: DataSpec, input_column: str) -> LoadedData:
 
 
 def _load(spec: DataSpec) -> datasets.DatasetDict:
-    for key in ("data_dir",):
-        value = getattr(spec, key)
-        if value and not Path(value).exists():
-            raise DataError(f"data.{key} '{value}' does not exist")
+    if spec.data_dir and not Path(spec.data_dir).exists():
+        raise DataError(f"data.data_dir '{spec.data_dir}' does not exist")
     kwargs = {
         key: getattr(spec, key)
         for key in ("name", "data_dir", "data_files", "revision")
@@ -421,8 +423,6 @@ def drop_bad_examples(
 ) -> dict[str, datasets.Dataset]:
     """Apply data.on_bad_example: "error" raises with the list of unusable rows; "skip" leaves
     them out and logs how many, per split."""
-    import logging
-
     bad = {split: find_bad_examples(ds, input_column, split) for split, ds in splits.items()}
     found = [b for rows in bad.values() for b in rows]
     if not found:
@@ -435,7 +435,7 @@ def drop_bad_examples(
             "data.on_bad_example=skip to train without them"
         )
     counts = ", ".join(f"{split} {len(rows)}" for split, rows in bad.items() if rows)
-    logging.getLogger("hfft").warning(
+    log.warning(
         "skipped %d unusable example(s) (data.on_bad_example=skip): %s | %s%s",
         len(found),
         counts,

@@ -61,7 +61,7 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
 def weights_fingerprint(model: nn.Module) -> str:
     """A hash of every parameter and buffer, so cached features follow the backbone exactly."""
     digest = hashlib.sha256()
-    for name, tensor in list(model.state_dict().items()):
+    for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:32]

@@ -180,6 +180,7 @@ def _wrap_lora(model: nn.Module, spec: ModelSpec, parts: Anatomy) -> nn.Module:
 
 
 def is_peft(model: nn.Module) -> bool:
+    """True for a PEFT-wrapped (LoRA) model."""
     from peft import PeftModel
 
     return isinstance(model, PeftModel)
@@ -206,6 +207,7 @@ def enable_checkpointing_inputs(model: nn.Module) -> None:
 
 
 def trainable_summary(model: nn.Module) -> str:
+    """The trainable parameter count as "N of M (P%)", for the log."""
     trainable, total = count_parameters(model)
     return f"{trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)"
 

@@ -20,7 +20,8 @@ import yaml
 
 from hfft.errors import RecipeError, did_you_mean
 
-MODES = ("full", "frozen", "lora")
+Mode = Literal["full", "frozen", "lora"]
+MODES: tuple[str, ...] = typing.get_args(Mode)
 # TrainingArguments fields that hold secrets: refused in recipes.
 SECRET_TRAINING_KEYS = ("hub_token",)
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
@@ -55,7 +56,7 @@ class ModelSpec:
     # Processor to use instead of the checkpoint's: a path/Hub id, or {class: ViTImageProcessor,
     # ...kwargs}. Required with `config`.
     processor: Union[str, dict[str, Any], None] = None  # noqa: UP007
-    mode: Literal["full", "frozen", "lora"] = "full"
+    mode: Mode = "full"
     # full mode only: also freeze the embeddings and the N lowest blocks.
     freeze_layers: int = 0
     lora: LoraSpec = field(default_factory=LoraSpec)

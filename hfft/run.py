@@ -40,6 +40,8 @@ NUM_EXAMPLES = 8
 
 @dataclass
 class TrainResult:
+    """What `train` returns: where the run directory is, its metrics, time and sizes."""
+
     run_dir: Path
     metrics: dict[str, Any]
     train_seconds: float

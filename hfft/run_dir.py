@@ -106,6 +106,7 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def checkpoint_step(path: Path) -> int:
+    """N for a `checkpoint-N` folder, -1 for any other name."""
     match = _CHECKPOINT_RE.match(Path(path).name)
     return int(match.group(1)) if match else -1
 
@@ -127,6 +128,7 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint, or None."""
     found = complete_checkpoints(run_dir)
     return found[-1] if found else None
 
