@@ -28,7 +28,8 @@ _TOKEN_KEY = re.compile(r"(^|_)(token|auth_token|password|secret)$", re.IGNORECA
 _TOKEN_VALUE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
 # recipe keys whose values are always local paths, whatever they look like
 _PATH_KEY = re.compile(r"(_dir|_path|_file|_files|_root)$|^(output_dir|data_files|data_dir)$")
-_HUB_METRIC = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "f1"}
+# metric ids the Hub knows: an hfft name's base ("f1" of f1_macro) is published as one of these
+_HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
 _FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub", "peft")
 
 
@@ -110,9 +111,10 @@ def _metric_parts(name: str) -> tuple[str, str, dict[str, Any] | None]:
         return name, f"Top-{top_k.group(1)} accuracy", {"k": int(top_k.group(1))}
     base, _, average = name.partition("_")
     pretty = base.capitalize() if base != "f1" else "F1"
+    metric_id = base if base in _HUB_METRICS else name
     if average:
-        return _HUB_METRIC.get(base, name), f"{pretty} ({average})", {"average": average}
-    return _HUB_METRIC.get(base, name), pretty, None
+        return metric_id, f"{pretty} ({average})", {"average": average}
+    return metric_id, pretty, None
 
 
 def _scalar_metrics(split_metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -185,7 +187,7 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     for split in _ordered_splits(metrics):
         for name, value in _scalar_metrics(metrics[split]).items():
             metric_id, pretty, args = _metric_parts(name)
-            if metric_id in _HUB_METRIC and metric_id not in metric_ids:
+            if metric_id in _HUB_METRICS and metric_id not in metric_ids:
                 metric_ids.append(metric_id)
             eval_results.append(
                 EvalResult(

@@ -34,8 +34,7 @@ from hfft.recipe import RECIPES_DIR, Recipe, load_recipe
 log = logging.getLogger("hfft")
 
 DEMO_RECIPES = RECIPES_DIR / "demo"
-DEFAULT_OUT = "demo-out"
-# The prefix of every path in recipes/demo/*.yaml; `--out` replaces it.
+# The prefix of every path in recipes/demo/*.yaml (and `--out`'s default); `--out` replaces it.
 RECIPE_OUT = "demo-out"
 PRETRAIN_RECIPE = "source_vit-tiny_digits0-4_pretrain.yaml"
 # (row name in the table, recipe file), in the order the table shows them.

@@ -433,9 +433,7 @@ def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) ->
             f"see {tune_dir / TABLE_MD}; more trials, tune.pruning=false or wider ranges may help"
         )
     best = best_trial(study, settings)
-    best_recipe = search_space.apply_values(
-        base, _trial_values(best), output_dir=str(base.output_dir)
-    )
+    best_recipe = search_space.apply_values(base, best.params, output_dir=str(base.output_dir))
     best_path = tune_dir / BEST
     header = (
         f"# hfft train {best_path}\n"
@@ -448,7 +446,7 @@ def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) ->
         best.number,
         settings.metric,
         best.value,
-        ", ".join(f"{k}={_fmt(v)}" for k, v in _trial_values(best).items()),
+        ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()),
         best_path,
     )
     return TuneResult(study, settings, tune_dir, best, best_recipe, best_path, importances)
@@ -466,10 +464,6 @@ def best_trial(study: Any, settings: TuneSettings) -> Any:
         key=lambda t: (sign * t.value, t.user_attrs.get("eval_loss", math.inf), t.number),
         default=None,
     )
-
-
-def _trial_values(trial: Any) -> dict[str, Any]:
-    return dict(trial.params)
 
 
 def param_importances(study: Any, seed: int) -> dict[str, float]:
