@@ -106,9 +106,8 @@ def expand_image_inputs(inputs: Iterable[str]) -> Iterator[Item]:
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if _is_image_file(p))
             if not files:
-                yield Item(
-                    text, error=f"folder holds no image file ({', '.join(IMAGE_EXTENSIONS)})"
-                )
+                extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+                yield Item(text, error=f"folder holds no image file ({extensions})")
             yield from (Item(str(p)) for p in files)
         elif path.exists():
             yield Item(text)  # any file: whether it is an image is decided by opening it

@@ -9,7 +9,7 @@ from transformers import AutoConfig, pipeline
 
 from hfft.cli import main
 from hfft.errors import HfftError
-from hfft.predict import expand_text_inputs, predict, task_for
+from hfft.predict import expand_image_inputs, expand_text_inputs, predict, task_for
 from tests import tiny
 
 
@@ -98,6 +98,21 @@ def test_text_inputs_and_text_file_match_pipeline(text_run, tmp_path, capsys):
     reference = pipeline("text-classification", model=str(text_run))
     _assert_same(results, reference(texts, top_k=2))
     assert {p["label"] for p in results[0]["predictions"]} == {"negative", "positive"}
+
+
+def test_image_inputs_expand_folders_recursively_and_flag_empty_ones(tmp_path):
+    (tmp_path / "pics" / "sub").mkdir(parents=True)
+    for name in ("b.png", "sub/a.JPG", "notes.txt"):
+        (tmp_path / "pics" / name).write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    items = list(expand_image_inputs([str(tmp_path / "pics"), str(tmp_path / "empty")]))
+    assert [(i.input, i.error) for i in items[:2]] == [
+        (str(tmp_path / "pics" / "b.png"), None),
+        (str(tmp_path / "pics" / "sub" / "a.JPG"), None),
+    ]
+    assert items[2].input == str(tmp_path / "empty")
+    assert items[2].error.startswith("folder holds no image file (.bmp, .gif, .jpeg")
+    assert len(items) == 3
 
 
 def test_missing_text_file_is_an_error_line():
