@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from hfft.errors import HfftError
-from hfft.space_location import space_dir
+from hfft.resources import space_dir
 
 # What a finished run directory must hold (the core saves the merged model with save_pretrained).
 CONFIG_FILE = "config.json"
@@ -74,7 +74,7 @@ TEXT_SUFFIXES = {".json", ".md", ".yaml", ".yml", ".txt", ".jinja", ".csv", ".py
 # reading gigabytes of weights to look for a path string is not worth it.
 BINARY_SCAN_LIMIT = 20 * 1024 * 1024
 
-# The Space: hfft's Gradio app (see hfft.space_location). Tests may point this elsewhere.
+# The Space: hfft's Gradio app (see hfft.resources). Tests may point this elsewhere.
 SPACE_DIR = space_dir()
 SPACE_MODEL_VARIABLE = "HFFT_MODEL"
 # Fallback for the app when the variable is missing (e.g. a Space duplicated without its

@@ -19,12 +19,13 @@ from typing import Any, Literal, Union
 import yaml
 
 from hfft.errors import RecipeError, did_you_mean
+from hfft.resources import recipes_dir
 
 Mode = Literal["full", "frozen", "lora"]
 MODES: tuple[str, ...] = typing.get_args(Mode)
 # TrainingArguments fields that hold secrets: refused in recipes.
 SECRET_TRAINING_KEYS = ("hub_token",)
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES_DIR = recipes_dir()
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from hfft.errors import HfftError
-from hfft.space_location import space_dir
+from hfft.resources import space_dir
 
 APP_PATH = space_dir() / "app.py"
 
