@@ -37,9 +37,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from hfft.recipe import load_recipe
+
+    # Validate before importing torch and transformers: a typo fails in a fraction of a second.
+    recipe = load_recipe(args.recipe, args.overrides)
     from hfft.run import train_command
 
-    return train_command(args)
+    return train_command(args, recipe)
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:

@@ -49,14 +49,15 @@ class TrainResult:
     total_parameters: int
 
 
-def train_command(args: argparse.Namespace) -> int:
-    """CLI entry: load the recipe with its overrides and train (resuming or overwriting as the
-    flags say). On Ctrl-C, say how to continue."""
+def train_command(args: argparse.Namespace, recipe: Recipe | None = None) -> int:
+    """CLI entry: train the recipe (loaded from `args` unless given) resuming or overwriting as
+    the flags say. On Ctrl-C, say how to continue."""
     from hfft.redact import install_log_redaction
 
     _configure_library_loggers()
     install_log_redaction()
-    recipe = load_recipe(args.recipe, args.overrides)
+    if recipe is None:
+        recipe = load_recipe(args.recipe, args.overrides)
     try:
         train(
             recipe,

@@ -7,9 +7,10 @@ the image processor, so evaluation and `pipeline(...)` see exactly the processor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
+if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
+    import datasets
 
 from hfft.tasks.task import Task
 
@@ -60,6 +61,8 @@ def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datase
             return {"pixel_values": pixels, "labels": batch["label"]}
 
         return transform
+
+    import datasets
 
     out = datasets.DatasetDict()
     for name, ds in splits.items():

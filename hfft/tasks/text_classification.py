@@ -4,9 +4,10 @@ padding (each batch is padded to its longest row, not to max_length)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
+if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
+    import datasets
 
 from hfft.tasks.task import Task
 
