@@ -272,3 +272,22 @@ def test_a_new_task_with_as_many_classes_gets_a_new_head(tmp_path, image_folder)
     assert torch.equal(
         other.vit.layers[0].attention.q_proj.weight, source.vit.layers[0].attention.q_proj.weight
     )
+
+
+def test_gradient_checkpointing_with_frozen_layers_still_trains(
+    bert_checkpoint, text_csv, tmp_path
+):
+    """transformers #21381: frozen embeddings + gradient checkpointing silently gave no gradients."""
+    recipe = text_recipe(
+        bert_checkpoint, text_csv, tmp_path / "run",
+        ["model.freeze_layers=1", "training.gradient_checkpointing=true", "training.num_train_epochs=1"],
+    )  # fmt: skip
+    run = build_run(recipe)
+    before = {n: p.detach().clone() for n, p in run.model.named_parameters()}
+    run.trainer.train()
+    after = dict(run.model.named_parameters())
+    top_block = [n for n in before if n.startswith("bert.encoder.layer.1.")]
+    assert top_block and all(not torch.equal(before[n], after[n]) for n in top_block)
+    assert all(
+        torch.equal(before[n], after[n]) for n in before if n.startswith("bert.encoder.layer.0.")
+    )
