@@ -116,9 +116,85 @@ def evaluate_and_report(
 
 def eval_command(args: Any) -> int:
     """`hfft eval RUN_DIR [--split test] [--data PATH]`: print the split's metrics as JSON."""
-    from hfft.run import evaluate_run
-
     results = evaluate_run(Path(args.run_dir), split=args.split, data=args.data)
     shown = {k: v for k, v in results.items() if k != "per_class"}
     print(json.dumps(shown, indent=2))
     return 0
+
+
+def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) -> dict[str, Any]:
+    """Re-evaluate a finished run directory on one split of its own data (rebuilt from its
+    recipe with the same seed, so carved splits hold the same rows) or of other data (`data`: a
+    folder, a csv/json/parquet file or a Hub id). Updates metrics.json, the confusion matrix and
+    the model card; returns the metrics of that split."""
+    from dataclasses import replace
+
+    from datasets import DatasetDict
+    from transformers import Trainer
+
+    from hfft import checkpoint
+    from hfft import run_dir as run_state
+    from hfft.card import write_model_card
+    from hfft.data import load_data, load_split
+    from hfft.recipe import load_recipe
+    from hfft.redact import redact_tree
+    from hfft.run import training_arguments
+    from hfft.tasks import TASKS
+
+    run_dir = Path(run_dir)
+    run_state.require_finished(run_dir, "evaluate")
+    if not (run_dir / "config.json").is_file() or not (run_dir / "recipe.yaml").is_file():
+        raise HfftError(
+            f"{run_dir} is not an hfft run directory (needs config.json and recipe.yaml); "
+            "train one with `hfft train RECIPE`"
+        )
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    task = TASKS[recipe.task]
+    # The saved model is complete (LoRA merged, head trained): evaluate it as it is.
+    saved = replace(
+        recipe.model, checkpoint=str(run_dir), config=None, processor=None, mode="full",
+        freeze_layers=0,
+    )  # fmt: skip
+    processor = checkpoint.load_processor(task, saved)
+    names = checkpoint.label_names(run_dir)
+    if data is None:
+        loaded = load_data(recipe.data, task.input_column)
+        if split not in loaded.splits:
+            raise DataError(
+                f"split '{split}' not found; this run has {sorted(loaded.splits)} "
+                "(use --split validation, or --data to evaluate other data)"
+            )
+        if loaded.label_names != names:
+            raise DataError(
+                f"the data's labels {loaded.label_names[:10]} differ from the model's {names[:10]}"
+            )
+        splits, key = DatasetDict({split: loaded.splits[split]}), split
+    else:
+        spec = replace(recipe.data, **data_source(data))
+        splits = DatasetDict({split: load_split(spec, task.input_column, split, names)})
+        key = f"{Path(data).name}:{split}"
+    prepared = task.prepare(splits, processor, recipe)
+    trainer = Trainer(
+        model=checkpoint.load_model(task, saved, names),
+        args=training_arguments(recipe, task),
+        eval_dataset=prepared[split],
+        data_collator=task.collator(processor),
+        processing_class=processor,
+    )
+    report = evaluate_and_report(
+        trainer, {key: prepared[split]}, run_dir, names, recipe.eval.metrics
+    )
+    write_model_card(run_dir, redact_tree(recipe.to_dict()), report)
+    return report[key]
+
+
+def data_source(data: str) -> dict[str, Any]:
+    """DataSpec fields for `--data`: a folder, a csv/json/jsonl/parquet file, or a Hub id."""
+    path = Path(data).expanduser()
+    builders = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+    source: dict[str, Any] = {"name": None, "revision": None, "data_dir": None, "data_files": None}
+    if path.is_file():
+        if path.suffix not in builders:
+            raise DataError(f"--data {data}: expected a folder or a {sorted(builders)} file")
+        return {**source, "path": builders[path.suffix], "data_files": str(path)}
+    return {**source, "path": str(path) if path.exists() else data}
