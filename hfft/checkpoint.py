@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hfft.errors import HfftError
+from hfft.errors import HfftError, first_line
 from hfft.recipe import ModelSpec
 from hfft.tasks import Task
 
@@ -48,7 +48,7 @@ def load_processor(task: Task, spec: ModelSpec) -> Any:
         processor = task.load_processor(checkpoint, load_kwargs(spec))
     except (OSError, ValueError) as err:
         raise HfftError(
-            f"could not load the {kind} of '{source}': {_first_line(err)}{_hint(err, spec)}. The "
+            f"could not load the {kind} of '{source}': {first_line(err)}{_hint(err, spec)}. The "
             f"run directory must be usable by pipeline(), so the checkpoint needs its {kind} files"
         ) from None
     if _only_special_tokens(processor):
@@ -94,7 +94,7 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         )
     except (OSError, ValueError) as err:
         raise HfftError(
-            f"could not load checkpoint '{spec.checkpoint}': {_first_line(err)}{_hint(err, spec)}"
+            f"could not load checkpoint '{spec.checkpoint}': {first_line(err)}{_hint(err, spec)}"
         ) from None
     original = label_names_of(checkpoint, spec)
     if len(original) == len(label_names) and original != list(label_names):
@@ -136,11 +136,6 @@ def _hint(err: BaseException, spec: ModelSpec) -> str:
     return ""
 
 
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
 def _build_config(config: dict[str, Any], labels: dict[str, Any]) -> Any:
     from transformers import AutoConfig
 
@@ -149,7 +144,7 @@ def _build_config(config: dict[str, Any], labels: dict[str, Any]) -> Any:
     try:
         return AutoConfig.for_model(model_type, **settings, **labels)
     except ValueError as err:
-        raise HfftError(f"model.config: {_first_line(err)}") from None
+        raise HfftError(f"model.config: {first_line(err)}") from None
 
 
 def _build_processor(settings: dict[str, Any]) -> Any:

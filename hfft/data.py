@@ -16,7 +16,7 @@ from typing import Any
 
 import datasets
 
-from hfft.errors import DataError, RecipeError, did_you_mean
+from hfft.errors import DataError, RecipeError, did_you_mean, first_line
 from hfft.recipe import DataSpec
 
 STANDARD_COLUMNS = ("image", "text", "label")
@@ -111,7 +111,7 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
                     f"the {empty.group(1)} split is empty: its data files have no rows"
                 ) from None
             raise DataError(
-                f"could not load dataset '{spec.path}' ({type(err).__name__}: {_first_line(err)}); "
+                f"could not load dataset '{spec.path}' ({type(err).__name__}: {first_line(err)}); "
                 "data.path takes a Hub dataset id, a local folder, or a builder such as "
                 "imagefolder/csv/json/parquet with data.data_dir or data.data_files"
             ) from None
@@ -131,11 +131,6 @@ def _is_builder(path: str) -> bool:
 
 def _looks_like_path(path: str) -> bool:
     return path.startswith(("/", "./", "../", "~")) or path.count("/") > 1
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else ""
 
 
 def _pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, datasets.Dataset]:
@@ -404,7 +399,7 @@ def _image_problem(value: Any) -> str | None:
             )
         image.convert("RGB")
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBomb...
-        return f"not a readable image ({type(err).__name__}: {_first_line(err)})"
+        return f"not a readable image ({type(err).__name__}: {first_line(err)})"
     return None
 
 

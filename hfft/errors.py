@@ -19,6 +19,12 @@ class DataError(HfftError):
     """The dataset cannot be used as the recipe describes it."""
 
 
+def first_line(err: BaseException) -> str:
+    """An exception's first message line, for a one-line error (its type when it says nothing)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from hfft.errors import HfftError
+from hfft.errors import HfftError, first_line
 from hfft.resources import space_dir
 
 # What a finished run directory must hold (the core saves the merged model with save_pretrained).
@@ -615,7 +615,7 @@ def _hub_errors(repo_id: str) -> Iterator[None]:
                 "belong to"
             )
         else:
-            detail = err.server_message or str(err).strip().splitlines()[0]
+            detail = err.server_message or first_line(err)
             message = f"the Hub refused the push to {repo_id} ({status}): {detail}"
         raise HfftError(" ".join(message.split())) from err
     except httpx2.TransportError as err:

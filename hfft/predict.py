@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfft.errors import HfftError
+from hfft.errors import HfftError, first_line
 
 # config.json `architectures` suffix -> pipeline task
 TASK_BY_ARCHITECTURE = {
@@ -73,10 +73,9 @@ def resolve_model(model: str) -> tuple[str, dict[str, Any]]:
     try:
         return model, AutoConfig.from_pretrained(model).to_dict()
     except (OSError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise HfftError(
             f"no directory {model!r} here, and its config could not be loaded from the Hub "
-            f"({first_line}); check the path, or the Hub id and your network"
+            f"({first_line(err)}); check the path, or the Hub id and your network"
         ) from err
 
 

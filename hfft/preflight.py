@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hfft.errors import HfftError
+from hfft.errors import HfftError, first_line
 
 T = TypeVar("T")
 FAILED: Any = object()  # what `Problems.run` returns for a check that failed
@@ -125,8 +125,9 @@ def check_checkpoint(spec: Any) -> None:
                 "does not run a checkpoint's code unless you set model.trust_remote_code=true "
                 "(only for a source you trust)"
             ) from None
-        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-        raise HfftError(f"could not load the config of '{spec.checkpoint}': {first}") from None
+        raise HfftError(
+            f"could not load the config of '{spec.checkpoint}': {first_line(err)}"
+        ) from None
 
 
 def check_hub(hub: Any) -> None:
@@ -157,7 +158,7 @@ def check_hub(hub: Any) -> None:
         except Exception as err:  # 401, no network, proxy: each one a reason not to start
             problems.note(
                 f"hub.push is on but the Hub did not accept the token ({type(err).__name__}: "
-                f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}); check the "
+                f"{first_line(err)}); check the "
                 "token and network, or set hub.push=false"
             )
         else:

@@ -18,7 +18,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from hfft.errors import RecipeError, did_you_mean
+from hfft.errors import RecipeError, did_you_mean, first_line
 from hfft.resources import recipes_dir
 
 Mode = Literal["full", "frozen", "lora"]
@@ -259,7 +259,7 @@ def load_recipe(
 
 def _yaml_problem(err: Exception) -> str:
     """One line: what YAML could not parse, and where."""
-    problem = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
+    problem = getattr(err, "problem", None) or first_line(err)
     mark = getattr(err, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return f"{problem}{where}"

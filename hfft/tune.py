@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from hfft import search_space
-from hfft.errors import HfftError, RecipeError, did_you_mean
+from hfft.errors import HfftError, RecipeError, did_you_mean, first_line
 from hfft.recipe import Recipe, load_recipe
 from hfft.search_space import Param
 
@@ -257,7 +257,7 @@ def count_blocks(recipe: Recipe) -> int:
     except (OSError, ValueError) as err:
         raise HfftError(
             f"could not read the config of '{recipe.source}' to size model.freeze_layers: "
-            f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}"
+            f"{first_line(err)}"
         ) from None
     return modes.anatomy(model).num_blocks
 
