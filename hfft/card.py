@@ -18,6 +18,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hfft.evaluation import CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE, primary_split
+from hfft.local_paths import looks_like_local_path
 
 CARD_FILE = "README.md"
 # datasets' packaged builders: `load_dataset("<builder>", data_dir=...)` reads local files
@@ -42,10 +43,10 @@ def _builders() -> frozenset[str]:
 
 
 def is_local_path(value: str) -> bool:
-    """True for an absolute or explicitly relative path, or a path that exists here."""
+    """True for what can only be a path (see `looks_like_local_path`) or a path that exists."""
     if not isinstance(value, str) or not value or "://" in value:
         return False
-    if value.startswith((".", "~", "/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
+    if looks_like_local_path(value):
         return True
     try:
         return Path(value).expanduser().exists()

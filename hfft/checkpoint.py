@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hfft.errors import HfftError, first_line
+from hfft.local_paths import looks_like_local_path
 from hfft.recipe import ModelSpec
 from hfft.tasks import Task
 
@@ -21,7 +22,7 @@ def resolve(checkpoint: str) -> str:
                 "directory written by save_pretrained (or a Hub id)"
             )
         return str(local)
-    if checkpoint.startswith(("/", "./", "../", "~")) or checkpoint.count("/") > 1:
+    if looks_like_local_path(checkpoint):
         raise HfftError(
             f"model.checkpoint '{checkpoint}' does not exist: give an existing local directory or "
             "a Hub id such as google/vit-base-patch16-224-in21k"

@@ -17,6 +17,7 @@ from typing import Any
 import datasets
 
 from hfft.errors import DataError, RecipeError, did_you_mean, first_line
+from hfft.local_paths import looks_like_local_path
 from hfft.recipe import DataSpec
 
 STANDARD_COLUMNS = ("image", "text", "label")
@@ -99,7 +100,7 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
         (local / "dataset_dict.json").exists() or (local / "state.json").exists()
     ):
         loaded = datasets.load_from_disk(str(local))  # a `save_to_disk` folder
-    elif _looks_like_path(spec.path) and not local.exists():
+    elif looks_like_local_path(spec.path) and not local.exists():
         raise DataError(f"data.path '{spec.path}' does not exist")
     else:
         try:
@@ -127,10 +128,6 @@ def _is_builder(path: str) -> bool:
     except ImportError:  # a private name: keep the common ones if it moves
         builders = {"imagefolder", "audiofolder", "csv", "json", "parquet", "text", "arrow"}
     return path in builders and not Path(path).exists()
-
-
-def _looks_like_path(path: str) -> bool:
-    return path.startswith(("/", "./", "../", "~")) or path.count("/") > 1
 
 
 def _pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, datasets.Dataset]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from hfft.errors import HfftError
+from hfft.local_paths import looks_like_local_path
 from hfft.resources import space_dir
 
 APP_PATH = space_dir() / "app.py"
@@ -49,8 +50,7 @@ def check_model(model: str) -> None:
         return
     if path.exists():
         raise HfftError(f"{model} is a file; pass a run directory or a Hub model id")
-    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
-    if looks_like_path or not model.strip():
+    if looks_like_local_path(model) or not model.strip():
         raise HfftError(
             f"no run directory at {model}; pass the training.output_dir of a finished "
             "`hfft train`, or a Hub model id like user/name"

@@ -1,0 +1,26 @@
+"""A path on this machine vs a Hub id, decided from the string alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from hfft.local_paths import looks_like_local_path
+
+
+@pytest.mark.parametrize(
+    ("value", "local"),
+    [
+        ("/data/models/vit", True),
+        ("./runs/x", True),
+        ("../ckpt", True),
+        ("~/models/bert", True),
+        ("C:\\models\\vit", True),
+        ("runs/vit/checkpoint-10", True),  # Hub ids have one slash
+        ("google/vit-base-patch16-224-in21k", False),
+        ("beans", False),
+        ("imagefolder", False),
+        ("hf://datasets/owner/name/data", False),
+    ],
+)
+def test_looks_like_local_path(value, local):
+    assert looks_like_local_path(value) is local
