@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hfft import __version__
 from hfft.errors import HfftError
+
+
+def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    """A command handler that imports its module only when that command runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), function)(args)
+
+    handler.target = (module, function)  # type: ignore[attr-defined]
+    return handler
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -56,13 +67,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="evaluate other data: a folder, a csv/json/parquet file or a Hub dataset id "
         "(the recipe's column mapping applies)",
     )
-    p.set_defaults(func=_eval)
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from hfft.evaluation import eval_command
-
-    return eval_command(args)
+    p.set_defaults(func=_lazy("hfft.evaluation", "eval_command"))
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -71,13 +76,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", help="image paths/folders/globs, or texts / a text file")
     p.add_argument("--top-k", type=int, default=5, help="labels per input (default: 5)")
     p.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default: 8)")
-    p.set_defaults(func=_predict)
-
-
-def _predict(args: argparse.Namespace) -> int:
-    from hfft.predict import predict_command
-
-    return predict_command(args)
+    p.set_defaults(func=_lazy("hfft.predict", "predict_command"))
 
 
 def _add_push(sub: argparse._SubParsersAction) -> None:
@@ -101,13 +100,7 @@ def _add_push(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="list what would be uploaded; no network call"
     )
-    p.set_defaults(func=_push)
-
-
-def _push(args: argparse.Namespace) -> int:
-    from hfft.hub import push_command
-
-    return push_command(args)
+    p.set_defaults(func=_lazy("hfft.hub", "push_command"))
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -115,13 +108,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="run directory or Hub id")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--host", default="127.0.0.1")
-    p.set_defaults(func=_serve)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from hfft.serve import serve_command
-
-    return serve_command(args)
+    p.set_defaults(func=_lazy("hfft.serve", "serve_command"))
 
 
 def _add_recipes(sub: argparse._SubParsersAction) -> None:
@@ -159,13 +146,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: fastest for these tiny models on a shared machine; "
         "0 keeps torch's default)",
     )
-    p.set_defaults(func=_demo)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from hfft.demo import demo_command
-
-    return demo_command(args)
+    p.set_defaults(func=_lazy("hfft.demo", "demo_command"))
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
@@ -194,13 +175,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         metavar="SPACE.yaml",
         help="search space: dotted recipe keys -> {type, low, high, log} or {choices: [...]}",
     )
-    p.set_defaults(func=_tune)
-
-
-def _tune(args: argparse.Namespace) -> int:
-    from hfft.tune import tune_command
-
-    return tune_command(args)
+    p.set_defaults(func=_lazy("hfft.tune", "tune_command"))
 
 
 def build_parser() -> argparse.ArgumentParser:
