@@ -66,6 +66,9 @@ MAX_BATCH_SIZE = 8
 MAX_FILE_SIZE = "20mb"  # upload cap, enforced by the Gradio server before any decoding
 # In a run directory while `hfft train` has not completed it (interrupted, or still training).
 RUN_UNFINISHED_MARKER = "unfinished.json"
+# `hfft push --space` writes the model id here too, for a Space that lost its HFFT_MODEL variable
+# (hfft/hub.py's SPACE_MODEL_FILE, repeated here: this app cannot import hfft).
+MODEL_FILE = "hfft_model.txt"
 # Files fetched from a Hub model repo next to the weights (the run directory layout); an
 # interface may add its own (Interface.extra_files).
 EXTRA_FILES = ["examples/*", "recipe.yaml", "metrics.json"]
@@ -365,10 +368,23 @@ def launch_app(demo: gr.Blocks, host: str | None = None, port: int | None = None
     )
 
 
+def default_model() -> str | None:
+    """$HFFT_MODEL, else the id in MODEL_FILE next to this file (a Space without its variable)."""
+    if os.environ.get("HFFT_MODEL"):
+        return os.environ["HFFT_MODEL"]
+    path = Path(__file__).resolve().with_name(MODEL_FILE)
+    try:
+        model = path.read_text().strip() if path.is_file() else ""
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"[app] ignoring unreadable {path}: {err}")
+        model = ""
+    return model or None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python app.py [--model RUN_DIR|HUB_ID] [--host H] [--port N]`; model default $HFFT_MODEL."""
+    """`python app.py [--model RUN_DIR|HUB_ID] [--host H] [--port N]`; model: `default_model()`."""
     parser = argparse.ArgumentParser(description="Gradio demo of a model fine-tuned with hfft.")
-    parser.add_argument("--model", default=os.environ.get("HFFT_MODEL"), help="run dir or Hub id")
+    parser.add_argument("--model", default=default_model(), help="run dir or Hub id")
     parser.add_argument("--host", default=None, help="default: $GRADIO_SERVER_NAME or 127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: 7860 or the next free")
     args = parser.parse_args(argv)

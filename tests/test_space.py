@@ -427,6 +427,29 @@ def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, ca
     assert calls == [{"host": None, "port": None}]
 
 
+def test_a_space_without_its_variable_serves_the_model_named_in_its_model_file(
+    tmp_path, monkeypatch
+):
+    from hfft.hub import SPACE_MODEL_FILE, collect_space_files
+    from hfft.serve import load_app_module
+
+    space = tmp_path / "space"  # as `hfft push --space` uploads it
+    space.mkdir()
+    for f in collect_space_files("user/vit-colors"):
+        (space / f.path_in_repo).write_bytes(f.content)
+    assert (space / SPACE_MODEL_FILE).read_text() == "user/vit-colors\n"
+    pushed = load_app_module(space / "app.py")
+    built = []
+    monkeypatch.setattr(pushed, "build_app", built.append)
+    monkeypatch.setattr(pushed, "launch_app", lambda demo, **kw: None)
+
+    monkeypatch.delenv("HFFT_MODEL", raising=False)
+    pushed.main([])
+    monkeypatch.setenv("HFFT_MODEL", "user/other")  # the variable, when set, wins
+    pushed.main([])
+    assert built == ["user/vit-colors", "user/other"]
+
+
 # ---------------------------------------------------------------- the Space files
 
 
