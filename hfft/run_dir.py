@@ -8,13 +8,11 @@ marker is an unfinished run: training was interrupted, crashed, or is still goin
 The check is one `exists()`, so space/app.py (which cannot import hfft) repeats it cheaply; and
 a plain `save_pretrained` folder, which has no marker, is never mistaken for an unfinished run.
 
-hfft deletes only what it wrote. It trains into a new or empty folder, or into one of its own run
-directories, and refuses any other folder (`refuse_foreign`), so a user's README.md or config.json
-is never replaced. Every top-level name it writes is recorded in the hidden manifest
-`.hfft-written.json` (explicitly, or by diffing the listing around a write step, since
-`save_pretrained` picks its own file names); starting over (`--overwrite`, or a rerun of a run that
-died before its first checkpoint) removes those names and nothing else: a `notes.txt` or a copy
-of the data put in the folder later survives, and so does `tune/`.
+hfft deletes only what it wrote. It refuses to train into a folder of other files
+(`refuse_foreign`: it would replace their README.md or config.json), and records each top-level
+name it writes in the hidden manifest `.hfft-written.json` (by name, or by diffing the listing
+around `save_pretrained` and co., which pick their own names). Starting over (`--overwrite`, or a
+rerun after a run died before its first checkpoint) removes those names only; tune/ stays.
 
 Each checkpoint gets its own marker of completion (`checkpoint-N/hfft_complete`, written by
 `hfft.callbacks.NativeKeyCheckpoints` after everything else in it), so a process killed while
@@ -47,11 +45,9 @@ MARKER = "unfinished.json"
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_MARKER = "hfft_complete"
-# Hidden, so `hfft push` leaves it out (its ignore patterns skip dot files) and so it never takes
-# a name that a model, a processor or a user could want.
+# Hidden: `hfft push` skips dot files, and no model, processor or user wants the name.
 MANIFEST = ".hfft-written.json"
-# hfft tune's study (RUN_DIR/tune/): `hfft train RUN_DIR/tune/best.yaml` trains beside it, and no
-# wipe touches it.
+# hfft tune's study: `hfft train RUN_DIR/tune/best.yaml` trains beside it; no wipe touches it.
 TUNE_DIR = "tune"
 # Subfolders a run writes.
 RUN_SUBDIRS = ("checkpoints", "adapter", "examples")
@@ -145,14 +141,9 @@ def written(run_dir: str | Path) -> set[str]:
 
 
 def _plain(name: object) -> bool:
-    """A name of an entry of the run directory itself, never a path that could point a wipe
-    elsewhere (even in a hand-edited manifest)."""
-    return (
-        isinstance(name, str)
-        and name not in ("", ".", "..", MANIFEST, TUNE_DIR)
-        and "/" not in name
-        and "\0" not in name
-    )
+    # An entry of the run directory itself: never a path that could point a wipe elsewhere.
+    bad = ("", ".", "..", MANIFEST, TUNE_DIR)
+    return isinstance(name, str) and name not in bad and "/" not in name and "\0" not in name
 
 
 def _legacy_names(run_dir: Path) -> set[str]:
@@ -174,14 +165,10 @@ def record_written(run_dir: str | Path, names: Iterable[str]) -> None:
 
 
 def _write_manifest(run_dir: Path, names: set[str]) -> None:
-    note = (
-        "What hfft wrote into this folder. Starting the run over (--overwrite, or after a run "
-        "that stopped before its first checkpoint) removes these and nothing else."
-    )
+    note = "What hfft wrote here: starting the run over removes these and nothing else."
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(
-        run_dir / MANIFEST, json.dumps({"note": note, "written": sorted(names)}, indent=2) + "\n"
-    )
+    text = json.dumps({"note": note, "written": sorted(names)}, indent=2)
+    atomic_write(run_dir / MANIFEST, text + "\n")
 
 
 def _listing(run_dir: Path) -> dict[str, tuple[int, int, int]]:
@@ -244,10 +231,9 @@ def _names(names: list[str], limit: int = 5) -> str:
 
 
 def owned_entries(run_dir: str | Path) -> list[Path]:
-    """What starting this run over removes: what hfft wrote (`written`), except the marker and
-    tune/."""
+    """What starting this run over removes: what hfft wrote (`written`) but the marker."""
     run_dir = Path(run_dir)
-    names = written(run_dir) - {MARKER, TUNE_DIR}
+    names = written(run_dir) - {MARKER}
     return sorted(run_dir / n for n in names if os.path.lexists(run_dir / n))
 
 
