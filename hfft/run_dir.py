@@ -172,8 +172,12 @@ def _write_manifest(run_dir: Path, names: set[str]) -> None:
 
 
 def _listing(run_dir: Path) -> dict[str, tuple[int, int, int]]:
-    stats = {e.name: e.stat(follow_symlinks=False) for e in os.scandir(run_dir)}
-    return {name: (st.st_ino, st.st_mtime_ns, st.st_size) for name, st in stats.items()}
+    listing = {}
+    for entry in os.scandir(run_dir):
+        with contextlib.suppress(FileNotFoundError):  # gone since scandir saw it
+            st = entry.stat(follow_symlinks=False)
+            listing[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return listing
 
 
 @contextlib.contextmanager
@@ -280,7 +284,7 @@ class Start:
 
     resume_from: Path | None = None
     wipe: bool = False
-    why: str = ""
+    why: str = "starting over"
 
 
 def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start:
