@@ -178,7 +178,7 @@ def build_run(recipe: Recipe) -> Run:
         if cache:
             log.info("caching frozen-backbone features: %s", why)
             train_model, prepared = feature_cache.cache_features(
-                model, prepared, collator, args.per_device_eval_batch_size
+                model, prepared, collator, args.per_device_eval_batch_size, recipe.model.backbone
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.

@@ -2,7 +2,8 @@
 the run directory saves the adapter and the merged model (which loads without PEFT).
 
 `target_modules: auto` picks, inside the blocks: the attention query/value projections, else the
-fused qkv projection, else every linear layer, else every convolution (CNNs such as ResNet).
+fused qkv projection, else every linear layer, else every convolution (CNNs such as ResNet) --
+only layers PEFT can adapt and merge (no grouped or depthwise convolutions).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hfft.errors import RecipeError
+from hfft.errors import RecipeError, first_line
 from hfft.modes.mode import Mode
 
 if TYPE_CHECKING:
@@ -29,57 +30,103 @@ FUSED_ATTENTION = ("qkv", "query_key_value", "Wqkv", "c_attn", "in_proj")
 ADAPTER_DIR = "adapter"
 
 
-def target_modules(model: nn.Module) -> str:
+def target_modules(model: nn.Module, backbone: str | None = None) -> str:
     """A PEFT `target_modules` regex for `target_modules: auto` (see the module docstring)."""
-    from torch import nn
-
     from hfft.modes.structure import anatomy, in_any
 
-    parts = anatomy(model)
-    scope = parts.blocks_prefix or parts.backbone_prefix
-    leaves: dict[str, type] = {}
-    for name, module in model.named_modules():
-        if in_any(name, [scope]) and isinstance(module, (nn.Linear, nn.Conv2d)):
-            leaves.setdefault(name.rsplit(".", 1)[-1], type(module))
+    parts = anatomy(model, backbone)
+    scope = [name for block in parts.blocks for name in block] or parts.backbone
+    layers = {
+        name: kind
+        for name, module in model.named_modules()
+        if in_any(name, scope) and not in_any(name, parts.head)
+        for kind in [lora_kind(module)]
+        if kind
+    }
+    by_leaf: dict[str, set[str]] = {}
+    for name, kind in layers.items():
+        by_leaf.setdefault(name.rsplit(".", 1)[-1], set()).add(kind)
+    linear = {leaf for leaf, kinds in by_leaf.items() if "linear" in kinds}
     chosen: list[str] = []
     for query, value in ATTENTION_PAIRS:
-        if query in leaves and value in leaves:
+        if query in linear and value in linear:
             chosen = [query, value]
             break
-    chosen = chosen or [n for n in FUSED_ATTENTION if n in leaves]
-    chosen = chosen or sorted(n for n, t in leaves.items() if t is nn.Linear)
-    chosen = chosen or sorted(leaves)
-    if not chosen:
+    chosen = chosen or [n for n in FUSED_ATTENTION if n in linear]
+    kinds = {"linear"} if chosen or linear else {"conv"}
+    chosen = chosen or sorted(linear) or sorted(by_leaf)
+    names = [n for n, k in layers.items() if k in kinds and n.rsplit(".", 1)[-1] in chosen]
+    if not names:
         raise RecipeError(
-            f"target_modules: auto found no linear or conv layers in {type(model).__name__}; "
-            "list model.lora.target_modules explicitly"
+            f"target_modules: auto found no layer LoRA can adapt in the blocks of "
+            f"{type(model).__name__} (PEFT adapts nn.Linear, transformers Conv1D and "
+            "convolutions with groups=1): use model.mode=full or frozen"
         )
-    names = "|".join(re.escape(n) for n in chosen)
-    return rf"{re.escape(scope)}\.(?:.+\.)?(?:{names})"
+    return _pattern(names, [n for n, _ in model.named_modules()])
+
+
+def lora_kind(module: nn.Module) -> str | None:
+    """'linear' or 'conv' for a layer PEFT's LoRA adapts and merges back, else None.
+
+    Grouped and depthwise convolutions (groups > 1, MobileNet, ConvNeXt, EfficientNet) are left
+    out: PEFT only accepts them when the rank is divisible by the groups, and cannot merge them."""
+    from torch import nn
+    from transformers.pytorch_utils import Conv1D
+
+    if isinstance(module, (nn.Linear, Conv1D)):
+        return "linear"
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and module.groups == 1:
+        return "conv"
+    return None
+
+
+def _pattern(chosen: list[str], every: list[str]) -> str:
+    """A regex that fully matches exactly the `chosen` module names: block indices generalised
+    to `\\d+` where that matches nothing else among `every` module name."""
+    wanted = set(chosen)
+    patterns: dict[str, list[str]] = {}
+    for name in chosen:
+        general = r"\.".join(r"\d+" if p.isdigit() else re.escape(p) for p in name.split("."))
+        patterns.setdefault(general, []).append(name)
+    out = []
+    for general, names in patterns.items():
+        if any(re.fullmatch(general, n) for n in every if n not in wanted):
+            out += [re.escape(n) for n in names]
+        else:
+            out.append(general)
+    return "|".join(out)
 
 
 def apply(model: nn.Module, spec: Any) -> nn.Module:
     """Wrap the model in a PEFT LoRA model; the head trains in full (`modules_to_save`)."""
     from peft import LoraConfig, get_peft_model
+    from transformers.pytorch_utils import Conv1D
 
     from hfft.modes.structure import anatomy
 
     lora = spec.lora
-    targets = target_modules(model) if lora.target_modules == "auto" else lora.target_modules
+    backbone = getattr(spec, "backbone", None)
+    parts = anatomy(model, backbone)
+    auto = lora.target_modules == "auto"
+    targets = target_modules(model, backbone) if auto else lora.target_modules
+    matched = [m for n, m in model.named_modules() if auto and re.fullmatch(targets, n)]
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         bias=lora.bias,
         target_modules=targets,
+        # GPT-2-style Conv1D stores its weight transposed.
+        fan_in_fan_out=bool(matched) and all(isinstance(m, Conv1D) for m in matched),
         # The new head is trained in full and saved with the adapter; without this it is lost on
         # reload (PEFT #310).
-        modules_to_save=anatomy(model).head,
+        modules_to_save=parts.head,
     )
     try:
         return get_peft_model(model, config)
-    except ValueError as err:
-        raise RecipeError(f"model.lora.target_modules {targets!r}: {err}") from None
+    except (ValueError, TypeError, NotImplementedError) as err:
+        shown = "auto" if auto else repr(targets)
+        raise RecipeError(f"model.lora.target_modules {shown}: {first_line(err)}") from None
 
 
 def finalize(model: nn.Module, run_dir: Path) -> nn.Module:
