@@ -14,6 +14,7 @@ rerun skips the types already there.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 for _path in (ROOT, ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+tiny_models = importlib.import_module("tiny_models")
 TASKS = {"image": "image-classification", "text": "text-classification"}
 # Cell name -> recipe overrides.
 MODES = {
@@ -50,9 +52,8 @@ OFFLINE = {
 
 def model_types(kind: str) -> list[str]:
     """Every model type of the Auto mapping for this kind of classification."""
-    from tiny_models import IMAGE_CLASSES, TEXT_CLASSES
-
-    return list((IMAGE_CLASSES if kind == "image" else TEXT_CLASSES)())
+    classes = tiny_models.IMAGE_CLASSES if kind == "image" else tiny_models.TEXT_CLASSES
+    return list(classes())
 
 
 def one_line(err: BaseException) -> str:
@@ -67,30 +68,45 @@ def one_line(err: BaseException) -> str:
 def build(kind: str, model_type: str, work: Path) -> tuple[Path, Path]:
     """(tiny checkpoint, dataset) for `model_type`; raises when the tiny model itself does not
     train a step outside hfft (then the type is 'not built', not an hfft failure)."""
-    import torch
     import transformers
 
-    import tiny_models as tm
-
+    tm = tiny_models
     ckpt = work / "checkpoint"
-    if kind == "image":
-        tm.save_image_checkpoint(model_type, ckpt, num_labels=len(tm.COLORS))
-        data = tm.make_image_folder(work / "data")
-        processor = transformers.AutoImageProcessor.from_pretrained(ckpt)
-        inputs = processor([_image()] * 2, return_tensors="pt")
-        auto = transformers.AutoModelForImageClassification
-    else:
+    if kind == "text":
         tm.save_text_checkpoint(model_type, ckpt, num_labels=len(tm.WORDS), words=tm.vocabulary())
-        data = tm.make_text_csv(work / "data")
-        processor = transformers.AutoTokenizer.from_pretrained(ckpt)
-        inputs = processor(["good movie", "the plot was bad"], padding=True, return_tensors="pt")
-        auto = transformers.AutoModelForSequenceClassification
-    model = auto.from_pretrained(ckpt)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(ckpt)
+        inputs = tokenizer(["good movie", "the plot was bad"], padding=True, return_tensors="pt")
+        _train_step(transformers.AutoModelForSequenceClassification.from_pretrained(ckpt), inputs)
+        return ckpt, tm.make_text_csv(work / "data")
+    try:
+        _image_checkpoint(ckpt, model_type, own=False)
+    except Exception as err:
+        # Models whose inputs are more than resized pixels (SigLIP 2's patches and masks) need
+        # their own processor class.
+        try:
+            _image_checkpoint(ckpt, model_type, own=True)
+        except Exception:
+            raise err from None
+    return ckpt, tm.make_image_folder(work / "data")
+
+
+def _image_checkpoint(ckpt: Path, model_type: str, own: bool) -> None:
+    import transformers
+
+    tm = tiny_models
+    tm.save_image_checkpoint(model_type, ckpt, num_labels=len(tm.COLORS), own_processor=own)
+    processor = transformers.AutoImageProcessor.from_pretrained(ckpt)
+    inputs = processor([_image()] * 2, return_tensors="pt")
+    _train_step(transformers.AutoModelForImageClassification.from_pretrained(ckpt), inputs)
+
+
+def _train_step(model: Any, inputs: Any) -> None:
+    import torch
+
     out = model(**inputs, labels=torch.tensor([0, 1]))
     if getattr(out, "loss", None) is None:
         raise TypeError(f"{type(model).__name__} returns no loss (outputs {type(out).__name__})")
     out.loss.backward()
-    return ckpt, data
 
 
 def _image() -> Any:
@@ -157,11 +173,11 @@ def run_mode(kind: str, ckpt: Path, data: Path, out: Path, overrides: list[str])
         want = pipe.model.config.id2label[int(logits.argmax(-1))]
         if top != want:
             raise AssertionError(f"pipeline() says {top!r}, the trained model {want!r}")
-    if "model.mode=frozen" in overrides and "model.cache_features=false" not in overrides:
-        if not isinstance(run.trainer.model, HeadOnly):
-            from hfft.feature_cache import cache_decision
+    cacheable = "model.mode=frozen" in overrides and "model.cache_features=false" not in overrides
+    if cacheable and not isinstance(run.trainer.model, HeadOnly):
+        from hfft.feature_cache import cache_decision
 
-            return "ok, uncached: " + cache_decision(run.recipe, run.model)[1]
+        return "ok, uncached: " + cache_decision(run.recipe, run.model)[1]
     return "ok"
 
 
@@ -173,7 +189,7 @@ def layout(kind: str, ckpt: Path) -> str:
 
     from hfft.feature_cache import head_probe
     from hfft.modes import anatomy, lora_target_modules
-    from hfft.modes.lora import lora_kind
+    from hfft.modes.lora import ATTENTION_PAIRS, FUSED_ATTENTION, lora_kind
 
     auto = getattr(transformers, transformers_auto(kind))
     model = auto.from_pretrained(ckpt)
@@ -193,12 +209,19 @@ def layout(kind: str, ckpt: Path) -> str:
         head += ", sequence input" if not probe and _sequence_head(model, parts.head[0]) else ""
     try:
         pattern = lora_target_modules(model)
-        kinds = {lora_kind(m) for n, m in model.named_modules() if re.fullmatch(pattern, n)}
-        leaves = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if re.fullmatch(pattern, n)}
-        lora = "+".join(sorted(kinds)) + f" ({len(leaves)} names)"
+        matched = {n: m for n, m in model.named_modules() if re.fullmatch(pattern, n)}
+        leaves = {n.rsplit(".", 1)[-1] for n in matched}
+        if any(leaves == set(pair) for pair in ATTENTION_PAIRS):
+            lora = "attention query/value"
+        elif leaves <= set(FUSED_ATTENTION):
+            lora = "fused attention"
+        elif {lora_kind(m) for m in matched.values()} == {"linear"}:
+            lora = "every linear layer"
+        else:
+            lora = "convolutions"
     except Exception as err:
         lora = "none: " + one_line(err)[:60]
-    return f"backbone by {found}; {blocks}; {head}; lora {lora}"
+    return f"backbone by {found}; {blocks}; {head}; LoRA on {lora}"
 
 
 def _sequence_head(model: Any, head: str) -> bool:

@@ -45,7 +45,7 @@ HEAD_DIMS = {
     "head_dim", "d_kv", "d_head", "attention_head_dim", "kv_channels", "qk_rope_head_dim",
     "qk_nope_head_dim", "v_head_dim", "linear_key_head_dim", "linear_value_head_dim",
     "index_head_dim", "mamba_d_state", "mamba_dt_rank", "kv_lora_rank", "q_lora_rank",
-    "query_pre_attn_scalar",
+    "query_pre_attn_scalar", "rotary_dim",
 }  # fmt: skip
 INTERMEDIATES = {
     "intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
@@ -70,6 +70,14 @@ STAGE_DEPTHS = {
 }  # fmt: skip
 STAGE_HEADS = {"num_heads", "num_attention_heads"}
 NESTED = {"text_config", "vision_config", "encoder", "decoder", "attn_config"}
+# Defaults left unset that a real checkpoint's config always sets (some default configs do not
+# build a model without them).
+FILL_WHEN_UNSET = {
+    "head_dim": WIDTH // HEADS,
+    "num_key_value_heads": HEADS,
+    "num_experts_per_tok": 2,
+    "vocab_size": VOCAB_SIZE,
+}
 TOKEN_IDS = {
     "pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id",
     "decoder_start_token_id", "mask_token_id", "unk_index", "mask_index", "eod_token_id",
@@ -88,26 +96,46 @@ def shrink(settings: dict[str, Any], vision: bool) -> dict[str, Any]:
     ]  # fmt: skip
     scale = 8 / min(firsts) if firsts else 1.0
     old_layers = next((settings[k] for k in LAYER_COUNTS if isinstance(settings.get(k), int)), 0)
+    # Per-layer lists of kinds (layer_types, ...); per-stage int lists (depths) keep their length.
+    per_layer = [
+        k
+        for k, v in settings.items()
+        if isinstance(v, list) and old_layers and len(v) == old_layers and not all(map(_is_int, v))
+    ]
+    # Hybrid models (sliding + full attention, linear attention + full, ...) keep one layer of
+    # each kind: the first of each, then the lowest others, up to LAYERS.
+    keep = sorted({settings[k].index(v) for k in per_layer for v in settings[k] if _hashable(v)})
+    keep = sorted(set(keep) | set(range(min(old_layers, LAYERS)))) if per_layer else []
     for key, value in settings.items():
         if key in NESTED and isinstance(value, dict):
             out[key] = shrink(value, vision or key == "vision_config")
-        elif isinstance(value, bool) or value is None:
+        elif key in per_layer:
+            out[key] = [value[i] for i in keep]
+        elif isinstance(value, bool):
             continue
+        elif value is None:
+            if key in FILL_WHEN_UNSET:
+                out[key] = FILL_WHEN_UNSET[key]
         elif isinstance(value, int):
-            out[key] = _shrink_int(key, value, vision)
+            out[key] = _shrink_int(key, value, scale)
         elif isinstance(value, list) and value and all(_is_int(v) for v in value):
             out[key] = _shrink_int_list(key, value, scale)
-        elif isinstance(value, list) and old_layers and len(value) == old_layers:
-            # Per-layer lists (layer_types, ...) follow the new layer count.
-            out[key] = value[:LAYERS]
+    if keep and len(keep) > LAYERS:
+        for key in LAYER_COUNTS & set(settings):
+            if settings[key] == old_layers:
+                out[key] = len(keep)
     return out
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _shrink_int(key: str, value: int, vision: bool) -> int:
+def _shrink_int(key: str, value: int, scale: float) -> int:
     if key in LAYER_COUNTS:
         return min(value, LAYERS)
     if key in HEAD_COUNTS:
@@ -115,7 +143,8 @@ def _shrink_int(key: str, value: int, vision: bool) -> int:
     if key in KV_HEAD_COUNTS:
         return min(value, HEADS)
     if key in WIDTHS:
-        return min(value, WIDTH)
+        # Beside per-stage widths (a CNN's stem feeding its first stage) a width scales with them.
+        return _scaled(value, scale) if scale < 1 else min(value, WIDTH)
     if key in HEAD_DIMS:
         return min(value, WIDTH // HEADS)
     if key in INTERMEDIATES:
@@ -127,9 +156,15 @@ def _shrink_int(key: str, value: int, vision: bool) -> int:
     if key in POSITIONS:
         return min(value, 128)
     if key == "image_size" or key == "input_size":
-        return min(value, IMAGE_SIZE)
-    if key == "patch_size":
-        return min(value, 4)
+        return min(value, IMAGE_SIZE)  # patch sizes stay: a 64x64 image still has 4x4 patches
+    if key.endswith("_layer_period"):  # attention/expert every N layers (Jamba, Zamba)
+        return min(value, LAYERS)
+    if key.endswith("_layer_offset"):
+        return min(value, LAYERS - 1)
+    if key in {"n_group", "topk_group"}:  # expert groups must divide the (few) experts
+        return 1
+    if key == "num_experts_per_tok":
+        return min(value, 2)
     if key == "window_size":
         return min(value, 2)
     if key == "num_groups":  # GroupNorm groups: must divide the (multiple of 8) channel counts
@@ -145,13 +180,33 @@ def _shrink_int_list(key: str, values: list[int], scale: float) -> list[int]:
     if key in STAGE_HEADS:
         return [min(v, HEADS) for v in values]
     if key in STAGE_WIDTHS:
-        # Keep the stages' ratios; input channels (3) and other small counts stay as they are.
-        return [v if v <= 8 else max(8, round(v * scale / 8) * 8) for v in values]
+        return [_scaled(v, scale) for v in values]
     if key == "image_size":
         return [min(v, IMAGE_SIZE) for v in values]
     if key in TOKEN_IDS:
         return [v if v < 8 else 1 for v in values]
     return values
+
+
+# Where a model's own constraint trips the generic rules (each line says which).
+OVERRIDES: dict[str, dict[str, Any]] = {
+    # CvT indexes stage i's drop-path rates by i, so stage i needs at least i + 1 layers.
+    "cvt": {"depth": [1, 2, 3]},
+    # EfficientNet's stem width is fixed at 32 in its modeling code: keep the B0 channels.
+    "efficientnet": {
+        "in_channels": [32, 16, 24, 40, 80, 112, 192],
+        "out_channels": [16, 24, 40, 80, 112, 192, 320],
+        "width_coefficient": 1.0,
+    },
+    # GPT-Neo expands [[pattern], repeats] to the layer list, which must match num_layers.
+    "gpt_neo": {"attention_types": [[["global", "local"], 1]]},
+}
+
+
+def _scaled(value: int, scale: float) -> int:
+    """A width scaled down with its stages, kept a multiple of 8; input channels (3) and other
+    small counts stay as they are."""
+    return value if value <= 8 else max(8, round(value * scale / 8) * 8)
 
 
 def tiny_config(model_type: str, num_labels: int, vision: bool) -> Any:
@@ -166,12 +221,28 @@ def tiny_config(model_type: str, num_labels: int, vision: bool) -> Any:
     # class when only the settings its constructor names are passed.
     keep_all = "kwargs" in accepted
     kwargs = {k: v for k, v in settings.items() if keep_all or k in accepted}
-    for key in ("transformers_version", "model_type", "architectures", "id2label", "label2id"):
+    for key in (
+        "transformers_version",
+        "model_type",
+        "architectures",
+        "id2label",
+        "label2id",
+        "num_labels",
+    ):
         kwargs.pop(key, None)
     if not vision:
-        kwargs["pad_token_id"] = 0  # the tiny tokenizer's [PAD]: decoder heads pool on it
-    labels = {i: f"LABEL_{i}" for i in range(num_labels)}
+        # The tiny tokenizer's [PAD], [CLS] and [SEP]: decoder heads pool on the last non-pad
+        # token, encoder-decoder heads on the end-of-sequence token.
+        kwargs.update(pad_token_id=0, bos_token_id=2, eos_token_id=3)
+        if defaults.get("is_encoder_decoder"):
+            kwargs["decoder_start_token_id"] = 0
+    kwargs.update(OVERRIDES.get(model_type, {}))
+    # Not the LABEL_i defaults: transformers omits those from config.json, and BART-style
+    # configs (3 labels by default) would then reload with the wrong number of labels.
+    labels = {i: f"class_{i}" for i in range(num_labels)}
     config = config_class(**kwargs, id2label=labels, label2id={v: k for k, v in labels.items()})
+    if getattr(config, "languages", None) and getattr(config, "default_language", 0) is None:
+        config.default_language = config.languages[0]  # X-MOD: which language adapter to run
     # Auto mappings with several classes for a type (DeiT with/without teacher) pick by this.
     mapping = IMAGE_CLASSES if vision else TEXT_CLASSES
     names = mapping()[model_type]
@@ -193,17 +264,28 @@ def TEXT_CLASSES() -> dict[str, Any]:
     return dict(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES)
 
 
-def save_image_checkpoint(model_type: str, path: Path, num_labels: int) -> Path:
-    """A tiny image classifier of `model_type` and a 32x32 image processor, saved to `path`."""
+def save_image_checkpoint(
+    model_type: str, path: Path, num_labels: int, own_processor: bool = False
+) -> Path:
+    """A tiny image classifier of `model_type` saved to `path`, with a ViT image processor at
+    the tiny image size (or, with `own_processor`, the type's own processor class as it comes:
+    for models whose inputs are more than resized pixels)."""
     import torch
-    from transformers import AutoModelForImageClassification, ViTImageProcessor
+    import transformers
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
     config = tiny_config(model_type, num_labels, vision=True)
     torch.manual_seed(0)
-    model = AutoModelForImageClassification.from_config(config)
+    model = transformers.AutoModelForImageClassification.from_config(config)
     size = _image_size(config)
     model.save_pretrained(path)
-    ViTImageProcessor(size={"height": size, "width": size}).save_pretrained(path)
+    if own_processor:
+        processor = getattr(
+            transformers, IMAGE_PROCESSOR_MAPPING_NAMES[model_type]["torchvision"]
+        )()
+    else:
+        processor = transformers.ViTImageProcessor(size={"height": size, "width": size})
+    processor.save_pretrained(path)
     return Path(path)
 
 

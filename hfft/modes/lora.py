@@ -68,15 +68,19 @@ def target_modules(model: nn.Module, backbone: str | None = None) -> str:
 def lora_kind(module: nn.Module) -> str | None:
     """'linear' or 'conv' for a layer PEFT's LoRA adapts and merges back, else None.
 
-    Grouped and depthwise convolutions (groups > 1, MobileNet, ConvNeXt, EfficientNet) are left
-    out: PEFT only accepts them when the rank is divisible by the groups, and cannot merge them."""
+    Left out: grouped and depthwise convolutions (groups > 1: MobileNet, ConvNeXt, EfficientNet),
+    which PEFT only accepts when the rank is divisible by the groups and cannot merge; and
+    subclasses with their own forward (BiT's weight-standardised convolution), where a merged
+    delta would not compute what the adapter computed."""
     from torch import nn
     from transformers.pytorch_utils import Conv1D
 
-    if isinstance(module, (nn.Linear, Conv1D)):
-        return "linear"
-    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and module.groups == 1:
-        return "conv"
+    for kind, base in (("linear", nn.Linear), ("linear", Conv1D)):
+        if isinstance(module, base) and type(module).forward is base.forward:
+            return kind
+    for base in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+        if isinstance(module, base) and type(module).forward is base.forward:
+            return "conv" if module.groups == 1 else None
     return None
 
 
@@ -123,10 +127,26 @@ def apply(model: nn.Module, spec: Any) -> nn.Module:
         modules_to_save=parts.head,
     )
     try:
-        return get_peft_model(model, config)
+        wrapped = get_peft_model(model, config)
     except (ValueError, TypeError, NotImplementedError) as err:
         shown = "auto" if auto else repr(targets)
         raise RecipeError(f"model.lora.target_modules {shown}: {first_line(err)}") from None
+    _expose_conv_geometry(wrapped)
+    return wrapped
+
+
+def _expose_conv_geometry(model: nn.Module) -> None:
+    """Give PEFT's wrapper of a convolution the geometry of the convolution it wraps: some
+    models read it off the layer in forward (MobileNet's TensorFlow-style padding reads
+    `stride` and `kernel_size`), and the wrapper does not pass attribute reads through."""
+    from torch import nn
+
+    for module in model.modules():
+        base = getattr(module, "base_layer", None)
+        if isinstance(base, nn.modules.conv._ConvNd) and module is not base:
+            for attr in ("stride", "padding", "dilation", "kernel_size", "padding_mode"):
+                if attr not in dir(module):
+                    setattr(module, attr, getattr(base, attr))
 
 
 def finalize(model: nn.Module, run_dir: Path) -> nn.Module:
