@@ -149,6 +149,8 @@ def build_run(recipe: Recipe) -> Run:
     args = problems.run(training_arguments, recipe, task)
     problems.run(preflight.check_output_dir, recipe.output_dir)
     checkpoint_ok = problems.run(preflight.check_checkpoint, recipe.model) is not preflight.FAILED
+    # The mode's needs, checked on a weightless copy: before data or weights load.
+    mode_ok = checkpoint_ok and problems.run(preflight.check_mode, task, recipe.model) is None
     processor = preflight.FAILED
     if checkpoint_ok or recipe.model.checkpoint is None:
         processor = problems.run(checkpoint.load_processor, task, recipe.model)
@@ -163,7 +165,7 @@ def build_run(recipe: Recipe) -> Run:
     with main_first:
         data = problems.run(load_data, recipe.data, task.input_column)
     model = preflight.FAILED
-    if checkpoint_ok and data is not preflight.FAILED and args is not preflight.FAILED:
+    if mode_ok and data is not preflight.FAILED and args is not preflight.FAILED:
         set_seed(args.seed)  # the new head's initialisation
         model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
     problems.raise_if_any()

@@ -66,6 +66,18 @@ def write_doc(results: dict[str, dict[str, Any]], path: Path) -> None:
         "hfft trained uncached by itself and the cell says why.",
         "",
     ]
+    lines += [
+        "What a user can set where hfft cannot work something out by itself (each is a one-line",
+        "preflight error that names the key):",
+        "",
+        "- `model.backbone`: the backbone module's name, when the model's `base_model_prefix`",
+        "  names no module and its head cannot be told apart by itself;",
+        "- `model.lora.target_modules`: a list or regex of layers for LoRA, when `auto` finds none",
+        "  PEFT can adapt and merge back (or `model.mode: full` / `frozen`);",
+        "- `model.cache_features: false`: train a frozen backbone without the feature cache",
+        "  (hfft already does when the cache would not reproduce the model, and logs why).",
+        "",
+    ]
     for kind, title in (("image", "Image classification"), ("text", "Sequence classification")):
         lines += [f"## {title}", "", "| model type | " + " | ".join(MODES) + " |"]
         lines.append("|---" * (len(MODES) + 1) + "|")

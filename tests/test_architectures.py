@@ -17,7 +17,7 @@ from transformers import (
 )
 
 from hfft import feature_cache, modes
-from hfft.errors import HfftError, RecipeError
+from hfft.errors import RecipeError
 from hfft.modes.lora import lora_kind
 from hfft.recipe import LoraSpec, ModelSpec
 from scripts import architectures as arch
@@ -248,17 +248,24 @@ def test_frozen_cache_pads_sequence_features_and_trains(model_type, tmp_path):
     run.trainer.train()
 
 
-def test_a_mode_the_model_cannot_take_is_one_preflight_line(tmp_path, monkeypatch):
-    from hfft import checkpoint
+def test_a_mode_the_model_cannot_take_is_one_preflight_line(tmp_path):
+    from hfft.preflight import PreflightError
     from hfft.run import build_run
 
-    ckpt, data = arch.build("image", "vit", tmp_path)
-    monkeypatch.setattr(checkpoint, "load_model", lambda *a, **k: Opaque())
-    recipe = arch.recipe_for("image", ckpt, data, tmp_path / "run", ["model.mode=lora"])
-    with pytest.raises(HfftError) as err:
+    # BiT's only convolutions standardise their weights: LoRA has nothing it can merge back.
+    ckpt, data = arch.build("image", "bit", tmp_path)
+    missing = tmp_path / "no-such-data"
+    recipe = arch.recipe_for("image", ckpt, missing, tmp_path / "run", ["model.mode=lora"])
+    with pytest.raises(PreflightError) as err:
         build_run(recipe)
-    assert str(err.value).startswith("cannot tell the backbone of Opaque from its new head")
-    assert "\n" not in str(err.value)
+    # Found on a weightless copy before the data loads, so both problems come together.
+    assert len(err.value.problems) == 2
+    assert err.value.problems[0] == (
+        "target_modules: auto found no layer LoRA can adapt in the blocks of "
+        "BitForImageClassification (PEFT adapts nn.Linear, transformers Conv1D and "
+        "convolutions with groups=1): use model.mode=full or frozen"
+    )
+    assert str(missing) in err.value.problems[1]
 
 
 # --- The matrix, a slice: one training step, save, pipeline() reload, same logits ------------
