@@ -84,8 +84,8 @@ def head_probe(model: nn.Module, head: nn.Module) -> list[str]:
         shapes = []
         for length in (4, 7):
             inputs = dummy_inputs(model, length)
-            if inputs is None:
-                return []  # an input kind without a probe: cache_features checks the first batch
+            if inputs is None:  # never cache what was not checked
+                return [f"hfft has no probe input for {name}'s {model.main_input_name!r}"]
             with torch.no_grad():
                 logits = model(**inputs).logits
                 if not _same(seen.get("output"), logits):
@@ -111,16 +111,23 @@ def head_probe(model: nn.Module, head: nn.Module) -> list[str]:
 
 def dummy_inputs(model: nn.Module, length: int) -> dict[str, torch.Tensor] | None:
     """A one-example batch for `model`: `length` token ids, or an image of the config's size."""
+    import inspect
+
     config = model.config
-    if model.main_input_name == "input_ids":
+    inner = getattr(config, "vision_config", None) or config
+    kind = model.main_input_name
+    if kind not in ("input_ids", "pixel_values"):  # Perceiver's generic `inputs`
+        accepted = inspect.signature(model.forward).parameters
+        vision = "pixel_values" in accepted and hasattr(inner, "image_size")
+        kind = "pixel_values" if vision else "input_ids" if "input_ids" in accepted else kind
+    if kind == "input_ids":
         ids = list(range(5, 5 + length))
         eos = getattr(config, "eos_token_id", None)
         if isinstance(eos, int):  # encoder-decoder heads pool on the end-of-sequence token
             ids[-1] = eos
         ids = torch.tensor([ids], device=model.device)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    if model.main_input_name == "pixel_values":
-        inner = getattr(config, "vision_config", None) or config
+    if kind == "pixel_values":
         size = getattr(inner, "image_size", 224)
         height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
         channels = getattr(inner, "num_channels", 3)

@@ -57,8 +57,21 @@ def model_types(kind: str) -> list[str]:
 
 
 def one_line(err: BaseException) -> str:
+    """The error's type and first line; for a crash (not hfft's own one-line errors) also the
+    last hfft source line it went through, so a cell says where to look."""
+    import traceback
+
+    from hfft.errors import HfftError
+
     lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
+    text = f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
+    if isinstance(err, HfftError):
+        return text
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if "/hfft/" in f.filename]
+    if frames:
+        inside = frames[-1].filename.rsplit("/hfft/", 1)[1]
+        text += f" (at hfft/{inside}:{frames[-1].lineno})"
+    return text
 
 
 # --------------------------------------------------------------------------------------------
