@@ -234,6 +234,25 @@ def test_heads_whose_output_the_model_pools_are_not_cached():
     ]
 
 
+def test_fingerprint_covers_zero_dim_buffers():
+    # BatchNorm's num_batches_tracked is a 0-dim tensor: every CNN's frozen cache crashed on it.
+    model = build("image", "mobilenet_v2")
+    assert any(b.dim() == 0 for b in model.buffers())
+    before = feature_cache.weights_fingerprint(model)
+    next(b for b in model.buffers() if b.dim() == 0).add_(1)
+    assert feature_cache.weights_fingerprint(model) != before
+
+
+def test_a_head_probed_through_generic_inputs_is_not_cached():
+    # Perceiver's main input is `inputs`; its classifier's output gets squeezed afterwards.
+    model = build("image", "perceiver")
+    head = model.get_submodule(modes.anatomy(model).head[0])
+    assert feature_cache.head_probe(model, head) == [
+        "PerceiverForImageClassificationLearned computes its logits after the head (the head "
+        "outputs (1, 1, 3), the logits are (1, 3))"
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model_type", ["roberta", "electra"])
 def test_frozen_cache_pads_sequence_features_and_trains(model_type, tmp_path):
