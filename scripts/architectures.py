@@ -174,7 +174,9 @@ def run_mode(kind: str, ckpt: Path, data: Path, out: Path, overrides: list[str])
     run.trainer.train()
     if not any(not torch.equal(a, p) for a, p in zip(before, trained, strict=True)):
         raise AssertionError("one training step changed no trainable parameter")
-    examples = [_image(), _image().rotate(90)] if kind == "image" else ["good fun", "bad plot"]
+    # Five words: Funnel pools a short sequence down to nothing (transformers fails below 5 tokens).
+    texts = ["the film was good fun", "a really bad boring plot"]
+    examples = [_image(), _image().rotate(90)] if kind == "image" else texts
     model = run.model.eval()
     expected = [model(**run.processor([x], return_tensors="pt")).logits for x in examples]
     finish_run(run, 0.0)

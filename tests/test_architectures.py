@@ -153,6 +153,23 @@ def test_weight_standardised_convolutions_are_not_lora_targets():
     assert lora_kind(nn.Linear(4, 4)) == "linear"
 
 
+def test_subclasses_that_merge_exactly_stay_lora_targets():
+    # Falcon's FalconLinear has its own forward but computes x @ W.T + b: merging is exact.
+    model = build("text", "falcon")
+    pattern = modes.lora_target_modules(model)
+    assert {n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if re.fullmatch(pattern, n)} == {
+        "query_key_value"
+    }
+
+
+def test_attention_without_a_query_value_pair_keeps_lora_out_of_the_mlp():
+    # DeepSeek-V2's latent attention has q_a_proj/kv_b_proj..., its MoE an MLP whose
+    # gate/up/down names PEFT maps onto fused expert weights (and then refuses lora_dropout).
+    model = modes.apply_mode(build("text", "deepseek_v2"), spec("lora", lora=LoraSpec(r=2)))
+    wrapped = {n for n, m in model.named_modules() if hasattr(m, "lora_A") and m.lora_A}
+    assert wrapped and all(".self_attn." in n for n in wrapped)
+
+
 def test_gpt2_conv1d_layers_are_lora_targets_with_fan_in_fan_out():
     model = modes.apply_mode(build("text", "gpt2"), spec("lora", lora=LoraSpec(r=2)))
     assert model.peft_config["default"].fan_in_fan_out is True

@@ -2,8 +2,9 @@
 the run directory saves the adapter and the merged model (which loads without PEFT).
 
 `target_modules: auto` picks, inside the blocks: the attention query/value projections, else the
-fused qkv projection, else every linear layer, else every convolution (CNNs such as ResNet) --
-only layers PEFT can adapt and merge (no grouped or depthwise convolutions).
+fused qkv projection, else the attention's linear layers, else every linear layer, else every
+convolution (CNNs such as ResNet) -- only layers PEFT can adapt and merge back (no grouped or
+depthwise convolutions, no layer whose forward transforms its weight).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ATTENTION_PAIRS = (
     ("q", "v"),  # T5-style
 )
 FUSED_ATTENTION = ("qkv", "query_key_value", "Wqkv", "c_attn", "in_proj")
+ATTENTION = re.compile("attn|attention", re.IGNORECASE)  # a module path part inside attention
 ADAPTER_DIR = "adapter"
 
 
@@ -36,26 +38,26 @@ def target_modules(model: nn.Module, backbone: str | None = None) -> str:
 
     parts = anatomy(model, backbone)
     scope = [name for block in parts.blocks for name in block] or parts.backbone
+    exact: dict[type, bool] = {}  # whether a layer class merges exactly, tried once per class
     layers = {
         name: kind
         for name, module in model.named_modules()
         if in_any(name, scope) and not in_any(name, parts.head)
-        for kind in [lora_kind(module)]
+        for kind in [lora_kind(module, exact)]
         if kind
     }
-    by_leaf: dict[str, set[str]] = {}
-    for name, kind in layers.items():
-        by_leaf.setdefault(name.rsplit(".", 1)[-1], set()).add(kind)
-    linear = {leaf for leaf, kinds in by_leaf.items() if "linear" in kinds}
-    chosen: list[str] = []
-    for query, value in ATTENTION_PAIRS:
-        if query in linear and value in linear:
-            chosen = [query, value]
-            break
-    chosen = chosen or [n for n in FUSED_ATTENTION if n in linear]
-    kinds = {"linear"} if chosen or linear else {"conv"}
-    chosen = chosen or sorted(linear) or sorted(by_leaf)
-    names = [n for n, k in layers.items() if k in kinds and n.rsplit(".", 1)[-1] in chosen]
+    linear = [n for n, k in layers.items() if k == "linear"]
+    leaves = {n.rsplit(".", 1)[-1] for n in linear}
+    pair = next(((q, v) for q, v in ATTENTION_PAIRS if q in leaves and v in leaves), ())
+    names = (
+        [n for n in linear if n.rsplit(".", 1)[-1] in pair]
+        or [n for n in linear if n.rsplit(".", 1)[-1] in FUSED_ATTENTION]
+        # Attention without a q/v pair (DeepSeek's latent attention, CTRL's Wq/Wv): its linear
+        # layers, not the MLP's (PEFT maps MoE gate/up/down names onto fused expert weights).
+        or [n for n in linear if any(ATTENTION.search(p) for p in n.split(".")[:-1])]
+        or linear
+        or [n for n, k in layers.items() if k == "conv"]
+    )
     if not names:
         raise RecipeError(
             f"target_modules: auto found no layer LoRA can adapt in the blocks of "
@@ -65,23 +67,68 @@ def target_modules(model: nn.Module, backbone: str | None = None) -> str:
     return _pattern(names, [n for n, _ in model.named_modules()])
 
 
-def lora_kind(module: nn.Module) -> str | None:
+def lora_kind(module: nn.Module, exact: dict[type, bool] | None = None) -> str | None:
     """'linear' or 'conv' for a layer PEFT's LoRA adapts and merges back, else None.
 
     Left out: grouped and depthwise convolutions (groups > 1: MobileNet, ConvNeXt, EfficientNet),
     which PEFT only accepts when the rank is divisible by the groups and cannot merge; and
-    subclasses with their own forward (BiT's weight-standardised convolution), where a merged
-    delta would not compute what the adapter computed."""
+    subclasses whose own forward does not add a weight delta's output to its own (BiT's
+    weight-standardised convolution), where the merged model would not compute what the adapter
+    did. `exact` remembers that per class."""
     from torch import nn
     from transformers.pytorch_utils import Conv1D
 
-    for kind, base in (("linear", nn.Linear), ("linear", Conv1D)):
-        if isinstance(module, base) and type(module).forward is base.forward:
-            return kind
+    exact = {} if exact is None else exact
+    for base in (nn.Linear, Conv1D):
+        if isinstance(module, base):
+            return "linear" if _merges_exactly(module, base, exact) else None
     for base in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
-        if isinstance(module, base) and type(module).forward is base.forward:
-            return "conv" if module.groups == 1 else None
+        if isinstance(module, base):
+            return "conv" if module.groups == 1 and _merges_exactly(module, base, exact) else None
     return None
+
+
+def _merges_exactly(module: nn.Module, base: type, exact: dict[type, bool]) -> bool:
+    """Whether adding a delta to the layer's weight adds the delta's own output to its output
+    (always, for the plain classes; tried on a random input for a subclass with its forward)."""
+    import copy
+
+    import torch
+    from torch import nn
+    from transformers.pytorch_utils import Conv1D
+
+    cls = type(module)
+    if cls.forward is base.forward:
+        return True
+    if cls not in exact:
+        if module.weight.is_meta:  # preflight's weightless copy: try a random-weight copy
+            module = copy.deepcopy(module).to_empty(device="cpu")
+            for param in module.parameters():
+                nn.init.normal_(param)
+        weight = module.weight
+        generator = torch.Generator().manual_seed(0)
+        if base is nn.Linear or base is Conv1D:
+            shape = (2, module.in_features if base is nn.Linear else weight.shape[0])
+        else:
+            side = max(8, 2 * max(module.kernel_size))
+            shape = (1, module.in_channels, *(side for _ in module.kernel_size))
+        x = torch.randn(shape, generator=generator).to(weight)
+        delta = torch.randn(weight.shape, generator=generator).to(weight) * weight.std()
+        with torch.no_grad():
+            before = module(x)
+            weight.add_(delta)
+            try:
+                after = module(x)
+            finally:
+                weight.sub_(delta)
+            if base is nn.Linear:
+                alone = nn.functional.linear(x, delta)
+            elif base is Conv1D:
+                alone = x @ delta
+            else:
+                alone = base._conv_forward(module, x, delta, None)
+        exact[cls] = torch.allclose(after - before, alone, atol=1e-4, rtol=1e-3)
+    return exact[cls]
 
 
 def _pattern(chosen: list[str], every: list[str]) -> str:
