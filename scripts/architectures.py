@@ -196,15 +196,16 @@ def run_mode(kind: str, ckpt: Path, data: Path, out: Path, overrides: list[str])
     return "ok"
 
 
-def layout(kind: str, ckpt: Path) -> str:
-    """A short description of where hfft finds the backbone, blocks and head of this model."""
+def layout(kind: str, ckpt: Path) -> dict[str, str]:
+    """Where hfft finds the backbone, blocks and head of this model ("layout"), and which rule
+    LoRA `target_modules: auto` applies ("lora")."""
     import re
 
     import transformers
 
     from hfft.feature_cache import head_probe
     from hfft.modes import anatomy, lora_target_modules
-    from hfft.modes.lora import ATTENTION_PAIRS, FUSED_ATTENTION, lora_kind
+    from hfft.modes.lora import ATTENTION, ATTENTION_PAIRS, FUSED_ATTENTION, lora_kind
 
     auto = getattr(transformers, transformers_auto(kind))
     model = auto.from_pretrained(ckpt)
@@ -230,13 +231,15 @@ def layout(kind: str, ckpt: Path) -> str:
             lora = "attention query/value"
         elif leaves <= set(FUSED_ATTENTION):
             lora = "fused attention"
+        elif all(any(ATTENTION.search(p) for p in n.split(".")[:-1]) for n in matched):
+            lora = "attention's linear layers"
         elif {lora_kind(m) for m in matched.values()} == {"linear"}:
             lora = "every linear layer"
         else:
             lora = "convolutions"
     except Exception as err:
-        lora = "none: " + one_line(err)[:60]
-    return f"backbone by {found}; {blocks}; {head}; LoRA on {lora}"
+        lora = "none (" + type(err).__name__ + ")"
+    return {"layout": f"backbone by {found}; {blocks}; {head}", "lora": lora}
 
 
 def _sequence_head(model: Any, head: str) -> bool:
@@ -296,7 +299,7 @@ def run_type(kind: str, model_type: str) -> dict[str, Any]:
             return result
         result["built"] = "ok"
         try:
-            result["layout"] = layout(kind, ckpt)
+            result.update(layout(kind, ckpt))
         except Exception as err:
             result["layout"] = "anatomy: " + one_line(err)
         for cell, overrides in MODES.items():
@@ -346,6 +349,23 @@ def run_matrix(kinds: list[str], types: list[str] | None, results: Path, timeout
     return done
 
 
+def relayout(results: Path) -> dict:
+    """Recompute the layout of every built type in `results` (no training), in this process."""
+    os.environ.update(OFFLINE)
+    done = json.loads(results.read_text())
+    for result in done.values():
+        if result.get("built") != "ok":
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                ckpt, _ = build(result["kind"], result["type"], Path(tmp))
+                result.update(layout(result["kind"], ckpt))
+            except Exception as err:
+                result["layout"] = "anatomy: " + one_line(err)
+    results.write_text(json.dumps(done, indent=1, sort_keys=True))
+    return done
+
+
 def _summary(result: dict[str, Any]) -> str:
     if result.get("built") != "ok":
         return f"not built ({result.get('built')})"
@@ -362,12 +382,18 @@ def main() -> int:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "architectures.md")
     parser.add_argument("--timeout", type=int, default=400, help="seconds per model type")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "TYPE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--relayout", action="store_true", help="only recompute the layouts of the results"
+    )
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_type(*args.one)), flush=True)
         return 0
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    done = run_matrix(args.kinds, args.types, args.results, args.timeout)
+    if args.relayout:
+        done = relayout(args.results)
+    else:
+        done = run_matrix(args.kinds, args.types, args.results, args.timeout)
     from architectures_doc import write_doc
 
     write_doc(done, args.doc)

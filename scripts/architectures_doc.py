@@ -26,6 +26,16 @@ def _cell(value: str) -> str:
     return "**no**: " + value.replace("|", "/")
 
 
+def _grouped(rows: list[dict[str, Any]], key: str, title: str) -> list[str]:
+    """A `| title | types |` table of the values of `key`, most common first."""
+    counts = Counter(r.get(key, "") for r in rows)
+    lines = [f"| {title} | types |", "|---|---|"]
+    for value, _ in counts.most_common():
+        names = ", ".join(f"`{r['type']}`" for r in rows if r.get(key, "") == value)
+        lines.append(f"| {value.replace('|', '/')} | {names} |")
+    return lines
+
+
 def write_doc(results: dict[str, dict[str, Any]], path: Path) -> None:
     """Write the coverage matrix as Markdown."""
     rows = sorted(results.values(), key=lambda r: (r["kind"], r["type"]))
@@ -86,19 +96,24 @@ def write_doc(results: dict[str, dict[str, Any]], path: Path) -> None:
                 cells = [_cell(r["cells"].get(m, "not run")) for m in MODES]
                 lines.append(f"| `{r['type']}` | " + " | ".join(cells) + " |")
         lines.append("")
-    layouts = Counter(r.get("layout", "") for r in built)
     lines += [
         "## Layouts found",
         "",
         "Where hfft's anatomy (`hfft/modes/structure.py`) finds the backbone, the blocks and the",
-        "head, how the head takes its input, and what LoRA `target_modules: auto` adapts.",
+        "head, and how the head takes its input (a pooled vector, the whole sequence, or",
+        "per-token outputs the model picks its logits from after the head).",
         "",
-        "| layout | types |",
-        "|---|---|",
     ]
-    for found, _ in layouts.most_common():
-        names = ", ".join(f"`{r['type']}`" for r in built if r.get("layout", "") == found)
-        lines.append(f"| {found.replace('|', '/')} | {names} |")
+    lines += _grouped(built, "layout", "layout")
+    lines += [
+        "",
+        "## LoRA `target_modules: auto`",
+        "",
+        "Which layers `auto` adapts (`hfft/modes/lora.py`): only layers PEFT can adapt and merge",
+        "back into the saved model.",
+        "",
+    ]
+    lines += _grouped(built, "lora", "targets")
     lines += ["", "## Not built", "", "| model type | task | why |", "|---|---|---|"]
     for r in rows:
         if r.get("built") != "ok":

@@ -335,16 +335,17 @@ def test_matrix_slice(kind, model_type, tmp_path, monkeypatch):
     assert results == expected
 
 
-def documented_layouts() -> dict[str, list[str]]:
-    text = DOC.read_text()
-    section = text.split("## Layouts found", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
+def documented(section: str) -> dict[str, list[str]]:
+    """A docs/architectures.md table of `value | types` as {value: types}."""
+    text = DOC.read_text().split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
     return {row.split(" | ")[0][2:]: re.findall(r"`([^`]+)`", row.split(" | ")[1]) for row in rows}
 
 
-def test_the_slice_covers_every_documented_layout():
+@pytest.mark.parametrize("section", ["Layouts found", "LoRA `target_modules: auto`"])
+def test_the_slice_covers_every_documented_layout(section):
     covered = {t for types in SLICE.values() for t in types}
-    layouts = documented_layouts()
-    assert layouts
-    missing = {layout: types for layout, types in layouts.items() if not covered & set(types)}
+    found = documented(section)
+    assert found
+    missing = {value: types for value, types in found.items() if not covered & set(types)}
     assert not missing, missing
