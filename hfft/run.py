@@ -33,6 +33,9 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "metric_for_best_model": "eval_loss",
     "greater_is_better": False,
     "report_to": "none",
+    # Every hfft task's targets are `labels`; named here because the Trainer otherwise drops
+    # that column for a model whose forward takes it through **kwargs (Qwen3.5).
+    "label_names": ["labels"],
     "seed": 42,
 }
 NUM_EXAMPLES = 8

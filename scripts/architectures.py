@@ -196,6 +196,14 @@ def run_mode(kind: str, ckpt: Path, data: Path, out: Path, overrides: list[str])
     return "ok"
 
 
+def cell(kind: str, ckpt: Path, data: Path, out: Path, overrides: list[str]) -> str:
+    """`run_mode`'s 'ok...', or the one-line reason it failed."""
+    try:
+        return run_mode(kind, ckpt, data, out, overrides)
+    except Exception as err:
+        return one_line(err)
+
+
 def layout(kind: str, ckpt: Path) -> dict[str, str]:
     """Where hfft finds the backbone, blocks and head of this model ("layout"), and which rule
     LoRA `target_modules: auto` applies ("lora")."""
@@ -302,11 +310,8 @@ def run_type(kind: str, model_type: str) -> dict[str, Any]:
             result.update(layout(kind, ckpt))
         except Exception as err:
             result["layout"] = "anatomy: " + one_line(err)
-        for cell, overrides in MODES.items():
-            try:
-                result["cells"][cell] = run_mode(kind, ckpt, data, work / cell[:6], overrides)
-            except Exception as err:
-                result["cells"][cell] = one_line(err)
+        for name, overrides in MODES.items():
+            result["cells"][name] = cell(kind, ckpt, data, work / name[:6], overrides)
         result["seconds"] = round(time.perf_counter() - began, 1)
     return result
 

@@ -233,7 +233,10 @@ def tiny_config(model_type: str, num_labels: int, vision: bool) -> Any:
     if not vision:
         # The tiny tokenizer's [PAD], [CLS] and [SEP]: decoder heads pool on the last non-pad
         # token, encoder-decoder heads on the end-of-sequence token.
-        kwargs.update(pad_token_id=0, bos_token_id=2, eos_token_id=3)
+        tokens = {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
+        kwargs.update(tokens)
+        if isinstance(kwargs.get("text_config"), dict):  # multimodal configs read it there
+            kwargs["text_config"] = {**kwargs["text_config"], **tokens}
         if defaults.get("is_encoder_decoder"):
             kwargs["decoder_start_token_id"] = 0
     kwargs.update(OVERRIDES.get(model_type, {}))

@@ -127,7 +127,12 @@ def _merges_exactly(module: nn.Module, base: type, exact: dict[type, bool]) -> b
                 alone = x @ delta
             else:
                 alone = base._conv_forward(module, x, delta, None)
-        exact[cls] = torch.allclose(after - before, alone, atol=1e-4, rtol=1e-3)
+        # A layer that returns something else than one tensor (PhiMoE's router returns a
+        # tuple) is no plain layer to merge into.
+        exact[cls] = all(isinstance(t, torch.Tensor) for t in (before, after)) and (
+            before.shape == alone.shape
+            and torch.allclose(after - before, alone, atol=1e-4, rtol=1e-3)
+        )
     return exact[cls]
 
 
