@@ -75,12 +75,12 @@ def load_data(spec: DataSpec, input_column: str) -> LoadedData:
     from hfft.preflight import Problems
 
     raw = _load(spec)
+    _check_image_folder_labels(raw, spec, input_column)
     picked = _pick_splits(raw, spec)
     problems = Problems()
     standard = {}
     for name, ds in picked.items():
         with problems.collect():
-            _explain_missing_labels(ds, spec, input_column)
             standard[name] = standardize_columns(ds, spec.columns, input_column, name)
     problems.raise_if_any()
     with problems.collect():
@@ -170,18 +170,32 @@ def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any]) -> str:
     return builder
 
 
-def _explain_missing_labels(ds: datasets.Dataset, spec: DataSpec, input_column: str) -> None:
-    """An image folder that gave no label column: say what is wrong with its layout."""
+def _image_folder(spec: DataSpec, input_column: str) -> tuple[str, str] | None:
+    """(folder, its recipe key) when the labels come from image folder names, else None."""
     if input_column != "image" or "label" in spec.columns:
-        return
-    if any(c in ds.column_names for c in ALIASES["label"]):
-        return
-    from hfft.image_folders import explain_missing_labels
+        return None
+    return (spec.data_dir, "data.data_dir") if spec.data_dir else (spec.path, "data.path")
 
-    folder, key = (spec.data_dir, "data.data_dir") if spec.data_dir else (spec.path, "data.path")
-    reason = explain_missing_labels(folder, key)
-    if reason:
-        raise DataError(reason)
+
+def _check_image_folder_labels(
+    raw: datasets.DatasetDict, spec: DataSpec, input_column: str
+) -> None:
+    """An image folder whose layout gave no labels, or labels from the wrong folder level: say
+    what was found (one error, or a warning where the layout may be meant)."""
+    from hfft.image_folders import explain_missing_labels, subfolders_as_labels
+
+    found = _image_folder(spec, input_column)
+    train = raw.get(spec.train_split)
+    if found is None or train is None:
+        return
+    if not any(c in train.column_names for c in ALIASES["label"]):
+        reason = explain_missing_labels(*found)
+        if reason:
+            raise DataError(reason)
+    elif isinstance(train.features.get("label"), datasets.ClassLabel):
+        warning = subfolders_as_labels(*found)
+        if warning:
+            log.warning(warning)
 
 
 def _is_builder(path: str) -> bool:

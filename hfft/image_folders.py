@@ -5,7 +5,7 @@ label column, so say what was found instead."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 # Folder names `datasets` reads as splits (data_files patterns), lower-cased.
@@ -26,15 +26,20 @@ def _image_extensions() -> set[str]:
         return {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
+def _images(folder: str | Path) -> list[Path]:
+    """The image files under `folder`, relative to it; none when a metadata file gives the
+    labels (metadata.csv/jsonl: labels come from its columns, not from folders)."""
+    root = Path(folder).expanduser()
+    if not root.is_dir() or any(root.rglob("metadata.*")):
+        return []
+    extensions = _image_extensions()
+    return [p.relative_to(root) for p in sorted(root.rglob("*")) if p.suffix.lower() in extensions]
+
+
 def explain_missing_labels(folder: str | Path, key: str) -> str | None:
     """A one-line reason why the image folder `folder` (the recipe's `key`) gave no label
     column, or None when its layout is not the cause (e.g. it has a metadata file)."""
-    root = Path(folder).expanduser()
-    if not root.is_dir() or any(root.rglob("metadata.*")):
-        return None  # metadata.csv/jsonl: labels come from its columns, not from folders
-    extensions = _image_extensions()
-    found = sorted(root.rglob("*"))
-    images = [p.relative_to(root) for p in found if p.suffix.lower() in extensions]
+    images = _images(folder)
     if not images:
         return None
     where = f"{key} '{folder}'"
@@ -57,4 +62,23 @@ def explain_missing_labels(folder: str | Path, key: str) -> str | None:
             f"no label column: {where} holds one class folder ({parents[0]!r}), and a classifier "
             f"needs two or more; {LAYOUT}"
         )
+    return None
+
+
+def subfolders_as_labels(folder: str | Path, key: str) -> str | None:
+    """A warning when the labels `imagefolder` inferred look like the subfolders of the real
+    class folders: one label folder inside several folders that are not splits (cat/2019/,
+    dog/2019/ gives the label '2019'). None when the layout looks right."""
+    holders: defaultdict[str, set[str]] = defaultdict(set)  # label folder -> folders above it
+    for image in _images(folder):
+        if len(image.parts) >= 3:
+            holders[image.parent.name].add(image.parent.parent.name)
+    for label, above in sorted(holders.items()):
+        if len(above) > 1 and not {name.lower() for name in above} <= SPLIT_NAMES:
+            return (
+                f"the labels of {key} '{folder}' come from the folders the images sit in "
+                f"({sorted(holders)[:10]}), and {label!r} sits in several folders that are not "
+                f"splits ({sorted(above)[:5]}): if those are your classes, their subfolders were "
+                f"taken as the labels; {LAYOUT}"
+            )
     return None

@@ -1,9 +1,10 @@
 """Batch prediction with `transformers.pipeline`: `hfft predict RUN_DIR|HUB_ID INPUT...`.
 
 One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]}.
-An input that cannot be read (a missing file, a file that is not an image) gives one JSON line
-on stderr, {"input": ..., "error": ...}; the other inputs are still predicted and the exit code
-is 1.
+An input that cannot be used (a missing file, a file that is not an image, an image that training
+would refuse, such as a 16-bit one) gives one JSON line on stderr, {"input": ..., "error": ...};
+the other inputs are still predicted and the exit code is 1. When the reader of stdout stops
+(`| head -3`), hfft stops quietly with exit code 141, as other Unix filters do.
 """
 
 from __future__ import annotations

@@ -272,3 +272,24 @@ def test_data_path_file_of_unknown_type_or_with_data_files(tmp_path):
     good = write_csv(tmp_path / "d.csv", [("a", "b")], ("text", "label"))
     with pytest.raises(DataError, match="data.path .* is a file, so data.data_files"):
         load_data(spec(path=str(good), data_files=str(good)), "text")
+
+
+def test_labels_taken_from_subfolders_of_class_folders_are_flagged(tmp_path, caplog):
+    # cat/2019/x.png and dog/2019/y.png: imagefolder labels both '2019' and '2020' silently.
+    folder = tiny.make_image_folder(tmp_path / "pets", per_class=2)
+    for i, image in enumerate(sorted(folder.rglob("*.png"))):
+        target = tmp_path / "nested" / image.parent.name / f"{2019 + i % 2}" / image.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.rename(target)
+    with caplog.at_level(logging.WARNING, "hfft"):
+        loaded = load_data(spec(path="imagefolder", data_dir=str(tmp_path / "nested")), "image")
+    assert loaded.label_names == ["2019", "2020"]  # what imagefolder infers
+    assert "'2019' sits in several folders that are not splits (['blue', 'green', 'red'])" in (
+        caplog.text
+    )
+    # train/red/ and test/red/: one class folder in two splits is the expected layout.
+    caplog.clear()
+    usual = tiny.make_image_folder(tmp_path / "usual", per_class=2, splits=("train", "test"))
+    with caplog.at_level(logging.WARNING, "hfft"):
+        load_data(spec(path="imagefolder", data_dir=str(usual)), "image")
+    assert "sits in several folders" not in caplog.text

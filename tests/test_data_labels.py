@@ -86,6 +86,18 @@ def test_held_out_class_without_a_training_row_is_an_error():
     check_class_coverage({"train": ds([0, 0, 1, 1, 2, 2]), "validation": ds([2])}, ["a", "b", "c"])
 
 
+def test_carving_that_leaves_a_class_without_training_rows_is_refused(tmp_path):
+    # 7 validation rows cannot stratify 11 classes: carved at random, and with this seed both
+    # rows of 'rare' land in validation. Training on would report a class it never saw.
+    rows = [f"t{i},c{i % 10}" for i in range(60)] + ["u0,rare", "u1,rare"]
+    path = write(tmp_path / "d.csv", "text,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as err:
+        load_data(DataSpec(path="csv", data_files=str(path), seed=265), "text")
+    assert str(err.value).startswith(
+        "class(es) ['rare'] have rows in the validation split but no training row left"
+    )
+
+
 def test_integer_labels_with_a_missing_value_can_be_skipped(tmp_path, caplog):
     # pandas reads the column as float64 (3.0, 7.0, NaN): once the row is skipped, ints again.
     rows = [f"t{i},{[3, 7][i % 2]}" for i in range(20)] + ["no label here,"]
