@@ -63,7 +63,8 @@ def split_off(
     single = sorted(c for c, n in counts.items() if n == 1)
     rest = ds.select([i for i, label in enumerate(labels) if counts[label] > 1])
     alone = ds.select([i for i, label in enumerate(labels) if counts[label] == 1])
-    # As many held-out rows as the fraction of the whole split asks, drawn from the rest.
+    # As many held-out rows as the fraction of the whole split asks (datasets' rounding), drawn
+    # from the rest.
     held = min(math.ceil(fraction * len(ds)), len(rest) - 1)
     if single and held >= 1:
         names = ds.features["label"].names
@@ -82,20 +83,35 @@ def split_off(
             reason = str(err)
         # Random, but the single-row classes still stay in train: they have nothing to spare.
         parts = rest.train_test_split(test_size=held, seed=seed)
-        _say_random(name, reason, f"; {len(single)} single-row class(es) stay in train")
+        _say_random(name, reason, held, len(counts) - len(single), len(single))
         return datasets.concatenate_datasets([parts["train"], alone]), parts["test"]
-    _say_random(name, reason, "")
     parts = ds.train_test_split(test_size=fraction, seed=seed)
+    _say_random(name, reason, len(parts["test"]), len(counts), 0)
     return parts["train"], parts["test"]
 
 
-def _say_random(name: str, reason: str, extra: str) -> None:
+def _say_random(name: str, reason: str, held: int, classes: int, single: int) -> None:
+    """Log why a held-out split was carved at random, and what to do about it."""
+    kept = f" ({single} single-row class(es) stay in train)" if single else ""
+    if held < classes:
+        # The usual cause: the split is too small to hold every class once.
+        log.warning(
+            "the %s split gets %d row(s) for %d classes, too few to hold one of each, so it was "
+            "carved at random%s: raise data.%s_fraction, or give the dataset its own %s split",
+            name,
+            held,
+            classes,
+            kept,
+            name,
+            name,
+        )
+        return
     log.warning(
         "could not stratify the %s split (%s): carved it at random%s, so its class mix may "
         "differ from train's",
         name,
         reason.rstrip("."),
-        extra,
+        kept,
     )
 
 
