@@ -250,14 +250,14 @@ def test_image_folder_with_one_class_says_so(tmp_path):
         load_data(spec(path="imagefolder", data_dir=str(folder)), "image")
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".parquet"])
 def test_data_path_may_be_a_data_file(tmp_path, suffix):
     import pandas as pd
 
     frame = pd.DataFrame({"text": [f"t{i}" for i in range(10)], "label": ["a", "b"] * 5})
     path = tmp_path / f"data{suffix}"
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
+    if suffix in (".csv", ".tsv"):
+        frame.to_csv(path, index=False, sep="," if suffix == ".csv" else "\t")
     elif suffix == ".parquet":
         frame.to_parquet(path)
     else:
