@@ -44,9 +44,9 @@ def load_processor(task: Task, spec: ModelSpec) -> Any:
         return _build_processor(spec.processor)
     source = spec.processor or spec.checkpoint
     checkpoint = resolve(source)
-    kind = "image processor" if task.input_column == "image" else "tokenizer"
+    kind = task.modality.processor_kind
     try:
-        processor = task.load_processor(checkpoint, load_kwargs(spec))
+        processor = task.modality.load_processor(checkpoint, load_kwargs(spec))
     except (OSError, ValueError) as err:
         raise HfftError(
             f"could not load the {kind} of '{source}': {first_line(err)}{_hint(err, spec)}. The "
@@ -79,6 +79,7 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         "num_labels": len(label_names),
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: i for i, name in enumerate(label_names)},
+        **task.labels.model_kwargs,  # e.g. problem_type
     }
     if spec.config is not None:
         return auto.from_config(_build_config(spec.config, labels))

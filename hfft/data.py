@@ -1,8 +1,11 @@
 """Datasets: load anything `datasets.load_dataset` takes, map columns onto hfft's standard names
-(`image`/`text`, `label`), encode labels as a `ClassLabel`, and carve missing splits.
+(the task's input column, `label`), encode labels as the task's label scheme says, and carve
+missing splits.
 
 Everything downstream sees a `DatasetDict` with `train`, `validation` and maybe `test`, two
-columns (the task's input column and `label`), and one label order shared by every split.
+columns (the task's input column and `label`), and one label order shared by every split. What
+differs between tasks (column aliases, casting, the check of one example, label encoding and
+stratification) comes from the `Task` (hfft/tasks/); this module has no task branches.
 """
 
 from __future__ import annotations
@@ -20,27 +23,22 @@ from hfft.bad_examples import BadExample, drop_bad_examples, find_bad_examples
 from hfft.errors import DataError, RecipeError, did_you_mean, first_line
 from hfft.local_paths import looks_like_local_path
 from hfft.recipe import DataSpec
-from hfft.splits import carve_missing_splits, check_class_coverage
+from hfft.splits import carve_missing_splits
+from hfft.tasks import Task
 
 __all__ = [
     "BadExample",
     "LoadedData",
     "drop_bad_examples",
-    "encode_labels",
-    "encode_with",
     "find_bad_examples",
     "load_data",
     "load_split",
     "standardize_columns",
 ]
 
-STANDARD_COLUMNS = ("image", "text", "label")
-# Tried in order when the recipe maps no column for a standard name.
-ALIASES = {
-    "image": ("image", "img", "picture", "photo", "pixel_values"),
-    "text": ("text", "sentence", "content", "review", "document", "sms"),
-    "label": ("label", "labels", "class", "category", "target", "fine_label"),
-}
+LABEL = "label"
+# Tried in order when the recipe maps no label column.
+LABEL_ALIASES = ("label", "labels", "class", "category", "target", "fine_label")
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
 # A data file given as data.path -> the builder that reads it (and its options).
 FILE_BUILDERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -67,7 +65,7 @@ class LoadedData:
         return {name: len(ds) for name, ds in self.splits.items()}
 
 
-def load_data(spec: DataSpec, input_column: str) -> LoadedData:
+def load_data(spec: DataSpec, task: Task) -> LoadedData:
     """Load, standardise, check, label-encode and split a dataset as the recipe describes.
 
     Problems are collected across splits (a column missing from two splits, unusable examples,
@@ -75,26 +73,26 @@ def load_data(spec: DataSpec, input_column: str) -> LoadedData:
     from hfft.preflight import Problems
 
     raw = _load(spec)
-    _check_image_folder_labels(raw, spec, input_column)
+    _check_folder_labels(raw, spec, task)
     picked = _pick_splits(raw, spec)
     problems = Problems()
     standard = {}
     for name, ds in picked.items():
         with problems.collect():
-            standard[name] = standardize_columns(ds, spec.columns, input_column, name)
+            standard[name] = standardize_columns(ds, spec.columns, task, name)
     problems.raise_if_any()
     with problems.collect():
-        standard = drop_bad_examples(standard, input_column, spec.on_bad_example)
+        standard = drop_bad_examples(standard, task.modality, spec.on_bad_example)
     problems.raise_if_any()
-    label_names, picked = encode_labels(standard)
-    picked = carve_missing_splits(picked, spec)
+    label_names, picked = task.labels.encode(standard)
+    picked = carve_missing_splits(picked, spec, task.labels.carve)
     for name, ds in picked.items():
         if len(ds) == 0:
             raise DataError(
                 f"the {name} split is empty: check data.path/data_files and the split names"
             )
     # On the data as it is, before max_*_samples: a capped smoke run is not a data problem.
-    check_class_coverage(picked, label_names)
+    task.labels.check_coverage(picked, label_names)
     if spec.max_train_samples:
         picked["train"] = picked["train"].select(
             range(min(spec.max_train_samples, len(picked["train"])))
@@ -170,25 +168,29 @@ def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any]) -> str:
     return builder
 
 
-def _image_folder(spec: DataSpec, input_column: str) -> tuple[str, str] | None:
-    """(folder, its recipe key) when the labels come from image folder names, else None."""
-    if input_column != "image" or "label" in spec.columns:
+def _label_folder(spec: DataSpec, task: Task) -> tuple[str, str] | None:
+    """(folder, its recipe key) when the labels come from folder names (the modality's folder
+    builder, such as imagefolder), else None."""
+    builder = task.modality.folder_builder
+    if builder is None or LABEL in spec.columns:
         return None
-    return (spec.data_dir, "data.data_dir") if spec.data_dir else (spec.path, "data.path")
+    if spec.data_dir and spec.path == builder:
+        return spec.data_dir, "data.data_dir"
+    if Path(spec.path).expanduser().is_dir():
+        return spec.path, "data.path"
+    return None
 
 
-def _check_image_folder_labels(
-    raw: datasets.DatasetDict, spec: DataSpec, input_column: str
-) -> None:
+def _check_folder_labels(raw: datasets.DatasetDict, spec: DataSpec, task: Task) -> None:
     """An image folder whose layout gave no labels, or labels from the wrong folder level: say
     what was found (one error, or a warning where the layout may be meant)."""
     from hfft.image_folders import explain_missing_labels, subfolders_as_labels
 
-    found = _image_folder(spec, input_column)
+    found = _label_folder(spec, task)
     train = raw.get(spec.train_split)
     if found is None or train is None:
         return
-    if not any(c in train.column_names for c in ALIASES["label"]):
+    if not any(c in train.column_names for c in LABEL_ALIASES):
         reason = explain_missing_labels(*found)
         if reason:
             raise DataError(reason)
@@ -233,19 +235,23 @@ def _pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, dataset
 
 
 def standardize_columns(
-    ds: datasets.Dataset, mapping: dict[str, str], input_column: str, split: str
+    ds: datasets.Dataset, mapping: dict[str, str], task: Task, split: str
 ) -> datasets.Dataset:
-    """Keep the input and label columns, renamed to hfft's standard names."""
+    """Keep the input and label columns, renamed to hfft's standard names, the input typed for
+    decoding (a column of image paths becomes an Image column)."""
+    input_column = task.input_column
+    standard = (input_column, LABEL)
     for std in mapping:
-        if std not in STANDARD_COLUMNS:
+        if std not in standard:
             raise RecipeError(
-                f"data.columns has unknown standard name '{std}'"
-                f"{did_you_mean(std, STANDARD_COLUMNS)}; "
-                f"map {input_column!r} and 'label' to your dataset's columns"
+                f"data.columns has standard name '{std}'{did_you_mean(std, standard)}, which "
+                f"{task.name} does not read; map {input_column!r} and 'label' to your dataset's "
+                "columns"
             )
     existing = list(ds.column_names)
+    aliases = {input_column: task.modality.aliases, LABEL: LABEL_ALIASES}
     sources = {}
-    for std in (input_column, "label"):
+    for std in standard:
         if std in mapping:
             source = mapping[std]
             if source not in existing:
@@ -254,7 +260,7 @@ def standardize_columns(
                     f"{did_you_mean(source, existing)}; its columns are {existing}"
                 )
         else:
-            source = next((c for c in ALIASES[std] if c in existing), None)
+            source = next((c for c in aliases[std] if c in existing), None)
             if source is None:
                 raise DataError(
                     f"no {std} column in the {split} split; its columns are {existing}: "
@@ -263,60 +269,11 @@ def standardize_columns(
         sources[std] = source
     ds = ds.select_columns(list(sources.values()))
     ds = ds.rename_columns({src: std for std, src in sources.items() if src != std})
-    if input_column == "image" and _dtype(ds.features["image"]) in ("string", "large_string"):
-        ds = ds.cast_column("image", datasets.Image())  # a column of file paths
-    return ds
-
-
-def _dtype(feature: Any) -> str | None:
-    return getattr(feature, "dtype", None)
-
-
-def encode_labels(
-    splits: dict[str, datasets.Dataset],
-) -> tuple[list[str], dict[str, datasets.Dataset]]:
-    """Give every split the same `ClassLabel` (names from train) and check no split has labels
-    that train lacks (every split checked, problems reported together). Names come from a
-    ClassLabel, else sorted strings, else sorted integers."""
-    from hfft.preflight import Problems
-
-    names = _label_names(splits["train"])
-    problems = Problems()
-    encoded = {}
-    for split, ds in splits.items():
-        with problems.collect():
-            encoded[split] = encode_with(ds, names, split)
-    problems.raise_if_any()
-    return names, encoded
-
-
-def encode_with(
-    ds: datasets.Dataset, names: Sequence[str], split: str, against: str = "train"
-) -> datasets.Dataset:
-    """Encode a split's labels as the class ids of `names`: the train labels (`against="train"`)
-    or a trained model's (`against="model"`, data evaluated against it)."""
-    index = {name: i for i, name in enumerate(names)}
-    values = _label_strings(ds, split)
-    unseen = sorted(set(values) - set(index))
-    if unseen:
-        shown = f"{list(names[:20])}{' ...' if len(names) > 20 else ''}"
-        if against == "model":
-            raise DataError(
-                f"label(s) {unseen[:10]} in the {split} split are not among the model's labels "
-                f"({shown}); it cannot predict them: evaluate on data with the model's labels, or "
-                "drop those rows"
-            )
-        raise DataError(
-            f"label(s) {unseen[:10]} appear in the {split} split but not in train "
-            f"(train labels: {shown}); "
-            "a model cannot learn a class it never sees: fix the data or drop those rows"
-        )
-    ds = ds.remove_columns("label").add_column("label", [index[v] for v in values])
-    return ds.cast_column("label", datasets.ClassLabel(names=list(names)))
+    return task.modality.cast(ds)
 
 
 def load_split(
-    spec: DataSpec, input_column: str, split: str, label_names: Sequence[str]
+    spec: DataSpec, task: Task, split: str, label_names: Sequence[str]
 ) -> datasets.Dataset:
     """One split of a dataset, standardised and encoded with a trained model's label names. A
     dataset with a single split (a CSV file, a flat image folder) gives that split."""
@@ -330,53 +287,6 @@ def load_split(
             f"split '{split}' not found{did_you_mean(split, list(raw))}; the dataset has splits "
             f"{list(raw)}"
         )
-    ds = standardize_columns(ds, spec.columns, input_column, split)
-    ds = drop_bad_examples({split: ds}, input_column, spec.on_bad_example)[split]
-    return encode_with(ds, label_names, split, against="model")
-
-
-def _label_names(train: datasets.Dataset) -> list[str]:
-    feature = train.features["label"]
-    if isinstance(feature, datasets.ClassLabel):
-        # Only the classes train has: `imagefolder` declares one ClassLabel over every split's
-        # folders, so a class only the test split has must be caught like any other loader's.
-        present = set(train["label"])
-        names = [name for i, name in enumerate(feature.names) if i in present]
-        absent = [name for i, name in enumerate(feature.names) if i not in present]
-        if absent:
-            log.info(
-                "the dataset declares class(es) %s that no train row has; the model gets the "
-                "%d that train has",
-                absent[:10],
-                len(names),
-            )
-        return names
-    values = _label_values(train)
-    if any(v is None for v in values):
-        raise DataError("the train split has rows with no label: drop or fill them")
-    if all(isinstance(v, str) for v in values):
-        return sorted(set(values))
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return [str(v) for v in sorted(set(values))]
-    kinds = sorted({type(v).__name__ for v in values})
-    raise DataError(f"the label column must hold class names or integer ids, found {kinds}")
-
-
-def _label_values(ds: datasets.Dataset) -> list[Any]:
-    """The label column's values, integral floats as ints: pandas makes an integer column with a
-    missing value float64 (3.0, 7.0, NaN), and once that row is skipped they are ids again."""
-    values = list(ds["label"])
-    dtype = _dtype(ds.features["label"]) or ""
-    if dtype.startswith("float") and all(v is None or float(v).is_integer() for v in values):
-        return [None if v is None else int(v) for v in values]
-    return values
-
-
-def _label_strings(ds: datasets.Dataset, split: str) -> list[str]:
-    feature = ds.features["label"]
-    values = _label_values(ds)
-    if any(v is None for v in values):
-        raise DataError(f"the {split} split has rows with no label: drop or fill them")
-    if isinstance(feature, datasets.ClassLabel):
-        return [feature.int2str(v) for v in values]
-    return [str(v) for v in values]
+    ds = standardize_columns(ds, spec.columns, task, split)
+    ds = drop_bad_examples({split: ds}, task.modality, spec.on_bad_example)[split]
+    return task.labels.encode_with(ds, label_names, split)

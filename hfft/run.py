@@ -142,7 +142,6 @@ def build_run(recipe: Recipe) -> Run:
 
     from hfft import preflight
     from hfft.callbacks import NativeKeyCheckpoints, ResumeReport
-    from hfft.metrics import build_metrics
 
     task = TASKS[recipe.task]
     problems = preflight.Problems()
@@ -161,7 +160,7 @@ def build_run(recipe: Recipe) -> Run:
     )
     # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
     with main_first:
-        data = problems.run(load_data, recipe.data, task.input_column)
+        data = problems.run(load_data, recipe.data, task)
     model = preflight.FAILED
     if checkpoint_ok and data is not preflight.FAILED and args is not preflight.FAILED:
         set_seed(args.seed)  # the new head's initialisation
@@ -178,12 +177,12 @@ def build_run(recipe: Recipe) -> Run:
         if cache:
             log.info("caching frozen-backbone features: %s", why)
             train_model, prepared = feature_cache.cache_features(
-                model, prepared, collator, args.per_device_eval_batch_size
+                model, prepared, collator, args.per_device_eval_batch_size, task.labels.head_loss
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
-    metrics = build_metrics(recipe.eval.metrics, len(data.label_names))
+    metrics = task.labels.build_metrics(recipe.eval.metrics, data.label_names)
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     if recipe.early_stopping.patience:
         callbacks.append(
@@ -291,25 +290,18 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
 
 
 def save_examples(data: LoadedData, task: Task, run_dir: Path, n: int = NUM_EXAMPLES) -> None:
-    """A few held-out inputs with their true labels, one class after another, for the demo."""
+    """A few held-out inputs with their true labels (picked by the label scheme to cover the
+    labels), for the demo app."""
     split = data.splits["test"] if "test" in data.splits else data.splits["validation"]
-    by_class: dict[int, list[int]] = {}
-    for row, label in enumerate(split["label"]):
-        by_class.setdefault(label, []).append(row)
-    order: list[int] = []
-    while len(order) < min(n, len(split)):
-        for rows in by_class.values():
-            if rows and len(order) < n:
-                order.append(rows.pop(0))
     folder = run_dir / "examples"
     folder.mkdir(parents=True, exist_ok=True)
     examples = []
-    for i, row in enumerate(order):
+    for i, row in enumerate(task.labels.pick_examples(split, n)):
         item = split[row]
         examples.append(
             {
-                "input": task.save_example(item[task.input_column], folder, i),
-                "label": data.label_names[item["label"]],
+                "input": task.modality.save_example(item[task.input_column], folder, i),
+                "label": task.labels.example_label(item["label"], data.label_names),
             }
         )
     (folder / "examples.json").write_text(json.dumps(examples, indent=2))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import datasets
 
@@ -19,11 +20,13 @@ MAX_NAMED = 10
 
 
 def carve_missing_splits(
-    splits: dict[str, datasets.Dataset], spec: DataSpec
+    splits: dict[str, datasets.Dataset], spec: DataSpec, carve: Callable[..., Any] | None = None
 ) -> dict[str, datasets.Dataset]:
-    """Carve test (when asked) and validation (when missing) out of train, stratified, seeded."""
+    """Carve test (when asked) and validation (when missing) out of train, seeded, stratified as
+    `carve` (the label scheme's; by default single-label `split_off`) does."""
+    carve = carve or split_off
     if "test" not in splits and spec.test_fraction > 0:
-        splits["train"], splits["test"] = split_off(
+        splits["train"], splits["test"] = carve(
             splits["train"], spec.test_fraction, spec.seed, "test"
         )
     if "validation" not in splits:
@@ -36,7 +39,7 @@ def carve_missing_splits(
         fraction = spec.validation_fraction / (
             1.0 - spec.test_fraction if "test" in splits else 1.0
         )
-        splits["train"], splits["validation"] = split_off(
+        splits["train"], splits["validation"] = carve(
             splits["train"], min(fraction, 0.5), spec.seed, "validation"
         )
     return splits

@@ -9,10 +9,15 @@ import shutil
 import datasets
 import pytest
 
-from hfft.data import encode_labels, load_data
+from hfft.data import load_data
 from hfft.errors import DataError, RecipeError
 from hfft.recipe import DataSpec
+from hfft.tasks import TASKS
+from hfft.tasks.single_label import encode as encode_labels
 from tests import tiny
+
+IMAGE_TASK = TASKS["image-classification"]
+TEXT_TASK = TASKS["text-classification"]
 
 
 def spec(**kwargs) -> DataSpec:
@@ -30,7 +35,7 @@ def write_csv(path, rows, header=("sentence", "sentiment")):
 
 def test_imagefolder_gets_a_stratified_validation_split(image_folder):
     data = spec(path="imagefolder", data_dir=str(image_folder), validation_fraction=1 / 3)
-    loaded = load_data(data, "image")
+    loaded = load_data(data, IMAGE_TASK)
     assert loaded.label_names == ["blue", "green", "red"]
     assert set(loaded.splits) == {"train", "validation"}
     assert loaded.splits["train"].column_names == ["image", "label"]
@@ -40,8 +45,8 @@ def test_imagefolder_gets_a_stratified_validation_split(image_folder):
 
 def test_test_split_carved_with_seed_and_fraction(image_folder):
     data = spec(path="imagefolder", data_dir=str(image_folder), test_fraction=0.5, seed=42)
-    first = load_data(data, "image")
-    again = load_data(data, "image")
+    first = load_data(data, IMAGE_TASK)
+    again = load_data(data, IMAGE_TASK)
     assert len(first.splits["test"]) == 9
     assert sorted(first.splits["test"]["label"]) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # stratified
     assert list(first.splits["test"]["label"]) == list(again.splits["test"]["label"])  # seeded
@@ -51,7 +56,7 @@ def test_csv_with_string_labels_and_column_mapping(text_csv):
     data = spec(
         path="csv", data_files=str(text_csv), columns={"text": "sentence", "label": "sentiment"}
     )
-    loaded = load_data(data, "text")
+    loaded = load_data(data, TEXT_TASK)
     assert loaded.label_names == ["negative", "positive"]  # stable sorted order
     assert loaded.splits["train"].features["label"].names == ["negative", "positive"]
     assert loaded.splits["train"].column_names == ["text", "label"]
@@ -61,7 +66,7 @@ def test_integer_labels_become_names(tmp_path):
     path = write_csv(
         tmp_path / "d.csv", [(f"t{i}", [3, 7][i % 2]) for i in range(20)], ("text", "label")
     )
-    loaded = load_data(spec(path="csv", data_files=str(path)), "text")
+    loaded = load_data(spec(path="csv", data_files=str(path)), TEXT_TASK)
     assert loaded.label_names == ["3", "7"]
     first = loaded.splits["train"][0]
     assert loaded.label_names[first["label"]] == str([3, 7][int(first["text"][1:]) % 2])
@@ -73,19 +78,19 @@ def test_missing_column_lists_the_columns(text_csv):
         DataError,
         match=r"column 'review' \(data.columns.text\) not found.*\['sentence', 'sentiment'\]",
     ):
-        load_data(data, "text")
+        load_data(data, TEXT_TASK)
 
 
 def test_unmapped_input_column_says_which_key_to_set(text_csv):
     with pytest.raises(DataError, match=r"set data.columns.label"):
-        load_data(spec(path="csv", data_files=str(text_csv), columns={"text": "sentence"}), "text")
+        load_data(spec(path="csv", data_files=str(text_csv), columns={"text": "sentence"}), TEXT_TASK)
 
 
 def test_unknown_standard_column_name(text_csv):
     with pytest.raises(
         RecipeError, match="unknown standard name 'txt' \\(did you mean 'text'\\?\\)"
     ):
-        load_data(spec(path="csv", data_files=str(text_csv), columns={"txt": "sentence"}), "text")
+        load_data(spec(path="csv", data_files=str(text_csv), columns={"txt": "sentence"}), TEXT_TASK)
 
 
 def test_unseen_label_in_validation_is_an_error(tmp_path):
@@ -99,7 +104,7 @@ def test_unseen_label_in_validation_is_an_error(tmp_path):
     with pytest.raises(
         DataError, match=r"\['bird'\] appear in the validation split but not in train"
     ):
-        load_data(data, "text")
+        load_data(data, TEXT_TASK)
 
 
 def test_label_order_differing_between_splits_is_remapped_by_name():
@@ -130,7 +135,7 @@ def test_fewer_classes_in_validation_is_fine(tmp_path):
         data_files={"train": str(train), "validation": str(val)},
         columns={"text": "sentence", "label": "sentiment"},
     )
-    loaded = load_data(data, "text")
+    loaded = load_data(data, TEXT_TASK)
     assert loaded.splits["validation"].features["label"].names == ["cat", "dog", "eel"]
 
 
@@ -143,7 +148,7 @@ def test_empty_split_is_an_error(tmp_path):
         columns={"text": "sentence", "label": "sentiment"},
     )
     with pytest.raises(DataError, match="the test split is empty"):
-        load_data(data, "text")
+        load_data(data, TEXT_TASK)
 
 
 def test_wrong_split_name_suggests_one(text_csv):
@@ -152,14 +157,14 @@ def test_wrong_split_name_suggests_one(text_csv):
         DataError,
         match=r"data.train_split 'trian' not found \(did you mean 'train'\?\); the dataset has splits \['train'\]",
     ):
-        load_data(data, "text")
+        load_data(data, TEXT_TASK)
 
 
 def test_missing_local_paths(tmp_path):
     with pytest.raises(DataError, match="data.data_dir .* does not exist"):
-        load_data(spec(path="imagefolder", data_dir=str(tmp_path / "nope")), "image")
+        load_data(spec(path="imagefolder", data_dir=str(tmp_path / "nope")), IMAGE_TASK)
     with pytest.raises(DataError, match="data.path .* does not exist"):
-        load_data(spec(path=str(tmp_path / "nope" / "x")), "image")
+        load_data(spec(path=str(tmp_path / "nope" / "x")), IMAGE_TASK)
 
 
 def test_image_paths_column_is_decoded(tmp_path, image_folder):
@@ -167,7 +172,7 @@ def test_image_paths_column_is_decoded(tmp_path, image_folder):
     rows = [(str(f), f.parent.name) for f in files]
     path = write_csv(tmp_path / "images.csv", rows, ("path", "colour"))
     data = spec(path="csv", data_files=str(path), columns={"image": "path", "label": "colour"})
-    loaded = load_data(data, "image")
+    loaded = load_data(data, IMAGE_TASK)
     assert isinstance(loaded.splits["train"].features["image"], datasets.Image)
     assert loaded.splits["train"][0]["image"].size == (32, 32)
 
@@ -183,7 +188,7 @@ def test_max_samples_cap_train_and_each_held_out_split(image_folder):
     full = load_data(
         spec(path="imagefolder", data_dir=str(image_folder), test_fraction=0.25), "image"
     )
-    capped = load_data(data, "image")
+    capped = load_data(data, IMAGE_TASK)
     assert capped.sizes() == {"train": 5, "validation": 2, "test": 2}
     # The first rows of the same carved splits: capping does not change what is held out.
     for name, ds in capped.splits.items():
@@ -196,7 +201,7 @@ def test_stratified_carving_survives_a_single_row_class(tmp_path, caplog):
     path = write_csv(tmp_path / "d.csv", rows, ("text", "label"))
     data = spec(path="csv", data_files=str(path), validation_fraction=0.3)
     with caplog.at_level(logging.INFO, "hfft"):
-        loaded = load_data(data, "text")
+        loaded = load_data(data, TEXT_TASK)
     names = loaded.label_names
     validation = sorted(names[i] for i in loaded.splits["validation"]["label"])
     train = sorted(names[i] for i in loaded.splits["train"]["label"])
@@ -213,7 +218,7 @@ def test_carving_that_cannot_stratify_says_it_is_random(tmp_path, caplog):
     rows = [(f"t{i}", f"c{i % 10}") for i in range(30)]
     path = write_csv(tmp_path / "d.csv", rows, ("text", "label"))
     with caplog.at_level(logging.WARNING, "hfft"):
-        loaded = load_data(spec(path="csv", data_files=str(path)), "text")
+        loaded = load_data(spec(path="csv", data_files=str(path)), TEXT_TASK)
     assert len(loaded.splits["validation"]) == 3
     assert (
         "the validation split gets 3 row(s) for 10 classes, too few to hold one of each, so it "
@@ -233,7 +238,7 @@ def test_nested_image_folders_are_explained(tmp_path, layout):
         for image in images if layout == "split/class/sub" else images[:1]:
             image.rename(sub / image.name)
     with pytest.raises(DataError) as err:
-        load_data(spec(path="imagefolder", data_dir=str(folder)), "image")
+        load_data(spec(path="imagefolder", data_dir=str(folder)), IMAGE_TASK)
     message = str(err.value)
     assert message.startswith(
         f"no label column: the class folders in data.data_dir '{folder}' contain subfolders "
@@ -247,7 +252,7 @@ def test_image_folder_with_one_class_says_so(tmp_path):
     for colour in ("green", "red"):
         shutil.rmtree(folder / "train" / colour)
     with pytest.raises(DataError, match=r"holds one class folder \('blue'\)"):
-        load_data(spec(path="imagefolder", data_dir=str(folder)), "image")
+        load_data(spec(path="imagefolder", data_dir=str(folder)), IMAGE_TASK)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".parquet"])
@@ -262,7 +267,7 @@ def test_data_path_may_be_a_data_file(tmp_path, suffix):
         frame.to_parquet(path)
     else:
         frame.to_json(path, orient="records", lines=suffix == ".jsonl")
-    loaded = load_data(spec(path=str(path)), "text")
+    loaded = load_data(spec(path=str(path)), TEXT_TASK)
     assert loaded.label_names == ["a", "b"]
     assert sum(loaded.sizes().values()) == 10
 
@@ -271,10 +276,10 @@ def test_data_path_file_of_unknown_type_or_with_data_files(tmp_path):
     odd = tmp_path / "data.xlsx"
     odd.write_text("x")
     with pytest.raises(DataError, match=r"data.path '.*data.xlsx' is a file hfft cannot read"):
-        load_data(spec(path=str(odd)), "text")
+        load_data(spec(path=str(odd)), TEXT_TASK)
     good = write_csv(tmp_path / "d.csv", [("a", "b")], ("text", "label"))
     with pytest.raises(DataError, match="data.path .* is a file, so data.data_files"):
-        load_data(spec(path=str(good), data_files=str(good)), "text")
+        load_data(spec(path=str(good), data_files=str(good)), TEXT_TASK)
 
 
 def test_labels_taken_from_subfolders_of_class_folders_are_flagged(tmp_path, caplog):
@@ -285,7 +290,7 @@ def test_labels_taken_from_subfolders_of_class_folders_are_flagged(tmp_path, cap
         target.parent.mkdir(parents=True, exist_ok=True)
         image.rename(target)
     with caplog.at_level(logging.WARNING, "hfft"):
-        loaded = load_data(spec(path="imagefolder", data_dir=str(tmp_path / "nested")), "image")
+        loaded = load_data(spec(path="imagefolder", data_dir=str(tmp_path / "nested")), IMAGE_TASK)
     assert loaded.label_names == ["2019", "2020"]  # what imagefolder infers
     assert "'2019' sits in several folders that are not splits (['blue', 'green', 'red'])" in (
         caplog.text
@@ -294,5 +299,5 @@ def test_labels_taken_from_subfolders_of_class_folders_are_flagged(tmp_path, cap
     caplog.clear()
     usual = tiny.make_image_folder(tmp_path / "usual", per_class=2, splits=("train", "test"))
     with caplog.at_level(logging.WARNING, "hfft"):
-        load_data(spec(path="imagefolder", data_dir=str(usual)), "image")
+        load_data(spec(path="imagefolder", data_dir=str(usual)), IMAGE_TASK)
     assert "sits in several folders" not in caplog.text

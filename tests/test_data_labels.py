@@ -13,7 +13,11 @@ from hfft.data import load_data, load_split
 from hfft.errors import DataError
 from hfft.recipe import DataSpec
 from hfft.splits import check_class_coverage
+from hfft.tasks import TASKS
 from tests import tiny
+
+IMAGE_TASK = TASKS["image-classification"]
+TEXT_TASK = TASKS["text-classification"]
 
 
 def write(path, text):
@@ -29,7 +33,7 @@ def test_imagefolder_label_only_in_test_is_refused_like_csv(tmp_path):
     (folder / "test" / "red" / "red_0.png").rename(folder / "test" / "yellow" / "yellow_0.png")
     spec = DataSpec(path="imagefolder", data_dir=str(folder))
     with pytest.raises(DataError) as err:
-        load_data(spec, "image")
+        load_data(spec, IMAGE_TASK)
     assert str(err.value).startswith(
         "label(s) ['yellow'] appear in the test split but not in train "
         "(train labels: ['blue', 'green', 'red'])"
@@ -48,7 +52,7 @@ def test_declared_class_with_no_row_anywhere_is_left_out(tmp_path, caplog):
     )
     datasets.DatasetDict({"train": train}).save_to_disk(str(tmp_path / "saved"))
     with caplog.at_level(logging.INFO, "hfft"):
-        loaded = load_data(DataSpec(path=str(tmp_path / "saved")), "text")
+        loaded = load_data(DataSpec(path=str(tmp_path / "saved")), TEXT_TASK)
     assert loaded.label_names == ["cat", "eel"]
     assert sorted(set(loaded.splits["train"]["label"])) == [0, 1]
     assert "declares class(es) ['dog'] that no train row has" in caplog.text
@@ -59,7 +63,7 @@ def test_per_row_id_label_column_is_a_preflight_error(tmp_path):
     rows = [f"text {i},id-{i % 40}" for i in range(50)]
     path = write(tmp_path / "d.csv", "text,label\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataError) as err:
-        load_data(DataSpec(path="csv", data_files=str(path)), "text")
+        load_data(DataSpec(path="csv", data_files=str(path)), TEXT_TASK)
     message = str(err.value)
     assert message.startswith("the label column has 40 classes on 50 rows, and ")
     assert "of them have fewer than 2 training rows" in message
@@ -92,7 +96,7 @@ def test_carving_that_leaves_a_class_without_training_rows_is_refused(tmp_path):
     rows = [f"t{i},c{i % 10}" for i in range(60)] + ["u0,rare", "u1,rare"]
     path = write(tmp_path / "d.csv", "text,label\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataError) as err:
-        load_data(DataSpec(path="csv", data_files=str(path), seed=265), "text")
+        load_data(DataSpec(path="csv", data_files=str(path), seed=265), TEXT_TASK)
     assert str(err.value).startswith(
         "class(es) ['rare'] have rows in the validation split but no training row left"
     )
@@ -104,7 +108,7 @@ def test_integer_labels_with_a_missing_value_can_be_skipped(tmp_path, caplog):
     path = write(tmp_path / "d.csv", "text,label\n" + "\n".join(rows) + "\n")
     spec = DataSpec(path="csv", data_files=str(path), on_bad_example="skip")
     with caplog.at_level(logging.WARNING, "hfft"):
-        loaded = load_data(spec, "text")
+        loaded = load_data(spec, TEXT_TASK)
     assert loaded.label_names == ["3", "7"]
     assert sum(loaded.sizes().values()) == 20
     assert "train row 20: no label" in caplog.text
@@ -120,7 +124,7 @@ def test_integral_float_labels_in_another_split_match_train_names(tmp_path):
         data_files={"train": str(train), "validation": str(val)},
         on_bad_example="skip",
     )
-    loaded = load_data(spec, "text")
+    loaded = load_data(spec, TEXT_TASK)
     assert loaded.label_names == ["0", "1"]
     assert list(loaded.splits["validation"]["label"]) == [1, 0]
 
@@ -129,7 +133,7 @@ def test_evaluated_data_with_labels_the_model_lacks_names_the_model(tmp_path):
     path = write(tmp_path / "test.csv", "text,label\ngood,positive\nmeh,neutral\n")
     spec = DataSpec(path="csv", data_files=str(path))
     with pytest.raises(DataError) as err:
-        load_split(spec, "text", "test", ["negative", "positive"])
+        load_split(spec, TEXT_TASK, "test", ["negative", "positive"])
     message = str(err.value)
     assert message.startswith(
         "label(s) ['neutral'] in the test split are not among the model's labels "

@@ -13,7 +13,7 @@ from transformers import AutoModelForImageClassification, Trainer, TrainingArgum
 
 from hfft.errors import HfftError, RecipeError
 from hfft.evaluation import evaluate_and_report, primary_split
-from hfft.metrics import build_metrics
+from hfft.tasks.single_label_metrics import build_metrics
 from tests import tiny
 
 LABELS = ["red", "green", "blue"]

@@ -13,10 +13,12 @@ import pytest
 from PIL import Image
 from transformers import AutoConfig, pipeline
 
-from hfft.bad_examples import image_problem
 from hfft.cli import main
 from hfft.errors import HfftError
-from hfft.predict import expand_image_inputs, expand_text_inputs, predict, task_for
+from hfft.predict import predict, task_for
+from hfft.tasks.image import expand_inputs as expand_image_inputs
+from hfft.tasks.image import image_problem
+from hfft.tasks.text import expand_inputs as expand_text_inputs
 from tests import tiny
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -21,6 +21,7 @@ from hfft.errors import DataError, HfftError
 from hfft.recipe import DataSpec, ModelSpec, load_recipe
 from hfft.redact import MASK, RedactingFilter, redact, redact_tree
 from hfft.tasks import TASKS
+from hfft.tasks.text import TEXT
 from tests import tiny
 from tests.hub_server import GOOD_TOKEN, FakeHub
 
@@ -41,7 +42,7 @@ def corrupt(folder):
 def test_unusable_images_stop_the_run_with_the_whole_list(image_folder):
     spec = DataSpec(path="imagefolder", data_dir=str(corrupt(image_folder)))
     with pytest.raises(DataError) as err:
-        load_data(spec, "image")
+        load_data(spec, TASKS["image-classification"])
     message = str(err.value)
     assert message.startswith("3 unusable example(s): train row ")
     for name, why in (
@@ -56,7 +57,7 @@ def test_unusable_images_stop_the_run_with_the_whole_list(image_folder):
 def test_skip_leaves_unusable_examples_out_and_counts_them(image_folder, caplog):
     spec = DataSpec(path="imagefolder", data_dir=str(corrupt(image_folder)), on_bad_example="skip")
     with caplog.at_level(logging.WARNING, logger="hfft"):
-        data = load_data(spec, "image")
+        data = load_data(spec, TASKS["image-classification"])
     assert sum(data.sizes().values()) == 18  # 6 per class; the 3 bad files are gone
     assert "skipped 3 unusable example(s) (data.on_bad_example=skip): train 3 |" in caplog.text
     # What is left decodes: every image of every split.
@@ -70,7 +71,7 @@ def test_text_rows_without_text_or_label_are_found(tmp_path):
     ds = datasets.Dataset.from_dict(
         {"text": ["fine", "", "  ", None, "ok", "good"], "label": ["a", "b", "a", "b", None, "a"]}
     )
-    found = [(b.row, b.reason) for b in find_bad_examples(ds, "text", "train")]
+    found = [(b.row, b.reason) for b in find_bad_examples(ds, TEXT, "train")]
     assert found == [(1, "empty text"), (2, "empty text"), (3, "no text"), (4, "no label")]
 
 
@@ -82,7 +83,7 @@ def test_many_bad_examples_are_listed_up_to_a_limit(tmp_path):
         path="csv", data_files=str(tmp_path / "t.csv"), columns={"text": "sentence", "label": "sentiment"}
     )  # fmt: skip
     with pytest.raises(DataError, match=r"^30 unusable example\(s\): train row 0: no text;") as err:
-        load_data(spec, "text")
+        load_data(spec, TASKS["text-classification"])
     assert "; ... and 10 more. Fix or remove them" in str(err.value)
 
 
