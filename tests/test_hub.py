@@ -13,7 +13,7 @@ import pytest
 import yaml
 from huggingface_hub import constants, snapshot_download
 
-from hfft import hub as hfft_hub
+from hfft import space_files
 from hfft.cli import main
 from hfft.hub import push_run
 from tests import tiny
@@ -193,7 +193,7 @@ def test_push_uploads_a_loadable_model_and_nothing_private(hub, run_dir, tmp_pat
 
 
 def test_space_is_a_gradio_app_pointed_at_the_model(hub, run_dir):
-    space_dir = hfft_hub.SPACE_DIR
+    space_dir = space_files.SPACE_DIR
     result = push_run(run_dir, REPO, space=True)
     assert result.space_id == REPO and result.space_url == f"{hub.url}/spaces/{REPO}"
     space = hub.repo(REPO, "space")
@@ -331,7 +331,7 @@ def test_a_file_holding_the_token_is_refused(hub, run_dir, tmp_path, capsys):
 def test_pin_requirements_pins_only_bare_names():
     from importlib.metadata import version
 
-    pinned = hfft_hub.pin_requirements("transformers\npillow>=9\n# comment\nnot-installed-pkg\n")
+    pinned = space_files.pin_requirements("transformers\npillow>=9\n# comment\nnot-installed-pkg\n")
     assert pinned.splitlines() == [
         f"transformers=={version('transformers')}",
         "pillow>=9",
