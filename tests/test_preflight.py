@@ -218,15 +218,38 @@ def test_unreadable_weights_say_permission_denied(vit_checkpoint, image_folder, 
     )
 
 
-def test_a_replaced_head_is_said_once_in_hfft_words(tmp_path, caplog):
+class _Records(logging.Handler):
+    """Collects what reaches a logger's handlers (after the logger's own filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def transformers_log():
+    """What transformers logs at its default verbosity (warnings), whatever earlier tests set."""
+    logger = logging.getLogger("transformers")
+    records, level = _Records(), logger.level
+    logger.setLevel(logging.WARNING)  # setLevel, not the attribute: it clears children's caches
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)
+    logger.setLevel(level)
+
+
+def test_a_replaced_head_is_said_once_in_hfft_words(tmp_path, caplog, transformers_log):
     ckpt = tiny.make_image_checkpoint(tmp_path / "ckpt5", "vit", num_labels=5)
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="hfft")
     model = checkpoint.load_model(IMAGE, ModelSpec(checkpoint=str(ckpt)), ["a", "b", "c"])
     assert model.config.num_labels == 3 and model.classifier.out_features == 3
     assert [r.getMessage() for r in caplog.records if r.name == "hfft"] == [
         "a new classification head was initialised for 3 labels (the checkpoint's head had 5)"
     ]
-    library = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("transformers"))
+    library = " ".join(transformers_log.messages)
     for noise in ("LOAD REPORT", "MISMATCH", "incompatible"):
         assert noise not in library, library
 
@@ -253,12 +276,9 @@ def test_a_headless_checkpoint_and_missing_backbone_weights_are_told_apart(tmp_p
     assert warning.getMessage().startswith("16 backbone weights were not in the checkpoint")
 
 
-def test_the_trainers_mtime_warning_is_dropped(caplog):
-    from transformers.utils import logging as transformers_logging
-
+def test_the_trainers_mtime_warning_is_dropped(transformers_log):
     from hfft import library_noise
 
-    transformers_logging.get_logger()  # transformers' handler, as in a run
     library_noise.install()
     library_noise.install()  # idempotent
     logger = logging.getLogger("transformers.trainer_utils")
@@ -267,7 +287,7 @@ def test_the_trainers_mtime_warning_is_dropped(caplog):
         "mtime may not be reliable on this filesystem, falling back to numerical ordering"
     )
     logger.warning("another trainer_utils warning")
-    assert [r.getMessage() for r in caplog.records] == ["another trainer_utils warning"]
+    assert transformers_log.messages == ["another trainer_utils warning"]
 
 
 # ---------------------------------------------------------------- Hub preflight
