@@ -68,6 +68,8 @@ def _held_out_split(value: str) -> str:
             "'train' is the data the model learnt from, so its metrics say nothing about new "
             "data: choose test or validation"
         )
+    if value not in EVAL_SPLITS:
+        raise argparse.ArgumentTypeError(f"{value!r}: choose test or validation")
     return value
 
 
@@ -78,7 +80,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "--split",
         default="test",
         type=_held_out_split,
-        choices=EVAL_SPLITS,
+        metavar="{test,validation}",
         help="test or validation (default: test); the report goes to RUN_DIR/eval/, the "
         "training run's own report is left as it is",
     )

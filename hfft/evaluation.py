@@ -314,6 +314,6 @@ def data_source(data: str) -> dict[str, Any]:
     if path.suffix in builders or not is_hub_id(data):
         raise DataError(
             f"--data {data}: {path.absolute()} does not exist (give a folder, a "
-            f"{'/'.join(sorted(builders))} file or a Hub dataset id)"
+            f"{'/'.join(sorted(s.lstrip('.') for s in builders))} file or a Hub dataset id)"
         )
     return {**source, "path": data}
