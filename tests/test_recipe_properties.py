@@ -243,3 +243,37 @@ def test_a_junk_value_anywhere_gives_a_recipe_or_a_recipe_error(section, key, va
         return
     assert isinstance(recipe.output_dir.name, str)  # a usable recipe: its paths are paths
     yaml.safe_load(recipe.to_yaml())
+
+
+# ---------------------------------------------------------------- value ranges
+
+# dotted key -> (lowest valid value, whether it is an integer), for a recipe that reads the key
+LOWEST = {
+    "training.learning_rate": (0, False),
+    "training.weight_decay": (0, False),
+    "training.per_device_train_batch_size": (1, True),
+    "training.per_device_eval_batch_size": (1, True),
+    "training.gradient_accumulation_steps": (1, True),
+    "training.seed": (0, True),
+    "data.seed": (0, True),
+    "data.max_train_samples": (1, True),
+    "data.max_eval_samples": (1, True),
+    "data.augmentation.rotation_degrees": (0, False),
+    "early_stopping.patience": (0, True),
+    "model.freeze_layers": (0, True),
+}
+
+
+@SETTINGS
+@given(key=st.sampled_from(sorted(LOWEST)), below=st.floats(1e-6, 1e12))
+def test_any_value_below_its_range_is_refused_naming_key_value_and_range(key, below):
+    low, integer = LOWEST[key]
+    value = low - (max(1, int(below)) if integer else below)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(base(), [f"{key}={value!r}"])
+    message = str(err.value)
+    assert message.startswith(f"{key} must be ")
+    assert f"got {value:.6g}" in message if not integer else f"got {value}" in message
+    assert "\n" not in message
+    # and the lowest valid value itself passes
+    load_recipe(base(), [f"{key}={low}"])

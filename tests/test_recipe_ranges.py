@@ -303,3 +303,26 @@ def test_a_tune_trial_in_another_mode_drops_the_base_recipes_lora_settings(tmp_p
     assert apply_values(base, {"model.mode": "full"}).model.lora.r == 16
     assert apply_values(base, {"model.mode": "frozen"}).model.mode == "frozen"
     assert apply_values(base, {"model.mode": "lora"}).model.lora.r == 8
+
+
+@pytest.mark.slow
+def test_a_run_with_evaluation_off_trains_to_the_end(vit_checkpoint, image_folder, tmp_path):
+    # `eval_strategy: no` as a user writes it: the run must not trip over hfft's own defaults
+    # that need evaluation (early stopping, load_best_model_at_end) once everything has loaded.
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        "task: image-classification\n"
+        f"model: {{checkpoint: {vit_checkpoint}}}\n"
+        f"data: {{path: imagefolder, data_dir: {image_folder}}}\n"
+        "training:\n"
+        f"  output_dir: {tmp_path / 'run'}\n"
+        "  use_cpu: true\n"
+        "  num_train_epochs: 1\n"
+        "  eval_strategy: no\n"
+        "  save_strategy: no\n"
+    )
+    assert main(["train", str(path)]) == 0
+    metrics = yaml.safe_load((tmp_path / "run" / "metrics.json").read_text())
+    assert "accuracy" in metrics["validation"]  # the final evaluation still runs
+    saved = load_recipe(tmp_path / "run" / "recipe.yaml")
+    assert saved.training["eval_strategy"] == "no" and saved.early_stopping.patience is None
