@@ -193,7 +193,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     prepared = task.prepare(splits, processor, recipe)
     trainer = Trainer(
         model=checkpoint.load_model(task, saved, names),
-        args=evaluation_arguments(recipe, task),
+        args=evaluation_arguments(recipe, task, run_dir),
         eval_dataset=prepared[split],
         data_collator=task.collator(processor),
         processing_class=processor,
@@ -204,16 +204,19 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     return report[key]
 
 
-def evaluation_arguments(recipe: Any, task: Any) -> Any:
+def evaluation_arguments(recipe: Any, task: Any, run_dir: Path | None = None) -> Any:
     """The run's TrainingArguments for prediction on this machine: without the mixed precision
     it lacks (a run trained with bf16 on a GPU evaluates in fp32 on a CPU, as `hfft predict`
-    does), and reporting to no integration."""
+    does), reporting to no integration, pushing nothing, and rooted at `run_dir` (the Trainer
+    creates its output folder: a relative training.output_dir would land in the current one)."""
     from dataclasses import replace
 
     from hfft.recipe_checks import unsupported_precision
     from hfft.run import training_arguments
 
-    training = {**recipe.training, "report_to": "none"}
+    training = {**recipe.training, "report_to": "none", "push_to_hub": False}
+    if run_dir is not None:
+        training["output_dir"] = str(run_dir)
     dropped = unsupported_precision(training)
     if dropped:
         log.info(

@@ -132,6 +132,7 @@ def test_eval_from_another_folder_finds_the_data_where_the_run_was_trained(
     out = capsys.readouterr()
     assert json.loads(out.out)["accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
     assert f"the recipe's data paths resolved against {project}" in out.err
+    assert list(tmp_path.iterdir()) == []  # nothing written here (the Trainer's output_dir)
 
     # moved away from the folder it was trained in: say which path, relative to where, and what
     # to do; --data then works
