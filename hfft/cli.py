@@ -41,8 +41,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     again.add_argument(
         "--overwrite",
         action="store_true",
-        help="train from scratch even if training.output_dir holds a finished or interrupted run "
-        "(its results and checkpoints are deleted)",
+        help="train from scratch even if training.output_dir holds a finished or interrupted hfft "
+        "run: the files and folders hfft wrote there are deleted (it logs which); files it did "
+        "not write, and tune/, are kept. A folder that is not an hfft run directory is refused "
+        "with or without this flag",
     )
     p.set_defaults(func=_train)
 

@@ -16,9 +16,23 @@ from typing import Any
 
 import datasets
 
+from hfft.bad_examples import BadExample, drop_bad_examples, find_bad_examples
 from hfft.errors import DataError, RecipeError, did_you_mean, first_line
 from hfft.local_paths import looks_like_local_path
 from hfft.recipe import DataSpec
+from hfft.splits import carve_missing_splits, check_class_coverage
+
+__all__ = [
+    "BadExample",
+    "LoadedData",
+    "drop_bad_examples",
+    "encode_labels",
+    "encode_with",
+    "find_bad_examples",
+    "load_data",
+    "load_split",
+    "standardize_columns",
+]
 
 STANDARD_COLUMNS = ("image", "text", "label")
 # Tried in order when the recipe maps no column for a standard name.
@@ -28,6 +42,15 @@ ALIASES = {
     "label": ("label", "labels", "class", "category", "target", "fine_label"),
 }
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
+# A data file given as data.path -> the builder that reads it (and its options).
+FILE_BUILDERS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"sep": "\t"}),
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+    ".parquet": ("parquet", {}),
+    ".txt": ("text", {}),
+}
 
 log = logging.getLogger("hfft")
 
@@ -52,6 +75,7 @@ def load_data(spec: DataSpec, input_column: str) -> LoadedData:
     from hfft.preflight import Problems
 
     raw = _load(spec)
+    _check_image_folder_labels(raw, spec, input_column)
     picked = _pick_splits(raw, spec)
     problems = Problems()
     standard = {}
@@ -63,12 +87,14 @@ def load_data(spec: DataSpec, input_column: str) -> LoadedData:
         standard = drop_bad_examples(standard, input_column, spec.on_bad_example)
     problems.raise_if_any()
     label_names, picked = encode_labels(standard)
-    picked = _carve_missing_splits(picked, spec)
+    picked = carve_missing_splits(picked, spec)
     for name, ds in picked.items():
         if len(ds) == 0:
             raise DataError(
                 f"the {name} split is empty: check data.path/data_files and the split names"
             )
+    # On the data as it is, before max_*_samples: a capped smoke run is not a data problem.
+    check_class_coverage(picked, label_names)
     if spec.max_train_samples:
         picked["train"] = picked["train"].select(
             range(min(spec.max_train_samples, len(picked["train"])))
@@ -99,26 +125,77 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
     if local.is_dir() and (
         (local / "dataset_dict.json").exists() or (local / "state.json").exists()
     ):
-        loaded = datasets.load_from_disk(str(local))  # a `save_to_disk` folder
-    elif looks_like_local_path(spec.path) and not local.exists():
+        return _as_dict(datasets.load_from_disk(str(local)))  # a `save_to_disk` folder
+    if looks_like_local_path(spec.path) and not local.exists():
         raise DataError(f"data.path '{spec.path}' does not exist")
-    else:
-        try:
-            loaded = datasets.load_dataset(spec.path, **kwargs)
-        except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
-            empty = re.search(r'Instruction "(.+)" corresponds to no data', str(err))
-            if empty:
-                raise DataError(
-                    f"the {empty.group(1)} split is empty: its data files have no rows"
-                ) from None
+    # A data file as data.path: `load_dataset` only takes files through data_files.
+    path = _file_builder(spec, local, kwargs) if local.is_file() else spec.path
+    try:
+        loaded = datasets.load_dataset(path, **kwargs)
+    except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
+        empty = re.search(r'Instruction "(.+)" corresponds to no data', str(err))
+        if empty:
             raise DataError(
-                f"could not load dataset '{spec.path}' ({type(err).__name__}: {first_line(err)}); "
-                "data.path takes a Hub dataset id, a local folder, or a builder such as "
-                "imagefolder/csv/json/parquet with data.data_dir or data.data_files"
+                f"the {empty.group(1)} split is empty: its data files have no rows"
             ) from None
+        raise DataError(
+            f"could not load dataset '{spec.path}' ({type(err).__name__}: {first_line(err)}); "
+            "data.path takes a Hub dataset id, a local folder or data file, or a builder such "
+            "as imagefolder/csv/json/parquet with data.data_dir or data.data_files"
+        ) from None
+    return _as_dict(loaded)
+
+
+def _as_dict(loaded: datasets.Dataset | datasets.DatasetDict) -> datasets.DatasetDict:
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
+
+
+def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any]) -> str:
+    """The builder that reads the data file `file` (data.path), its options set in `kwargs`."""
+    if file.suffix.lower() not in FILE_BUILDERS:
+        raise DataError(
+            f"data.path '{spec.path}' is a file hfft cannot read by its extension; use one of "
+            f"{sorted(FILE_BUILDERS)}, or set data.path to a builder (csv, json, ...) and "
+            "data.data_files to the file"
+        )
+    if spec.data_files or spec.data_dir:
+        raise DataError(
+            f"data.path '{spec.path}' is a file, so data.data_files/data.data_dir would be "
+            "ignored: give the data either as data.path or as data.data_files"
+        )
+    builder, options = FILE_BUILDERS[file.suffix.lower()]
+    kwargs.update(options, data_files=str(file))
+    return builder
+
+
+def _image_folder(spec: DataSpec, input_column: str) -> tuple[str, str] | None:
+    """(folder, its recipe key) when the labels come from image folder names, else None."""
+    if input_column != "image" or "label" in spec.columns:
+        return None
+    return (spec.data_dir, "data.data_dir") if spec.data_dir else (spec.path, "data.path")
+
+
+def _check_image_folder_labels(
+    raw: datasets.DatasetDict, spec: DataSpec, input_column: str
+) -> None:
+    """An image folder whose layout gave no labels, or labels from the wrong folder level: say
+    what was found (one error, or a warning where the layout may be meant)."""
+    from hfft.image_folders import explain_missing_labels, subfolders_as_labels
+
+    found = _image_folder(spec, input_column)
+    train = raw.get(spec.train_split)
+    if found is None or train is None:
+        return
+    if not any(c in train.column_names for c in ALIASES["label"]):
+        reason = explain_missing_labels(*found)
+        if reason:
+            raise DataError(reason)
+    elif isinstance(train.features.get("label"), datasets.ClassLabel):
+        warning = subfolders_as_labels(*found)
+        if warning:
+            log.warning(warning)
 
 
 def _is_builder(path: str) -> bool:
@@ -213,15 +290,25 @@ def encode_labels(
     return names, encoded
 
 
-def encode_with(ds: datasets.Dataset, names: Sequence[str], split: str) -> datasets.Dataset:
-    """Encode a split's labels as the class ids of `names` (the train labels, or a model's)."""
+def encode_with(
+    ds: datasets.Dataset, names: Sequence[str], split: str, against: str = "train"
+) -> datasets.Dataset:
+    """Encode a split's labels as the class ids of `names`: the train labels (`against="train"`)
+    or a trained model's (`against="model"`, data evaluated against it)."""
     index = {name: i for i, name in enumerate(names)}
     values = _label_strings(ds, split)
     unseen = sorted(set(values) - set(index))
     if unseen:
+        shown = f"{list(names[:20])}{' ...' if len(names) > 20 else ''}"
+        if against == "model":
+            raise DataError(
+                f"label(s) {unseen[:10]} in the {split} split are not among the model's labels "
+                f"({shown}); it cannot predict them: evaluate on data with the model's labels, or "
+                "drop those rows"
+            )
         raise DataError(
             f"label(s) {unseen[:10]} appear in the {split} split but not in train "
-            f"(train labels: {list(names[:20])}{' ...' if len(names) > 20 else ''}); "
+            f"(train labels: {shown}); "
             "a model cannot learn a class it never sees: fix the data or drop those rows"
         )
     ds = ds.remove_columns("label").add_column("label", [index[v] for v in values])
@@ -245,14 +332,26 @@ def load_split(
         )
     ds = standardize_columns(ds, spec.columns, input_column, split)
     ds = drop_bad_examples({split: ds}, input_column, spec.on_bad_example)[split]
-    return encode_with(ds, label_names, split)
+    return encode_with(ds, label_names, split, against="model")
 
 
 def _label_names(train: datasets.Dataset) -> list[str]:
     feature = train.features["label"]
     if isinstance(feature, datasets.ClassLabel):
-        return list(feature.names)
-    values = list(train["label"])
+        # Only the classes train has: `imagefolder` declares one ClassLabel over every split's
+        # folders, so a class only the test split has must be caught like any other loader's.
+        present = set(train["label"])
+        names = [name for i, name in enumerate(feature.names) if i in present]
+        absent = [name for i, name in enumerate(feature.names) if i not in present]
+        if absent:
+            log.info(
+                "the dataset declares class(es) %s that no train row has; the model gets the "
+                "%d that train has",
+                absent[:10],
+                len(names),
+            )
+        return names
+    values = _label_values(train)
     if any(v is None for v in values):
         raise DataError("the train split has rows with no label: drop or fill them")
     if all(isinstance(v, str) for v in values):
@@ -263,179 +362,21 @@ def _label_names(train: datasets.Dataset) -> list[str]:
     raise DataError(f"the label column must hold class names or integer ids, found {kinds}")
 
 
+def _label_values(ds: datasets.Dataset) -> list[Any]:
+    """The label column's values, integral floats as ints: pandas makes an integer column with a
+    missing value float64 (3.0, 7.0, NaN), and once that row is skipped they are ids again."""
+    values = list(ds["label"])
+    dtype = _dtype(ds.features["label"]) or ""
+    if dtype.startswith("float") and all(v is None or float(v).is_integer() for v in values):
+        return [None if v is None else int(v) for v in values]
+    return values
+
+
 def _label_strings(ds: datasets.Dataset, split: str) -> list[str]:
     feature = ds.features["label"]
-    values = list(ds["label"])
+    values = _label_values(ds)
     if any(v is None for v in values):
         raise DataError(f"the {split} split has rows with no label: drop or fill them")
     if isinstance(feature, datasets.ClassLabel):
         return [feature.int2str(v) for v in values]
     return [str(v) for v in values]
-
-
-def _carve_missing_splits(
-    splits: dict[str, datasets.Dataset], spec: DataSpec
-) -> dict[str, datasets.Dataset]:
-    """Carve test (when asked) and validation (when missing) out of train, stratified, seeded."""
-    if "test" not in splits and spec.test_fraction > 0:
-        splits["train"], splits["test"] = _split(splits["train"], spec.test_fraction, spec.seed)
-    if "validation" not in splits:
-        if spec.validation_fraction <= 0:
-            raise DataError(
-                "the dataset has no validation split and data.validation_fraction is 0: "
-                "set data.validation_fraction (e.g. 0.1) or data.validation_split"
-            )
-        # Of what is left of train after the test split, keep the fraction of the original size.
-        fraction = spec.validation_fraction / (
-            1.0 - spec.test_fraction if "test" in splits else 1.0
-        )
-        splits["train"], splits["validation"] = _split(
-            splits["train"], min(fraction, 0.5), spec.seed
-        )
-    return splits
-
-
-def _split(
-    ds: datasets.Dataset, fraction: float, seed: int
-) -> tuple[datasets.Dataset, datasets.Dataset]:
-    if len(ds) < 2:
-        raise DataError(f"the train split has {len(ds)} row(s): too few to carve a held-out split")
-    try:
-        parts = ds.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
-    except ValueError:
-        # Stratification needs at least one row per class on each side; fall back to random.
-        parts = ds.train_test_split(test_size=fraction, seed=seed)
-    return parts["train"], parts["test"]
-
-
-# --------------------------------------------------------------------------------------------
-# Unusable examples
-
-# Pillow modes with more than 8 bits per channel: converting them to RGB clips every value above
-# 255, so a 16-bit or float image would train as a white (or black) square.
-WIDE_MODES = ("I", "F")
-MAX_LISTED = 20
-
-
-@dataclass
-class BadExample:
-    split: str
-    row: int
-    reason: str
-    file: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.split} row {self.row}" + (f" ({self.file})" if self.file else "")
-        return f"{where}: {self.reason}"
-
-
-def find_bad_examples(ds: datasets.Dataset, input_column: str, split: str) -> list[BadExample]:
-    """Rows whose input cannot be used (an image that does not decode or is not 8-bit, an empty
-    or non-text text) or that have no label. Images are decoded here, once, so a corrupt file
-    stops the run before training rather than in the middle of an epoch."""
-    view, check = ds, _text_problem
-    if input_column == "image":
-        if not isinstance(ds.features.get("image"), datasets.Image):
-            check = _no_problem  # pixel arrays: nothing to decode
-        else:
-            view = ds.cast_column("image", datasets.Image(decode=False))  # raw bytes and paths
-            check = _image_problem
-
-    def scan(batch: dict[str, list]) -> dict[str, list]:
-        reasons = []
-        for value, label in zip(batch[input_column], batch["label"], strict=True):
-            reason = check(value)
-            if reason is None and label is None:
-                reason = "no label"
-            reasons.append(reason)
-        return {"reason": reasons, "file": [_file_of(v) for v in batch[input_column]]}
-
-    found = view.map(
-        scan,
-        batched=True,
-        batch_size=64,
-        remove_columns=view.column_names,
-        desc=f"Checking {split} examples",
-    )
-    return [
-        BadExample(split, row, reason, file)
-        for row, (reason, file) in enumerate(zip(found["reason"], found["file"], strict=True))
-        if reason is not None
-    ]
-
-
-def _file_of(value: Any) -> str | None:
-    return value.get("path") if isinstance(value, dict) else None
-
-
-def _no_problem(value: Any) -> str | None:
-    return None
-
-
-def _image_problem(value: Any) -> str | None:
-    import io
-
-    from PIL import Image
-
-    if value is None:
-        return "no image"
-    if isinstance(value, dict):
-        data, path = value.get("bytes"), value.get("path")
-        if not data and not path:
-            return "no image"
-        source: Any = io.BytesIO(data) if data else path
-    else:
-        return None
-    try:
-        image = Image.open(source)
-        image.load()
-        if image.mode.split(";")[0] in WIDE_MODES:
-            return (
-                f"image mode {image.mode} has more than 8 bits per channel, and converting it "
-                "to RGB would clip it: convert the images to 8-bit"
-            )
-        image.convert("RGB")
-    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBomb...
-        return f"not a readable image ({type(err).__name__}: {first_line(err)})"
-    return None
-
-
-def _text_problem(value: Any) -> str | None:
-    if value is None:
-        return "no text"
-    if not isinstance(value, str):
-        return f"not a text: {value!r} ({type(value).__name__})"
-    if not value.strip():
-        return "empty text"
-    return None
-
-
-def drop_bad_examples(
-    splits: dict[str, datasets.Dataset], input_column: str, policy: str
-) -> dict[str, datasets.Dataset]:
-    """Apply data.on_bad_example: "error" raises with the list of unusable rows; "skip" leaves
-    them out and logs how many, per split."""
-    bad = {split: find_bad_examples(ds, input_column, split) for split, ds in splits.items()}
-    found = [b for rows in bad.values() for b in rows]
-    if not found:
-        return splits
-    listed = "; ".join(str(b) for b in found[:MAX_LISTED])
-    more = f"; ... and {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
-    if policy == "error":
-        raise DataError(
-            f"{len(found)} unusable example(s): {listed}{more}. Fix or remove them, or set "
-            "data.on_bad_example=skip to train without them"
-        )
-    counts = ", ".join(f"{split} {len(rows)}" for split, rows in bad.items() if rows)
-    log.warning(
-        "skipped %d unusable example(s) (data.on_bad_example=skip): %s | %s%s",
-        len(found),
-        counts,
-        listed,
-        more,
-    )
-    out = {}
-    for split, ds in splits.items():
-        drop = {b.row for b in bad[split]}
-        out[split] = ds.select([i for i in range(len(ds)) if i not in drop]) if drop else ds
-    return out

@@ -1,15 +1,17 @@
 """Batch prediction with `transformers.pipeline`: `hfft predict RUN_DIR|HUB_ID INPUT...`.
 
 One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]}.
-An input that cannot be read (a missing file, a file that is not an image) gives one JSON line
-on stderr, {"input": ..., "error": ...}; the other inputs are still predicted and the exit code
-is 1.
+An input that cannot be used (a missing file, a file that is not an image, an image that training
+would refuse, such as a 16-bit one) gives one JSON line on stderr, {"input": ..., "error": ...};
+the other inputs are still predicted and the exit code is 1. When the reader of stdout stops
+(`| head -3`), hfft stops quietly with exit code 141, as other Unix filters do.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ IMAGE_EXTENSIONS = frozenset(
 )
 # How many inputs are read (images decoded) ahead of the model: bounds memory on huge folders.
 _CHUNK_BATCHES = 4
+BROKEN_PIPE = 141  # the exit status of a process killed by SIGPIPE, as `yes | head` gives
 
 
 @dataclass
@@ -135,14 +138,14 @@ def expand_text_inputs(inputs: Iterable[str]) -> Iterator[Item]:
 
 
 def _load_image(item: Item) -> Item:
-    from PIL import Image
+    # The check training's scan makes, so a file training refuses (say a 16-bit image, which
+    # RGB conversion would clip) is refused here too rather than predicted confidently.
+    from hfft.bad_examples import UnusableImage, open_rgb_image
 
     try:
-        with Image.open(item.input) as image:
-            image.load()
-            item.payload = image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        item.error = f"not a readable image: {err}"
+        item.payload = open_rgb_image(item.input)
+    except UnusableImage as err:
+        item.error = str(err)
     return item
 
 
@@ -199,18 +202,35 @@ def predict(
 
 
 def predict_command(args: Any) -> int:
-    """`hfft predict`: JSON lines on stdout, failed inputs on stderr; 1 when any input failed."""
+    """`hfft predict`: JSON lines on stdout, failed inputs on stderr; 1 when any input failed,
+    141 (128 + SIGPIPE, as a Unix filter) when the reader of stdout went away (`| head -3`)."""
     from transformers.utils import logging as transformers_logging
 
     # stderr carries only the failed inputs' JSON lines, so scripts can parse it too
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     failed = 0
-    for result in predict(args.model, args.inputs, top_k=args.top_k, batch_size=args.batch_size):
-        line = json.dumps(result, ensure_ascii=False)
-        if "error" in result:
-            failed += 1
-            print(line, file=sys.stderr, flush=True)
-        else:
-            print(line, flush=True)
+    try:
+        for result in predict(
+            args.model, args.inputs, top_k=args.top_k, batch_size=args.batch_size
+        ):
+            line = json.dumps(result, ensure_ascii=False)
+            if "error" in result:
+                failed += 1
+                print(line, file=sys.stderr, flush=True)
+            else:
+                print(line, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE
     return 1 if failed else 0
+
+
+def _silence_stdout() -> None:
+    """The Python docs' recipe for a closed pipe: point stdout at devnull, so the flush at exit
+    does not raise a second BrokenPipeError ("Exception ignored ...") on the way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout without a file descriptor (tests capture it)
+        pass

@@ -74,8 +74,12 @@ class Problems:
 
 
 def check_output_dir(path: Path) -> None:
-    """The run directory can be created and written to."""
+    """The run directory can be created and written to, and is new, empty or hfft's own (in a
+    folder of other files hfft would replace a README.md or a config.json)."""
+    from hfft.run_dir import refuse_foreign
+
     path = Path(path)
+    refuse_foreign(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -126,7 +130,7 @@ def check_checkpoint(spec: Any) -> None:
                 "(only for a source you trust)"
             ) from None
         raise HfftError(
-            f"could not load the config of '{spec.checkpoint}': {first_line(err)}"
+            checkpoint.load_failure("model.checkpoint", spec.checkpoint, "config", err, spec)
         ) from None
 
 

@@ -272,29 +272,32 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     eval_splits = {
         name: run.prepared[name] for name in ("validation", "test") if name in run.prepared
     }
-    metrics = evaluate_and_report(  # every process predicts (collective); the main one writes
-        trainer,
-        eval_splits,
-        run_dir,
-        run.data.label_names,
-        recipe.eval.metrics,
-        log_history=trainer.state.log_history,
-        write=main_process,
-    )
-    if not main_process:
-        return TrainResult(run_dir, metrics, seconds, trainable, total)
-    # The unfinished marker (written when training began) goes last: an interruption anywhere
-    # before leaves a run directory that says it is unfinished.
-    run_state.mark_unfinished(run_dir)
-    # The saved recipe spells out every training setting, defaults included, so it reproduces
-    # the run even if hfft's defaults change.
-    recipe = replace(recipe, training=effective_training(recipe, run.task))
-    recipe.save(run_dir / "recipe.yaml")
-    model = modes.finalize(run.model, run_dir)
-    model.save_pretrained(run_dir)
-    run.processor.save_pretrained(run_dir)
-    save_examples(run.data, run.task, run_dir)
-    write_model_card(run_dir, redact_tree(recipe.to_dict()), metrics)
+    # Whatever this writes into the run directory goes in its manifest (save_pretrained and the
+    # processor choose their own file names), so that starting over removes it and nothing else.
+    with run_state.recording(run_dir, enabled=main_process):
+        metrics = evaluate_and_report(  # every process predicts (collective); the main one writes
+            trainer,
+            eval_splits,
+            run_dir,
+            run.data.label_names,
+            recipe.eval.metrics,
+            log_history=trainer.state.log_history,
+            write=main_process,
+        )
+        if not main_process:
+            return TrainResult(run_dir, metrics, seconds, trainable, total)
+        # The unfinished marker (written when training began) goes last: an interruption
+        # anywhere before leaves a run directory that says it is unfinished.
+        run_state.mark_unfinished(run_dir)
+        # The saved recipe spells out every training setting, defaults included, so it
+        # reproduces the run even if hfft's defaults change.
+        recipe = replace(recipe, training=effective_training(recipe, run.task))
+        recipe.save(run_dir / "recipe.yaml")
+        model = modes.finalize(run.model, run_dir)
+        model.save_pretrained(run_dir)
+        run.processor.save_pretrained(run_dir)
+        save_examples(run.data, run.task, run_dir)
+        write_model_card(run_dir, redact_tree(recipe.to_dict()), metrics)
     run_state.mark_finished(run_dir)
     if recipe.hub.push:
         from hfft.hub import push_run

@@ -8,6 +8,12 @@ marker is an unfinished run: training was interrupted, crashed, or is still goin
 The check is one `exists()`, so space/app.py (which cannot import hfft) repeats it cheaply; and
 a plain `save_pretrained` folder, which has no marker, is never mistaken for an unfinished run.
 
+hfft deletes only what it wrote. It refuses to train into a folder of other files
+(`refuse_foreign`: it would replace their README.md or config.json), and records each top-level
+name it writes in the hidden manifest `.hfft-written.json` (by name, or by diffing the listing
+around `save_pretrained` and co., which pick their own names). Starting over (`--overwrite`, or a
+rerun after a run died before its first checkpoint) removes those names only; tune/ stays.
+
 Each checkpoint gets its own marker of completion (`checkpoint-N/hfft_complete`, written by
 `hfft.callbacks.NativeKeyCheckpoints` after everything else in it), so a process killed while
 writing checkpoint-N resumes from checkpoint-(N-1) instead of reading half a file.
@@ -15,6 +21,8 @@ writing checkpoint-N resumes from checkpoint-(N-1) instead of reading half a fil
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import json
 import logging
 import os
@@ -22,6 +30,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +45,20 @@ MARKER = "unfinished.json"
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_MARKER = "hfft_complete"
-# Subfolders a run writes; --overwrite removes these and the run's top-level files, nothing else
-# (hfft tune keeps its study in RUN_DIR/tune/, which survives).
+# Hidden: `hfft push` skips dot files, and no model, processor or user wants the name.
+MANIFEST = ".hfft-written.json"
+# hfft tune's study: `hfft train RUN_DIR/tune/best.yaml` trains beside it; no wipe touches it.
+TUNE_DIR = "tune"
+# Subfolders a run writes.
 RUN_SUBDIRS = ("checkpoints", "adapter", "examples")
+# A run directory hfft wrote before it kept a manifest: what starting over may remove there, the
+# names hfft and save_pretrained write. Anything else in it is kept.
+LEGACY_FILES = (
+    RECIPE_FILE, "README.md", "metrics.json", "confusion_matrix.png", "training_curves.png",
+    "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
+    "preprocessor_config.json", "processor_config.json", "tokenizer*", "special_tokens_map.json",
+    "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.*",
+)  # fmt: skip
 # Recipe sections whose change makes an interrupted run's checkpoints meaningless.
 RESUME_MUST_MATCH = ("task", "model", "data")
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -79,6 +99,7 @@ def mark_unfinished(run_dir: Path) -> None:
     }
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     if not is_unfinished(run_dir):
+        record_written(run_dir, [MARKER])  # recorded first: a crash leaves no unlisted marker
         atomic_write(Path(run_dir) / MARKER, json.dumps(note, indent=2) + "\n")
 
 
@@ -99,6 +120,125 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --------------------------------------------------------------------------------------------
+# What hfft wrote: the manifest
+
+
+def written(run_dir: str | Path) -> set[str]:
+    """The top-level names hfft wrote into `run_dir`, as its manifest lists them. A run directory
+    from before hfft kept one is read as its own subfolders and the names hfft writes."""
+    run_dir = Path(run_dir)
+    try:
+        data = json.loads((run_dir / MANIFEST).read_text())
+    except FileNotFoundError:
+        return _legacy_names(run_dir) if is_unfinished(run_dir) or is_finished(run_dir) else set()
+    except (OSError, ValueError):
+        return set()
+    names = data.get("written") if isinstance(data, dict) else None
+    return {n for n in names if _plain(n)} if isinstance(names, list) else set()
+
+
+def _plain(name: object) -> bool:
+    # An entry of the run directory itself: never a path that could point a wipe elsewhere.
+    bad = ("", ".", "..", MANIFEST, TUNE_DIR)
+    return isinstance(name, str) and name not in bad and "/" not in name and "\0" not in name
+
+
+def _legacy_names(run_dir: Path) -> set[str]:
+    return {
+        e.name
+        for e in run_dir.iterdir()
+        if (e.name in RUN_SUBDIRS and e.is_dir() and not e.is_symlink())
+        or (not e.is_dir() and any(fnmatch.fnmatchcase(e.name, p) for p in LEGACY_FILES))
+    }
+
+
+def record_written(run_dir: str | Path, names: Iterable[str]) -> None:
+    """Add top-level `names` to the manifest of what hfft wrote into `run_dir`."""
+    run_dir = Path(run_dir)
+    have = written(run_dir)
+    new = {n for n in names if _plain(n)} - have
+    if new or not (run_dir / MANIFEST).is_file():
+        _write_manifest(run_dir, have | new)
+
+
+def _write_manifest(run_dir: Path, names: set[str]) -> None:
+    note = "What hfft wrote here: starting the run over removes these and nothing else."
+    run_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"note": note, "written": sorted(names)}, indent=2)
+    atomic_write(run_dir / MANIFEST, text + "\n")
+
+
+def _listing(run_dir: Path) -> dict[str, tuple[int, int, int]]:
+    listing = {}
+    for entry in os.scandir(run_dir):
+        with contextlib.suppress(FileNotFoundError):  # gone since scandir saw it
+            st = entry.stat(follow_symlinks=False)
+            listing[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return listing
+
+
+@contextlib.contextmanager
+def recording(run_dir: str | Path, enabled: bool = True) -> Iterator[None]:
+    """Record in the manifest every top-level entry created or changed inside the block, even
+    when it fails half-way (so a rerun can remove what it left). For steps whose file names hfft
+    does not choose: save_pretrained, a processor's files, the plots, the card."""
+    run_dir = Path(run_dir)
+    if not enabled:
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    before = _listing(run_dir)
+    try:
+        yield
+    finally:
+        after = _listing(run_dir)
+        record_written(run_dir, [name for name, sig in after.items() if before.get(name) != sig])
+
+
+def is_run_dir(run_dir: str | Path) -> bool:
+    """True for a folder hfft trains into: unfinished, finished, or holding its manifest."""
+    path = Path(run_dir)
+    return is_unfinished(path) or is_finished(path) or (path / MANIFEST).is_file()
+
+
+def refuse_foreign(run_dir: str | Path) -> None:
+    """Refuse to train into a folder that holds files but is not an hfft run directory: hfft
+    would replace a README.md or config.json there. Hidden entries (.git, .DS_Store) and an hfft
+    tune study are no obstacle: hfft writes no such name."""
+    path = Path(run_dir)
+    if not path.is_dir() or is_run_dir(path):
+        return
+    found = sorted(_shown(e) for e in path.iterdir() if not _bookkeeping(e.name))
+    if found:
+        raise HfftError(
+            f"training.output_dir {path} is not empty and is not an hfft run directory (it holds "
+            f"{_names(found)}): hfft trains only into a new or empty folder or its own run "
+            "directory, and never replaces or deletes files it did not write (--overwrite "
+            "neither); set training.output_dir to a new folder"
+        )
+
+
+def _bookkeeping(name: str) -> bool:
+    return name.startswith(".") or name == TUNE_DIR
+
+
+def _shown(entry: Path) -> str:
+    return entry.name + ("/" if entry.is_dir() else "")
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def owned_entries(run_dir: str | Path) -> list[Path]:
+    """What starting this run over removes: what hfft wrote (`written`) but the marker."""
+    run_dir = Path(run_dir)
+    names = written(run_dir) - {MARKER}
+    return sorted(run_dir / n for n in names if os.path.lexists(run_dir / n))
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,10 +279,12 @@ def last_checkpoint(run_dir: Path) -> Path | None:
 
 @dataclass
 class Start:
-    """How a training run starts: from scratch or from a checkpoint, wiping the folder or not."""
+    """How a training run starts: from scratch or from a checkpoint, wiping the folder or not
+    (`why`: what the log says when it does)."""
 
     resume_from: Path | None = None
     wipe: bool = False
+    why: str = "starting over"
 
 
 def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start:
@@ -159,11 +301,10 @@ def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start
         raise HfftError(
             f"training.output_dir {run_dir} is a file: point it at a new or existing folder"
         )
-    started = run_dir.is_dir() and (
-        is_finished(run_dir) or is_unfinished(run_dir) or (run_dir / CHECKPOINTS).is_dir()
-    )
+    refuse_foreign(run_dir)
+    started = run_dir.is_dir() and is_run_dir(run_dir)
     if overwrite:
-        return Start(wipe=started)
+        return Start(wipe=started, why="--overwrite")
     if is_finished(run_dir):
         raise HfftError(
             f"{run_dir} already holds a finished run: add --overwrite to train it again from "
@@ -178,7 +319,8 @@ def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start
                 f"--resume: no complete checkpoint in {run_dir / CHECKPOINTS} to continue from "
                 f"(checkpoints are saved as training.save_strategy says); train without --resume"
             )
-        return Start(wipe=started)  # an interruption before the first checkpoint: start over
+        # An interruption before the first checkpoint: start over.
+        return Start(wipe=started, why="no complete checkpoint to continue from, starting over")
     _check_same_recipe(run_dir, recipe)
     log.info(
         "%s %s: continuing from %s (step %d); --overwrite starts over",
@@ -239,20 +381,40 @@ def begin(run_dir: Path, recipe: Any, start: Start) -> None:
     run_dir = Path(run_dir)
     mark_unfinished(run_dir)
     if start.wipe:
-        wipe(run_dir)
+        wipe(run_dir, start.why)
+    # Recorded before they exist: the Trainer creates checkpoints/ at its first save.
+    record_written(run_dir, [RECIPE_FILE, CHECKPOINTS])
     recipe.save(run_dir / RECIPE_FILE)
 
 
-def wipe(run_dir: Path) -> None:
-    """Remove a previous run's results (its top-level files and its checkpoints/, adapter/,
-    examples/), keeping the marker so the folder never looks finished half-deleted."""
+def wipe(run_dir: Path, why: str = "starting over") -> list[str]:
+    """Remove what hfft wrote for a previous run (`owned_entries`), keeping the marker so the
+    folder never looks finished half-deleted, and every file hfft did not write. Logs one line
+    saying what goes and what stays; returns the names removed."""
     run_dir = Path(run_dir)
-    for entry in run_dir.iterdir():
+    doomed = owned_entries(run_dir)
+    gone = {p.name for p in doomed}
+    kept = sorted(
+        _shown(e)
+        for e in run_dir.iterdir()
+        if e.name not in gone and e.name != MARKER and not _bookkeeping(e.name)
+    )
+    if doomed:
+        log.info(
+            "%s: removing %s from %s%s",
+            why,
+            ", ".join(_shown(p) for p in doomed),  # all of them: only hfft's own names
+            run_dir,
+            f"; keeping {_names(kept, limit=10)} (not written by hfft)" if kept else "",
+        )
+    for entry in doomed:
         if entry.is_dir() and not entry.is_symlink():
-            if entry.name in RUN_SUBDIRS:
-                shutil.rmtree(entry)
-        elif entry.name != MARKER:
-            entry.unlink()
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+    if gone and (run_dir / MANIFEST).is_file():
+        _write_manifest(run_dir, written(run_dir) - gone)
+    return sorted(gone)
 
 
 def resume_command(recipe_path: str, overrides: list[str]) -> str:

@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from hfft.errors import HfftError
-from hfft.local_paths import looks_like_local_path
+from hfft.errors import HfftError, first_line
+from hfft.local_paths import absent_path, looks_like_local_path
 from hfft.resources import space_dir
+from hfft.run_dir import require_finished
 
 APP_PATH = space_dir() / "app.py"
 
@@ -42,6 +43,7 @@ def check_model(model: str) -> None:
     """
     path = Path(model).expanduser()
     if path.is_dir():
+        require_finished(path, "serve")  # an interrupted run: say so, and how to finish it
         if not (path / "config.json").is_file():
             raise HfftError(
                 f"{model} has no config.json, so it is not a trained run directory; pass the "
@@ -64,12 +66,28 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         demo = app.build_app(args.model)
     except (OSError, ValueError) as err:  # not a classifier / not found on the Hub / offline
-        raise HfftError(f"cannot serve {args.model}: {err}") from err
-    print(f"hfft: serving {args.model} on http://{args.host}:{args.port} (Ctrl+C to stop)")
+        raise HfftError(f"cannot serve {args.model}: {_load_failure(args.model, err)}") from None
     try:
-        app.launch_app(demo, host=args.host, port=args.port)
-    except OSError as err:  # Gradio: "Cannot find empty port in range: 7860-7860"
+        # Started without blocking, so that hfft speaks only once the port is really taken;
+        # quiet: Gradio's own banner suggests `share=True`, which hfft deliberately does not offer.
+        app.launch_app(demo, host=args.host, port=args.port, prevent_thread_lock=True, quiet=True)
+    except OSError as err:  # Gradio: "Cannot find empty port in range: 7860-7860. ..."
+        why = "the port is in use" if "empty port" in str(err) else first_line(err)
         raise HfftError(
-            f"cannot listen on {args.host}:{args.port} ({err}); pass a free --port"
-        ) from err
+            f"cannot listen on {args.host}:{args.port}: {why}; pass a free --port"
+        ) from None
+    print(f"hfft: serving {args.model} on {demo.local_url} (Ctrl+C to stop)", flush=True)
+    demo.block_thread()  # until Ctrl+C, which closes the server
     return 0
+
+
+def _load_failure(model: str, err: BaseException) -> str:
+    """Why `model` could not be loaded, in one line. A value that is no path here was tried as a
+    Hub id; say both, since `runs/nope` may well have been meant as a folder."""
+    missing = absent_path(model)
+    if missing is None:
+        return first_line(err)
+    return (
+        f"there is no run directory {missing}, and as a Hub model id it could not be loaded "
+        f"either ({first_line(err)})"
+    )

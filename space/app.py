@@ -1,4 +1,4 @@
-"""Gradio demo of one fine-tuned hfft classifier: a run directory or a Hugging Face Hub model id.
+"""Gradio demo of one model fine-tuned with hfft: a run directory or a Hugging Face Hub model id.
 
 Runs as a Hub Space as it is (`python app.py`, model from the HFFT_MODEL Space variable) and behind
 `hfft serve`. It imports only transformers, torch, gradio, huggingface_hub, PIL and yaml — never
@@ -6,22 +6,27 @@ hfft — so the Space needs nothing but space/requirements.txt.
 
     python app.py --model runs/vit-beans-lora          # or: HFFT_MODEL=user/vit-beans python app.py
 
-Programmatic use (`gradio_client`): the endpoint "/predict" takes one image (`handle_file(path)`)
-or one text and returns {"label": top label, "confidences": [{"label", "confidence"}, ...]}.
+This file is the generic shell: it reads the model's task from its config.json and takes
+everything task-specific (components, input checks, pipeline call) from the interface table in
+interfaces.py, next to it.
+
+Programmatic use (`gradio_client`): the endpoint "/predict" takes one input of the model's kind
+(a file: `handle_file(path)`; a text: the string) and returns the output component's value; for a
+classifier {"label": top label, "confidences": [{"label", "confidence"}, ...]}.
 Concurrent calls are batched on the server (up to MAX_BATCH_SIZE inputs per forward pass).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import io
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 # Before gradio is imported: it reads this once to decide on sending usage statistics.
@@ -31,38 +36,42 @@ import gradio as gr
 import torch
 import yaml
 from huggingface_hub import snapshot_download
-from PIL import Image, ImageOps, UnidentifiedImageError
 from transformers import AutoConfig, pipeline
 
-# `architectures` suffix in config.json -> transformers pipeline task.
-TASKS = {
-    "ForImageClassification": "image-classification",
-    "ForSequenceClassification": "text-classification",
-}
-TOP_K = 5
+
+def _load_interfaces() -> ModuleType:
+    """interfaces.py from this file's folder, imported by path under a name of its own.
+
+    In a Space app.py runs as a script (its folder on sys.path), but `hfft serve` imports it by
+    path from any working directory, where `import interfaces` would miss the file or find an
+    unrelated module of that name.
+    """
+    path = Path(__file__).resolve().with_name("interfaces.py")
+    spec = importlib.util.spec_from_file_location("hfft_space_interfaces", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ImportError(f"the app's interface table {path} is missing; it ships next to app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # before running it: dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+interfaces = _load_interfaces()
+INTERFACES = interfaces.INTERFACES
+Interface = interfaces.Interface
+InputError = interfaces.InputError
+Prepared = interfaces.Prepared
+
 MAX_BATCH_SIZE = 8
 MAX_FILE_SIZE = "20mb"  # upload cap, enforced by the Gradio server before any decoding
-# Decoding a W*H image costs ~3*W*H bytes: refuse anything above 50 MP (~150 MB decoded) and
-# downscale whatever is larger than MAX_SIDE, since the model resizes to ~224 px anyway.
-MAX_PIXELS = 50_000_000
-MAX_SIDE = 2048
-MAX_TEXT_CHARS = 20_000  # longer texts are cut before tokenizing (the model truncates anyway)
 # In a run directory while `hfft train` has not completed it (interrupted, or still training).
 RUN_UNFINISHED_MARKER = "unfinished.json"
-# Files fetched from a Hub model repo next to the weights (the run directory layout).
+# `hfft push --space` writes the model id here too, for a Space that lost its HFFT_MODEL variable
+# (hfft/hub.py's SPACE_MODEL_FILE, repeated here: this app cannot import hfft).
+MODEL_FILE = "hfft_model.txt"
+# Files fetched from a Hub model repo next to the weights (the run directory layout); an
+# interface may add its own (Interface.extra_files).
 EXTRA_FILES = ["examples/*", "recipe.yaml", "metrics.json"]
-
-
-class InputError(ValueError):
-    """An input the model cannot classify; the message says what was wrong and what to do."""
-
-
-@dataclass
-class Prepared:
-    """A decoded input ready for the pipeline, with an optional note for the user."""
-
-    value: Any
-    note: str | None = None
 
 
 @dataclass
@@ -76,25 +85,33 @@ class ModelInfo:
     recipe: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     examples: list[list[str]] = field(default_factory=list)  # [[input, true label], ...]
+    settings: dict[str, Any] = field(default_factory=dict)  # from the interface's read_settings
 
     @property
     def name(self) -> str:
         """The run folder's name, or the full Hub id."""
         return Path(self.model).resolve().name if is_local(self.model) else self.model
 
+    @property
+    def interface(self) -> Interface:
+        """The interface-table entry of the model's task."""
+        return INTERFACES[self.task]
+
 
 # ---------------------------------------------------------------- model and its files
 
 
 def task_of(config: Any) -> str:
-    """The pipeline task for a model config, from its `architectures` class-name suffix."""
+    """The interface-table task serving a model config: the first entry whose `architectures`
+    suffix matches a class in config.json's `architectures` and whose `matches` accepts it."""
     for arch in getattr(config, "architectures", None) or []:
-        for suffix, task in TASKS.items():
-            if arch.endswith(suffix):
+        for task, interface in INTERFACES.items():
+            if arch.endswith(interface.architectures) and interface.matches(config):
                 return task
+    served = dict.fromkeys(suffix for i in INTERFACES.values() for suffix in i.architectures)
     raise ValueError(
         f"config.json has architectures={config.architectures!r}; this app serves models ending in "
-        f"{' or '.join(TASKS)} (fine-tuned with hfft or transformers)"
+        f"{' or '.join(served)} (fine-tuned with hfft or transformers)"
     )
 
 
@@ -103,8 +120,9 @@ def is_local(model: str) -> bool:
     return Path(model).expanduser().is_dir()
 
 
-def extras_dir_of(model: str) -> Path | None:
-    """The folder holding examples/, recipe.yaml and metrics.json, downloading them for a Hub id.
+def extras_dir_of(model: str, patterns: Sequence[str] = EXTRA_FILES) -> Path | None:
+    """The folder holding examples/, recipe.yaml, metrics.json (and any other of `patterns`),
+    downloading them for a Hub id.
 
     Returns None when they cannot be fetched (offline, or a repo without them): the app works
     without them.
@@ -112,7 +130,7 @@ def extras_dir_of(model: str) -> Path | None:
     if is_local(model):
         return Path(model).expanduser().resolve()
     try:
-        return Path(snapshot_download(repo_id=model, allow_patterns=EXTRA_FILES))
+        return Path(snapshot_download(repo_id=model, allow_patterns=list(patterns)))
     except Exception as err:  # offline, gated, or not an hfft repo: serve the model alone
         print(f"[app] no examples/recipe/metrics for {model}: {type(err).__name__}: {err}")
         return None
@@ -135,12 +153,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def load_examples(extras_dir: Path | None, task: str) -> list[list[str]]:
-    """[[input, true label], ...] from examples/examples.json; image inputs become absolute paths.
-
-    Entries whose image is missing or points outside examples/ are skipped: the server hands
-    these files to browsers, so only files inside the examples folder qualify.
-    """
+def load_examples(extras_dir: Path | None, interface: Interface) -> list[list[str]]:
+    """[[input, true label], ...] from examples/examples.json, each input read by the interface
+    (files become absolute paths inside examples/; entries it cannot use are skipped)."""
     if extras_dir is None:
         return []
     folder = (extras_dir / "examples").resolve()
@@ -151,13 +166,9 @@ def load_examples(extras_dir: Path | None, task: str) -> list[list[str]]:
     for entry in entries:
         if not isinstance(entry, dict) or "input" not in entry:
             continue
-        value, label = str(entry["input"]), str(entry.get("label", ""))
-        if task == "image-classification":
-            path = (folder / value).resolve()
-            if not path.is_file() or not path.is_relative_to(folder):
-                continue
-            value = str(path)
-        examples.append([value, label])
+        value = interface.input.read_example(str(entry["input"]), folder)
+        if value is not None:
+            examples.append([value, str(entry.get("label", ""))])
     return examples
 
 
@@ -177,8 +188,9 @@ def load_info(model: str) -> ModelInfo:
     check_finished(model)
     config = AutoConfig.from_pretrained(model)
     task = task_of(config)
+    interface = INTERFACES[task]
     labels = [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
-    extras = extras_dir_of(model)
+    extras = extras_dir_of(model, [*EXTRA_FILES, *interface.extra_files])
     return ModelInfo(
         model=model,
         task=task,
@@ -186,109 +198,39 @@ def load_info(model: str) -> ModelInfo:
         extras_dir=extras,
         recipe=_read_yaml(extras / "recipe.yaml") if extras else {},
         metrics=(_read_json(extras / "metrics.json") or {}) if extras else {},
-        examples=load_examples(extras, task),
+        examples=load_examples(extras, interface),
+        settings=interface.read_settings(config, extras),
     )
 
 
-# ---------------------------------------------------------------- inputs
+# ---------------------------------------------------------------- the pipeline
 
 
-def _image_source(payload: Any) -> Any:
-    """A path or byte stream from a Gradio image payload (FileData dict), a path or a PIL image."""
-    if isinstance(payload, dict):
-        path, url = payload.get("path"), payload.get("url") or ""
-        if path:
-            return path
-        if url.startswith("data:"):  # webcam/clipboard images can arrive as a data URL
-            try:
-                return io.BytesIO(base64.b64decode(url.split(",", 1)[1], validate=True))
-            except (IndexError, binascii.Error) as err:
-                raise InputError("The image data could not be read; upload it again.") from err
-        raise InputError("No image received; upload an image (PNG, JPEG, WebP...).")
-    return payload
-
-
-def prepare_image(payload: Any) -> Prepared:
-    """Decode one uploaded image into RGB, refusing non-images and huge ones, shrinking big ones."""
-    if payload is None:
-        raise InputError("No image: upload one, take a webcam picture or paste one.")
-    if isinstance(payload, Image.Image):
-        image = payload
-    else:
-        try:
-            image = Image.open(_image_source(payload))
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
-            name = payload.get("orig_name") if isinstance(payload, dict) else None
-            what = f"'{name}'" if name else "The uploaded file"
-            raise InputError(
-                f"{what} is not an image this app can read ({type(err).__name__}). "
-                "Upload a PNG, JPEG, WebP, GIF or BMP image."
-            ) from err
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise InputError(
-            f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} MP); the limit is "
-            f"{MAX_PIXELS / 1e6:g} MP. Downscale it and upload it again."
-        )
-    note = None
-    try:
-        # JPEG can decode at 1/2, 1/4, 1/8 scale directly: far less memory for camera photos.
-        image.draft("RGB", (MAX_SIDE, MAX_SIDE))
-        image = ImageOps.exif_transpose(image).convert("RGB")
-    except (OSError, ValueError, SyntaxError) as err:
-        raise InputError(f"The image file is damaged ({err}); upload it again.") from err
-    if max(image.size) > MAX_SIDE:
-        image.thumbnail((MAX_SIDE, MAX_SIDE))
-    if max(width, height) > MAX_SIDE:
-        note = f"Large image ({width}x{height}) downscaled to {image.width}x{image.height}."
-    return Prepared(image, note)
-
-
-def prepare_text(text: Any) -> Prepared:
-    """Check one text input: non-empty, and cut to MAX_TEXT_CHARS characters."""
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("The text is empty: type or paste a sentence to classify.")
-    text = text.strip()
-    if len(text) > MAX_TEXT_CHARS:
-        return Prepared(text[:MAX_TEXT_CHARS], f"Text cut to {MAX_TEXT_CHARS} characters.")
-    return Prepared(text)
-
-
-# ---------------------------------------------------------------- the classifier
-
-
-class Classifier:
-    """One transformers pipeline plus the input checks of its task."""
+class Predictor:
+    """One transformers pipeline, called the way the model's interface says."""
 
     def __init__(self, info: ModelInfo):
         self.info = info
+        self.interface = info.interface
         device = 0 if torch.cuda.is_available() else -1
-        self.pipe = pipeline(info.task, model=info.model, device=device)
-        self.top_k = min(TOP_K, len(info.labels))
-        self.max_length = None
-        if info.task == "text-classification":
-            self.max_length = self.pipe.tokenizer.model_max_length
-            positions = getattr(self.pipe.model.config, "max_position_embeddings", None)
-            # A tokenizer saved without a limit reports ~1e30, and then `truncation=True` does not
-            # cut; RoBERTa-style models also reserve 2 positions, so stay 2 below the table size.
-            if self.max_length > 100_000 and positions:
-                self.max_length = positions - 2
+        self.pipe = pipeline(self.interface.pipeline_task, model=info.model, device=device)
+        # Computed once: they depend on the model only (top_k, the tokenizer's length...).
+        self.call_kwargs = {
+            **self.interface.input.call_kwargs(self.pipe),
+            **self.interface.output.call_kwargs(self.pipe, info),
+        }
 
     def prepare(self, value: Any) -> Prepared:
         """Decode/check one input; raises InputError with a message for the user."""
-        if self.info.task == "image-classification":
-            return prepare_image(value)
-        return prepare_text(value)
+        return self.interface.input.prepare(value)
 
-    def predict(self, values: Sequence[Any]) -> list[dict[str, float]]:
-        """{label: score} (top-k) for each prepared input, in one forward pass per batch."""
-        kwargs: dict[str, Any] = {"top_k": self.top_k, "batch_size": len(values)}
-        if self.max_length:  # texts longer than the model's positions would crash it
-            kwargs.update(truncation=True, max_length=self.max_length)
+    def predict(self, values: Sequence[Any]) -> list[Any]:
+        """The output component's value for each prepared input, one forward pass per batch."""
         with torch.inference_mode():
-            outputs = self.pipe(list(values), **kwargs)
-        # A list input gives a list of per-input results; top_k makes each a list of dicts.
-        return [{o["label"]: float(o["score"]) for o in out} for out in outputs]
+            outputs = self.pipe(list(values), batch_size=len(values), **self.call_kwargs)
+        # A list input gives a list of per-input results.
+        postprocess = self.interface.output.postprocess
+        return [postprocess(out, v, self.info) for out, v in zip(outputs, values, strict=True)]
 
 
 # ---------------------------------------------------------------- the page
@@ -327,39 +269,42 @@ def summary_markdown(info: ModelInfo) -> str:
 
 
 def build_app(model: str) -> gr.Blocks:
-    """The demo for one model (run directory or Hub id): input, top-k labels, examples, summary."""
+    """The demo for one model (run directory or Hub id): input, prediction, examples, summary."""
     info = load_info(model)
-    clf = Classifier(info)
-    is_image = info.task == "image-classification"
+    predictor = Predictor(info)
+    interface = info.interface
 
     def check(value: Any) -> None:
         # Runs before the batched prediction, once per UI request: a bad input never joins a
         # batch, and gr.Warning reaches the page (it cannot from a batched function).
         try:
-            prepared = clf.prepare(value)
+            prepared = predictor.prepare(value)
         except InputError as err:
             raise gr.Error(str(err), title="Invalid input", print_exception=False) from None
         if prepared.note:
             gr.Warning(prepared.note)
 
     def predict(values: list[Any]) -> tuple[list[Any]]:
-        """Top-k labels with scores for each input (batched: lists in, a tuple of one list out)."""
+        """The prediction for each input (batched: lists in, a tuple of one list out)."""
         prepared: list[Prepared | InputError] = []
         for value in values:
             try:
-                prepared.append(clf.prepare(value))
+                prepared.append(predictor.prepare(value))
             except InputError as err:
                 prepared.append(err)
         good = [p.value for p in prepared if isinstance(p, Prepared)]
         if not good:  # a lone bad request (the usual case): a clear error for that caller
             raise gr.Error(str(prepared[0]), title="Invalid input", print_exception=False)
-        scores = iter(clf.predict(good))
+        outputs = iter(predictor.predict(good))
         # A bad input batched with other callers' good ones must not fail theirs: it gets its
-        # message as the label instead.
-        results = [next(scores) if isinstance(p, Prepared) else f"Error: {p}" for p in prepared]
+        # message as its output instead.
+        error_value = interface.output.error_value
+        results = [
+            next(outputs) if isinstance(p, Prepared) else error_value(str(p)) for p in prepared
+        ]
         return (results,)
 
-    def classify_example(value: Any, truth: str) -> dict[str, float]:
+    def predict_example(value: Any, truth: str) -> Any:
         """One example, clicked in the Examples table (its true label is already on the page)."""
         return predict([value])[0][0]
 
@@ -367,39 +312,31 @@ def build_app(model: str) -> gr.Blocks:
         gr.Markdown(f"# {info.name}\n\n" + summary_markdown(info))
         with gr.Row():
             with gr.Column():
-                if is_image:
-                    inp = gr.Image(
-                        label="Image",
-                        sources=["upload", "webcam", "clipboard"],
-                        type="filepath",
-                        height=320,
-                    )
-                else:
-                    inp = gr.Textbox(label="Text", lines=4, placeholder="Type a sentence...")
+                inp = interface.input.component()
                 truth = gr.Textbox(label="True label", interactive=False, max_lines=1)
                 with gr.Row():
                     clear = gr.ClearButton([inp, truth], value="Clear")
-                    submit = gr.Button("Classify", variant="primary")
+                    submit = gr.Button(interface.action, variant="primary")
             with gr.Column():
-                out = gr.Label(label="Prediction", num_top_classes=clf.top_k)
+                out = interface.output.component(info)
         clear.add(out)
         if info.examples:
             gr.Examples(
                 examples=info.examples,
                 inputs=[inp, truth],
                 outputs=out,
-                # Classify on click: the prediction then shows next to the true label. (It also
+                # Predict on click: the prediction then shows next to the true label. (It also
                 # avoids a race: the example's value reaches the server a moment after the click.)
-                fn=classify_example,
+                fn=predict_example,
                 run_on_click=True,
                 cache_examples=False,
                 label="Examples from the test split (with their true labels)",
             )
         # A true label belongs to an example only: forget it once the user brings their own input.
-        user_input = inp.upload if is_image else inp.input
-        user_input(lambda: "", outputs=truth, queue=False, api_visibility="private")
+        for event in interface.input.user_events:
+            getattr(inp, event)(lambda: "", outputs=truth, queue=False, api_visibility="private")
 
-        triggers = [submit.click] if is_image else [submit.click, inp.submit]
+        triggers = [submit.click] + [getattr(inp, e) for e in interface.input.submit_events]
         gr.on(
             triggers, check, inputs=inp, outputs=None, preprocess=False, api_visibility="private"
         ).success(
@@ -409,7 +346,7 @@ def build_app(model: str) -> gr.Blocks:
             api_name="predict",
             batch=True,
             max_batch_size=MAX_BATCH_SIZE,
-            preprocess=False,  # decoded by Classifier.prepare, which gives clear errors
+            preprocess=False,  # decoded by the interface's prepare, which gives clear errors
         )
     demo.queue(max_size=64)
     return demo
@@ -431,10 +368,23 @@ def launch_app(demo: gr.Blocks, host: str | None = None, port: int | None = None
     )
 
 
+def default_model() -> str | None:
+    """$HFFT_MODEL, else the id in MODEL_FILE next to this file (a Space without its variable)."""
+    if os.environ.get("HFFT_MODEL"):
+        return os.environ["HFFT_MODEL"]
+    path = Path(__file__).resolve().with_name(MODEL_FILE)
+    try:
+        model = path.read_text().strip() if path.is_file() else ""
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"[app] ignoring unreadable {path}: {err}")
+        model = ""
+    return model or None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python app.py [--model RUN_DIR|HUB_ID] [--host H] [--port N]`; model default $HFFT_MODEL."""
-    parser = argparse.ArgumentParser(description="Gradio demo of a fine-tuned classifier.")
-    parser.add_argument("--model", default=os.environ.get("HFFT_MODEL"), help="run dir or Hub id")
+    """`python app.py [--model RUN_DIR|HUB_ID] [--host H] [--port N]`; model: `default_model()`."""
+    parser = argparse.ArgumentParser(description="Gradio demo of a model fine-tuned with hfft.")
+    parser.add_argument("--model", default=default_model(), help="run dir or Hub id")
     parser.add_argument("--host", default=None, help="default: $GRADIO_SERVER_NAME or 127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: 7860 or the next free")
     args = parser.parse_args(argv)

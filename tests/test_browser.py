@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from hfft.serve import load_app_module
-from tests.test_space import IMAGE_LABELS, expected_top, make_image_run, served
+from tests.test_space import (
+    IMAGE_LABELS,
+    TEXT_LABELS,
+    expected_top,
+    make_image_run,
+    make_text_run,
+    served,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright adds --headless itself; the user data dir is the persistent context's own folder.
@@ -106,3 +113,31 @@ def test_upload_an_example_image_and_read_the_prediction(page, tmp_path):
             timeout=RENDER_TIMEOUT_MS,
         )
     assert (tmp_path / "prediction.png").stat().st_size > 10_000
+
+
+def test_text_app_classifies_on_enter_and_forgets_an_examples_true_label(page, tmp_path):
+    """The text interface's own events: Enter in the textbox classifies, typing clears the true
+    label an example brought."""
+    from playwright.sync_api import expect
+
+    run = make_text_run(tmp_path / "bert-reviews")
+    with served(load_app_module(), run) as server:
+        page.goto(server.url)
+        page.get_by_role("button", name="Classify").wait_for(timeout=RENDER_TIMEOUT_MS)
+        prediction = page.get_by_test_id("label-output-value")
+
+        page.locator("tr", has_text="a boring film").last.click()
+        expect(page.get_by_label("True label")).to_have_value("negative")
+        expect(prediction).to_have_text(
+            expected_top(run, "text-classification", "a boring film"), timeout=RENDER_TIMEOUT_MS
+        )
+
+        box = page.get_by_label("Text")
+        text = "the plot was really fun"
+        box.fill("")  # fill() sets the value without the keystrokes Gradio's `input` listens to
+        box.press_sequentially(text)
+        expect(page.get_by_label("True label")).to_have_value("")
+        box.press("Enter")
+        expected = expected_top(run, "text-classification", text)
+        expect(prediction).to_have_text(expected, timeout=RENDER_TIMEOUT_MS)
+        assert prediction.inner_text() in TEXT_LABELS

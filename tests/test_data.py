@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import logging
+import shutil
 
 import datasets
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from hfft.data import encode_labels, load_data
 from hfft.errors import DataError, RecipeError
 from hfft.recipe import DataSpec
+from tests import tiny
 
 
 def spec(**kwargs) -> DataSpec:
@@ -185,3 +188,111 @@ def test_max_samples_cap_train_and_each_held_out_split(image_folder):
     # The first rows of the same carved splits: capping does not change what is held out.
     for name, ds in capped.splits.items():
         assert list(ds["label"]) == list(full.splits[name]["label"])[: len(ds)], name
+
+
+def test_stratified_carving_survives_a_single_row_class(tmp_path, caplog):
+    # Stratifying needs two rows per class: the singleton stays in train, the rest is stratified.
+    rows = [(f"t{i}", label) for i, label in enumerate(["cat"] * 4 + ["dog"] * 4 + ["eel"])]
+    path = write_csv(tmp_path / "d.csv", rows, ("text", "label"))
+    data = spec(path="csv", data_files=str(path), validation_fraction=0.3)
+    with caplog.at_level(logging.INFO, "hfft"):
+        loaded = load_data(data, "text")
+    names = loaded.label_names
+    validation = sorted(names[i] for i in loaded.splits["validation"]["label"])
+    train = sorted(names[i] for i in loaded.splits["train"]["label"])
+    assert validation in (["cat", "cat", "dog"], ["cat", "dog", "dog"])  # both classes held out
+    assert train.count("eel") == 1
+    assert (
+        "validation split: 1 class(es) have a single row (['eel']) and stay in train; "
+        "the other 2 classes are stratified"
+    ) in caplog.text
+
+
+def test_carving_that_cannot_stratify_says_it_is_random(tmp_path, caplog):
+    # 10 classes of 3 rows, a 10% validation split: 3 rows cannot hold one row of each class.
+    rows = [(f"t{i}", f"c{i % 10}") for i in range(30)]
+    path = write_csv(tmp_path / "d.csv", rows, ("text", "label"))
+    with caplog.at_level(logging.WARNING, "hfft"):
+        loaded = load_data(spec(path="csv", data_files=str(path)), "text")
+    assert len(loaded.splits["validation"]) == 3
+    assert (
+        "the validation split gets 3 row(s) for 10 classes, too few to hold one of each, so it "
+        "was carved at random: raise data.validation_fraction, or give the dataset its own "
+        "validation split"
+    ) in caplog.text
+
+
+@pytest.mark.parametrize("layout", ["split/class/sub", "mixed-depth"])
+def test_nested_image_folders_are_explained(tmp_path, layout):
+    folder = tiny.make_image_folder(tmp_path / "colors", per_class=2)
+    for colour in tiny.COLORS:
+        class_dir = folder / "train" / colour
+        sub = class_dir / "extra"
+        sub.mkdir()
+        images = sorted(class_dir.glob("*.png"))
+        for image in images if layout == "split/class/sub" else images[:1]:
+            image.rename(sub / image.name)
+    with pytest.raises(DataError) as err:
+        load_data(spec(path="imagefolder", data_dir=str(folder)), "image")
+    message = str(err.value)
+    assert message.startswith(
+        f"no label column: the class folders in data.data_dir '{folder}' contain subfolders "
+        "(e.g. train/blue/extra/"
+    )
+    assert "split/class/image.png or class/image.png" in message
+
+
+def test_image_folder_with_one_class_says_so(tmp_path):
+    folder = tiny.make_image_folder(tmp_path / "colors", per_class=2)
+    for colour in ("green", "red"):
+        shutil.rmtree(folder / "train" / colour)
+    with pytest.raises(DataError, match=r"holds one class folder \('blue'\)"):
+        load_data(spec(path="imagefolder", data_dir=str(folder)), "image")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".parquet"])
+def test_data_path_may_be_a_data_file(tmp_path, suffix):
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(10)], "label": ["a", "b"] * 5})
+    path = tmp_path / f"data{suffix}"
+    if suffix in (".csv", ".tsv"):
+        frame.to_csv(path, index=False, sep="," if suffix == ".csv" else "\t")
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_json(path, orient="records", lines=suffix == ".jsonl")
+    loaded = load_data(spec(path=str(path)), "text")
+    assert loaded.label_names == ["a", "b"]
+    assert sum(loaded.sizes().values()) == 10
+
+
+def test_data_path_file_of_unknown_type_or_with_data_files(tmp_path):
+    odd = tmp_path / "data.xlsx"
+    odd.write_text("x")
+    with pytest.raises(DataError, match=r"data.path '.*data.xlsx' is a file hfft cannot read"):
+        load_data(spec(path=str(odd)), "text")
+    good = write_csv(tmp_path / "d.csv", [("a", "b")], ("text", "label"))
+    with pytest.raises(DataError, match="data.path .* is a file, so data.data_files"):
+        load_data(spec(path=str(good), data_files=str(good)), "text")
+
+
+def test_labels_taken_from_subfolders_of_class_folders_are_flagged(tmp_path, caplog):
+    # cat/2019/x.png and dog/2019/y.png: imagefolder labels both '2019' and '2020' silently.
+    folder = tiny.make_image_folder(tmp_path / "pets", per_class=2)
+    for i, image in enumerate(sorted(folder.rglob("*.png"))):
+        target = tmp_path / "nested" / image.parent.name / f"{2019 + i % 2}" / image.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.rename(target)
+    with caplog.at_level(logging.WARNING, "hfft"):
+        loaded = load_data(spec(path="imagefolder", data_dir=str(tmp_path / "nested")), "image")
+    assert loaded.label_names == ["2019", "2020"]  # what imagefolder infers
+    assert "'2019' sits in several folders that are not splits (['blue', 'green', 'red'])" in (
+        caplog.text
+    )
+    # train/red/ and test/red/: one class folder in two splits is the expected layout.
+    caplog.clear()
+    usual = tiny.make_image_folder(tmp_path / "usual", per_class=2, splits=("train", "test"))
+    with caplog.at_level(logging.WARNING, "hfft"):
+        load_data(spec(path="imagefolder", data_dir=str(usual)), "image")
+    assert "sits in several folders" not in caplog.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,6 +151,143 @@ def test_remote_code_is_never_run_unless_the_recipe_trusts_it(vit_checkpoint, tm
     with pytest.raises(HfftError, match="model.trust_remote_code=true only if you trust"):
         checkpoint.load_model(IMAGE, spec, ["a"])
     assert not ran.exists()
+
+
+# ---------------------------------------------------------------- checkpoint messages
+
+
+def _image_recipe(path, checkpoint_value, folder, out) -> None:
+    raw = {
+        "task": "image-classification",
+        "model": {"checkpoint": str(checkpoint_value)},
+        "data": {"path": "imagefolder", "data_dir": str(folder)},
+        "training": {"output_dir": str(out), "use_cpu": True},
+    }
+    path.write_text(yaml.safe_dump(raw))
+
+
+def test_a_missing_relative_checkpoint_says_the_folder_does_not_exist(image_folder, tmp_path, monkeypatch, capsys):  # fmt: skip
+    """`runs/base` could be a Hub id, so the Hub was tried (offline here); the message leads
+    with what the user most likely meant: that folder is not there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    _image_recipe(tmp_path / "r.yaml", "runs/base", image_folder, tmp_path / "out")
+    assert main(["train", str(tmp_path / "r.yaml")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"hfft: error: model.checkpoint 'runs/base' does not exist: there is no "
+        f"{tmp_path / 'runs' / 'base'}, and as a Hub id it could not be loaded either ("
+    )
+
+
+def test_unreadable_weights_say_permission_denied(vit_checkpoint, image_folder, tmp_path):
+    """safetensors calls an unreadable file "No such file or directory"; hfft says what it is.
+    Root reads everything, so as root the command runs in a user namespace, as nobody."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="hfft-unreadable-"))
+    try:
+        root.chmod(0o777)
+        ckpt = Path(shutil.copytree(vit_checkpoint, root / "ckpt"))
+        data = Path(shutil.copytree(image_folder, root / "colors"))
+        for path in [ckpt, data, *data.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        (ckpt / "model.safetensors").chmod(0o000)
+        recipe = root / "r.yaml"
+        _image_recipe(recipe, ckpt, data, root / "out")
+        recipe.chmod(0o666)
+        command = [sys.executable, "-m", "hfft.cli", "train", str(recipe)]
+        if os.geteuid() == 0:
+            if subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode:
+                pytest.skip("running as root without user namespaces: every file is readable")
+            command = ["unshare", "--user", *command]
+        repo = Path(__file__).resolve().parent.parent
+        env = {**os.environ, "PYTHONPATH": str(repo), "HF_HOME": str(root / "hf")}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"hfft: error: model.checkpoint '{ckpt}': cannot read {ckpt / 'model.safetensors'} "
+        "(permission denied); make it readable (chmod -R a+rX) or copy the checkpoint somewhere "
+        "you can read"
+    )
+
+
+class _Records(logging.Handler):
+    """Collects what reaches a logger's handlers (after the logger's own filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def transformers_log():
+    """What transformers logs at its default verbosity (warnings), whatever earlier tests set."""
+    logger = logging.getLogger("transformers")
+    records, level = _Records(), logger.level
+    logger.setLevel(logging.WARNING)  # setLevel, not the attribute: it clears children's caches
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)
+    logger.setLevel(level)
+
+
+def test_a_replaced_head_is_said_once_in_hfft_words(tmp_path, caplog, transformers_log):
+    ckpt = tiny.make_image_checkpoint(tmp_path / "ckpt5", "vit", num_labels=5)
+    caplog.set_level(logging.INFO, logger="hfft")
+    model = checkpoint.load_model(IMAGE, ModelSpec(checkpoint=str(ckpt)), ["a", "b", "c"])
+    assert model.config.num_labels == 3 and model.classifier.out_features == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "hfft"] == [
+        "a new classification head was initialised for 3 labels (the checkpoint's head had 5)"
+    ]
+    library = " ".join(transformers_log.messages)
+    for noise in ("LOAD REPORT", "MISMATCH", "incompatible"):
+        assert noise not in library, library
+
+
+def test_a_headless_checkpoint_and_missing_backbone_weights_are_told_apart(tmp_path, caplog):
+    from safetensors.torch import save_file
+    from transformers import ViTModel
+
+    headless = tmp_path / "headless"
+    ViTModel(tiny.image_config("vit")).save_pretrained(headless)
+    caplog.set_level(logging.INFO, logger="hfft")
+    checkpoint.load_model(IMAGE, ModelSpec(checkpoint=str(headless)), ["a", "b"])
+    assert [r.getMessage() for r in caplog.records if r.name == "hfft"] == [
+        "a new classification head was initialised for 2 labels (the checkpoint had none)"
+    ]
+    # A checkpoint missing backbone weights is not "the head": that is said, as a warning.
+    weights = load_file(headless / "model.safetensors")
+    save_file(
+        {k: v for k, v in weights.items() if "layer.1." not in k}, headless / "model.safetensors"
+    )
+    caplog.clear()
+    checkpoint.load_model(IMAGE, ModelSpec(checkpoint=str(headless)), ["a", "b"])
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.getMessage().startswith("16 backbone weights were not in the checkpoint")
+
+
+def test_the_trainers_mtime_warning_is_dropped(transformers_log):
+    from hfft import library_noise
+
+    library_noise.install()
+    library_noise.install()  # idempotent
+    logger = logging.getLogger("transformers.trainer_utils")
+    assert sum(isinstance(f, library_noise.DropMessages) for f in logger.filters) == 1
+    logger.warning(
+        "mtime may not be reliable on this filesystem, falling back to numerical ordering"
+    )
+    logger.warning("another trainer_utils warning")
+    assert transformers_log.messages == ["another trainer_utils warning"]
 
 
 # ---------------------------------------------------------------- Hub preflight

@@ -281,10 +281,11 @@ def test_resume_refuses_a_changed_model_or_data(setup, capsys):
 
 
 def test_overwrite_wipes_the_previous_run_but_not_the_tune_study(setup, tmp_path):
+    """A run directory from before hfft kept a manifest: its own names go, anything else stays."""
     recipe_path, run = setup("lora")
     fake_finished_run(run, recipe_path)
     for rel in ("model.safetensors", "adapter/adapter_config.json", "checkpoints/checkpoint-4/x",
-                "examples/0.png", "tune/study.db"):  # fmt: skip
+                "examples/0.png", "tune/study.db", "notes.txt", "mydata/train.csv"):  # fmt: skip
         (run / rel).parent.mkdir(parents=True, exist_ok=True)
         (run / rel).write_text("x")
     recipe = load_recipe(recipe_path)
@@ -292,8 +293,9 @@ def test_overwrite_wipes_the_previous_run_but_not_the_tune_study(setup, tmp_path
     assert start.wipe and start.resume_from is None
     run_state.begin(run, recipe, start)
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        [run_state.MARKER, "recipe.yaml", "tune"]
+        [run_state.MARKER, run_state.MANIFEST, "recipe.yaml", "tune", "notes.txt", "mydata"]
     )
+    assert (run / "notes.txt").read_text() == "x" and (run / "tune" / "study.db").is_file()
     assert run_state.is_unfinished(run) and not run_state.is_finished(run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import concurrent.futures
 import json
+import os
 import re
 import shutil
 import socket
@@ -116,6 +117,12 @@ def app():
 
 
 @pytest.fixture(scope="module")
+def interfaces(app):
+    """space/interfaces.py, the table the app loaded (its limits are patched there)."""
+    return app.interfaces
+
+
+@pytest.fixture(scope="module")
 def image_app(app, tmp_path_factory):
     with served(app, make_image_run(tmp_path_factory.mktemp("image") / "vit-colors")) as server:
         yield server
@@ -186,38 +193,41 @@ def test_unknown_architecture_is_refused_with_the_reason(app, tmp_path):
         app.load_info(str(tmp_path))
 
 
-def test_prepare_image_converts_downscales_and_refuses(app, tmp_path, monkeypatch):
+def test_prepare_image_converts_downscales_and_refuses(app, interfaces, tmp_path, monkeypatch):
     grey = tmp_path / "grey.png"
     Image.new("LA", (40, 30)).save(grey)
-    prepared = app.prepare_image({"path": str(grey), "orig_name": "grey.png"})
+    prepared = interfaces.prepare_image({"path": str(grey), "orig_name": "grey.png"})
     assert prepared.value.mode == "RGB" and prepared.value.size == (40, 30)
     assert prepared.note is None
 
     big = tmp_path / "big.png"
-    Image.new("RGB", (app.MAX_SIDE * 2, 100), "red").save(big)
-    prepared = app.prepare_image({"path": str(big)})
-    assert prepared.value.size == (app.MAX_SIDE, 50)
-    assert prepared.note == f"Large image ({app.MAX_SIDE * 2}x100) downscaled to {app.MAX_SIDE}x50."
+    Image.new("RGB", (interfaces.MAX_SIDE * 2, 100), "red").save(big)
+    prepared = interfaces.prepare_image({"path": str(big)})
+    assert prepared.value.size == (interfaces.MAX_SIDE, 50)
+    assert (
+        prepared.note
+        == f"Large image ({interfaces.MAX_SIDE * 2}x100) downscaled to {interfaces.MAX_SIDE}x50."
+    )
 
-    monkeypatch.setattr(app, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(interfaces, "MAX_PIXELS", 1000)
     with pytest.raises(app.InputError, match=r"40x30 pixels \(0.0 MP\); the limit is 0.001 MP"):
-        app.prepare_image({"path": str(grey)})
+        interfaces.prepare_image({"path": str(grey)})
 
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     with pytest.raises(app.InputError, match=r"'notes.txt' is not an image"):
-        app.prepare_image({"path": str(text), "orig_name": "notes.txt"})
+        interfaces.prepare_image({"path": str(text), "orig_name": "notes.txt"})
     with pytest.raises(app.InputError, match="No image"):
-        app.prepare_image(None)
+        interfaces.prepare_image(None)
 
 
-def test_prepare_text_refuses_empty_and_cuts_long(app):
+def test_prepare_text_refuses_empty_and_cuts_long(app, interfaces):
     for empty in ("", "   \n", None):
         with pytest.raises(app.InputError, match="text is empty"):
-            app.prepare_text(empty)
-    long = app.prepare_text("good " * app.MAX_TEXT_CHARS)
-    assert len(long.value) == app.MAX_TEXT_CHARS and "cut" in long.note
-    assert app.prepare_text("  nice film ").value == "nice film"
+            interfaces.prepare_text(empty)
+    long = interfaces.prepare_text("good " * interfaces.MAX_TEXT_CHARS)
+    assert len(long.value) == interfaces.MAX_TEXT_CHARS and "cut" in long.note
+    assert interfaces.prepare_text("  nice film ").value == "nice film"
 
 
 # ---------------------------------------------------------------- served apps
@@ -241,7 +251,9 @@ def test_image_app_predicts_the_models_label_names(image_app):
         assert result["label"] == expected
 
 
-def test_image_app_reports_bad_uploads_and_keeps_serving(app, image_app, tmp_path, monkeypatch):
+def test_image_app_reports_bad_uploads_and_keeps_serving(
+    interfaces, image_app, tmp_path, monkeypatch
+):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -251,7 +263,9 @@ def test_image_app_reports_bad_uploads_and_keeps_serving(app, image_app, tmp_pat
     with pytest.raises(AppError, match=r"'report.pdf' is not an image this app can read"):
         image_app.client.predict(handle_file(str(not_image)), api_name="/predict")
 
-    monkeypatch.setattr(app, "MAX_PIXELS", 100)  # the example images (32x32) are now too large
+    monkeypatch.setattr(
+        interfaces, "MAX_PIXELS", 100
+    )  # the example images (32x32) are now too large
     with pytest.raises(AppError, match=r"32x32 pixels .* Downscale it"):
         image_app.client.predict(example, api_name="/predict")
     monkeypatch.undo()
@@ -292,13 +306,13 @@ def test_predict_endpoint_batches_and_isolates_a_bad_input(app, image_app, tmp_p
     from gradio_client import handle_file
 
     sizes = []
-    original = app.Classifier.predict
+    original = app.Predictor.predict
 
     def spy(self, values):
         sizes.append(len(values))
         return original(self, values)
 
-    monkeypatch.setattr(app.Classifier, "predict", spy)
+    monkeypatch.setattr(app.Predictor, "predict", spy)
     images = [handle_file(str(image_app.run / "examples" / f"{i % 2}.png")) for i in range(12)]
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
         results = list(pool.map(lambda f: image_app.client.predict(f, api_name="/predict"), images))
@@ -350,7 +364,7 @@ def test_hub_id_loads_model_examples_and_summary(app, tmp_path):
     assert [label for _, label in info.examples] == ["red", "blue"]
     assert Path(info.examples[0][0]).is_file()
     assert "accuracy 0.875" in app.summary_markdown(info) and info.name == repo_id
-    scores = app.Classifier(info).predict([Image.open(info.examples[0][0]).convert("RGB")])
+    scores = app.Predictor(info).predict([Image.open(info.examples[0][0]).convert("RGB")])
     assert set(scores[0]) == set(IMAGE_LABELS)
 
 
@@ -372,6 +386,39 @@ def test_serve_refuses_a_folder_that_is_not_a_run_directory(tmp_path, capsys):
     check_model("user/some-model")  # left to the Hub
 
 
+def test_serve_says_an_interrupted_run_is_unfinished(tmp_path, capsys):
+    from hfft.cli import main
+
+    run = tmp_path / "run"  # what an interrupted `hfft train` leaves: marker, recipe, checkpoints
+    (run / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (run / "unfinished.json").write_text("{}")
+    (run / "recipe.yaml").write_text("task: image-classification\n")
+    assert main(["serve", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"hfft: error: cannot serve {run}: it is an unfinished hfft run (unfinished.json is there: "
+        "training was interrupted or is still running). Continue it with `hfft train "
+        f"{run / 'recipe.yaml'} --resume`, or point at a finished run directory"
+    ]
+
+
+def test_serve_of_a_missing_relative_folder_is_one_line(app, tmp_path, monkeypatch, capsys):
+    """`runs/nope` is a valid Hub id too: hfft tried the Hub, and says the folder is not there."""
+    import hfft.serve
+    from hfft.cli import main
+
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert main(["serve", "runs/nope"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"hfft: error: cannot serve runs/nope: there is no run directory {tmp_path / 'runs' / 'nope'}, "
+        "and as a Hub model id it could not be loaded either ("
+    )
+
+
 def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_path, monkeypatch):
     import hfft.serve
     from hfft.cli import main
@@ -382,8 +429,32 @@ def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_p
     run = make_image_run(tmp_path / "run", extras=False)
     assert main(["serve", str(run), "--port", "7999"]) == 0
     ((demo, kwargs),) = calls
-    assert kwargs == {"host": "127.0.0.1", "port": 7999}
+    assert kwargs == {"host": "127.0.0.1", "port": 7999, "prevent_thread_lock": True, "quiet": True}
     assert demo.title == "run · hfft"
+
+
+def test_serve_speaks_once_listening_and_without_gradios_share_hint(app, tmp_path, monkeypatch, capsys):  # fmt: skip
+    import gradio as gr
+
+    import hfft.serve
+    from hfft.cli import main
+
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    port = free_port()
+    seen = {}
+
+    def block_thread(demo):  # instead of waiting for Ctrl+C: check the server is up, and stop
+        seen["out"] = capsys.readouterr().out
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            seen["status"] = response.status
+        demo.close()
+
+    monkeypatch.setattr(gr.Blocks, "block_thread", block_thread)
+    run = make_image_run(tmp_path / "run", extras=False)
+    assert main(["serve", str(run), "--port", str(port)]) == 0
+    assert seen["status"] == 200
+    assert seen["out"] == f"hfft: serving {run} on http://127.0.0.1:{port}/ (Ctrl+C to stop)\n"
+    assert "share" not in seen["out"] + capsys.readouterr().out
 
 
 def test_serve_reports_a_port_in_use(app, tmp_path, monkeypatch, capsys):
@@ -397,7 +468,11 @@ def test_serve_reports_a_port_in_use(app, tmp_path, monkeypatch, capsys):
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["serve", str(run), "--port", str(port)]) == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "serving" not in captured.out  # nothing was served, so nothing says it is
+    assert captured.err.splitlines()[-1] == (
+        f"hfft: error: cannot listen on 127.0.0.1:{port}: the port is in use; pass a free --port"
+    )
 
 
 def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, capsys):
@@ -413,19 +488,192 @@ def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, ca
     assert calls == [{"host": None, "port": None}]
 
 
+def test_a_space_without_its_variable_serves_the_model_named_in_its_model_file(
+    tmp_path, monkeypatch
+):
+    from hfft.hub import SPACE_MODEL_FILE, collect_space_files
+    from hfft.serve import load_app_module
+
+    space = tmp_path / "space"  # as `hfft push --space` uploads it
+    space.mkdir()
+    for f in collect_space_files("user/vit-colors"):
+        (space / f.path_in_repo).write_bytes(f.content)
+    assert (space / SPACE_MODEL_FILE).read_text() == "user/vit-colors\n"
+    pushed = load_app_module(space / "app.py")
+    built = []
+    monkeypatch.setattr(pushed, "build_app", built.append)
+    monkeypatch.setattr(pushed, "launch_app", lambda demo, **kw: None)
+
+    monkeypatch.delenv("HFFT_MODEL", raising=False)
+    pushed.main([])
+    monkeypatch.setenv("HFFT_MODEL", "user/other")  # the variable, when set, wins
+    pushed.main([])
+    assert built == ["user/vit-colors", "user/other"]
+
+
 # ---------------------------------------------------------------- the Space files
 
 
-def test_space_app_imports_nothing_but_its_requirements():
-    allowed = {"transformers", "torch", "gradio", "huggingface_hub", "PIL", "yaml"}
-    tree = ast.parse((ROOT / "space" / "app.py").read_text())
+SPACE_REQUIREMENTS = {"transformers", "torch", "gradio", "huggingface_hub", "PIL", "yaml"}
+# What only the interface table may name: the modalities, the task names, and the components that
+# belong to one modality (PIL, too: see the import test).
+TASK_LITERALS = ("image-classification", "text-classification")
+MODALITY_LITERALS = ("image", "text")
+MODALITY_CODE = re.compile(r"\bgr\.(?:Image|Label|Audio|HighlightedText|AnnotatedImage)\b")
+
+
+def _top_level_imports(source: str) -> set[str]:
     top = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             top |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             top.add(node.module.split(".")[0])
-    assert top - set(sys.stdlib_module_names) == allowed
+    return top - set(sys.stdlib_module_names)
+
+
+def test_space_files_import_nothing_but_their_requirements():
+    sources = {p.name: p.read_text() for p in sorted((ROOT / "space").glob("*.py"))}
+    assert set(sources) == {"app.py", "interfaces.py"}
+    imports = {name: _top_level_imports(source) for name, source in sources.items()}
+    assert all("hfft" not in found for found in imports.values()), imports
+    assert set().union(*imports.values()) == SPACE_REQUIREMENTS
+    assert "PIL" not in imports["app.py"]  # decoding images is the interface table's job
+
+
+def test_generic_shell_has_no_task_literals():
+    source = (ROOT / "space" / "app.py").read_text()
+    strings = [
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    assert [s for s in strings if s in MODALITY_LITERALS] == []
+    assert [t for t in TASK_LITERALS if t in source] == []  # not even in comments or docstrings
+    assert MODALITY_CODE.findall(source) == []
+    # ... while the table does name them (the test would pass vacuously otherwise).
+    table = (ROOT / "space" / "interfaces.py").read_text()
+    assert all(t in table for t in TASK_LITERALS) and MODALITY_CODE.search(table)
+
+
+def test_interface_table_has_an_entry_for_every_task_hfft_trains_and_the_space_claims(app):
+    import transformers
+    from transformers.pipelines import SUPPORTED_TASKS
+
+    from hfft.tasks import TASKS
+
+    for name, task in TASKS.items():
+        tag = getattr(task, "pipeline_tag", name)
+        assert tag in app.INTERFACES, f"hfft task {name}: no Space interface for {tag}"
+        # A model built with the task's Auto class is served by that entry.
+        model_class = getattr(transformers, task.model_class)
+        architecture = "Tiny" + model_class.__name__.removeprefix("AutoModel")
+        config = transformers.PretrainedConfig(architectures=[architecture])
+        assert app.task_of(config) == tag, (name, architecture)
+    for name, interface in app.INTERFACES.items():
+        assert interface.pipeline_task in SUPPORTED_TASKS, name
+    # The Space card claims exactly the tasks it has an interface for.
+    readme = (ROOT / "space" / "README.md").read_text()
+    tags = set(yaml.safe_load(readme.split("---")[1])["tags"]) - {"hfft"}
+    assert tags == {i.pipeline_task for i in app.INTERFACES.values()}
+
+
+def test_one_new_table_entry_serves_a_new_kind_of_model(app, interfaces, tmp_path, monkeypatch):
+    """The shell takes everything task-specific from the table: an entry for multi-label text
+    (all scores, those over a threshold from the run's thresholds.json marked) is all it needs."""
+    import gradio as gr
+    from transformers import AutoConfig
+
+    run = make_text_run(tmp_path / "tags")
+    config = AutoConfig.from_pretrained(run)
+    config.problem_type = "multi_label_classification"
+    config.save_pretrained(run)
+    (run / "thresholds.json").write_text(json.dumps({"negative": 0.0, "positive": 1.1}))
+
+    def marked(output, value, model):
+        cut = model.settings["thresholds"]
+        return {
+            ("✓ " if o["score"] > cut[o["label"]] else "") + o["label"]: o["score"] for o in output
+        }
+
+    multi_label = interfaces.Interface(
+        "text-classification",
+        ("ForSequenceClassification",),
+        interfaces.TEXT_INPUT,
+        interfaces.OutputKind(
+            component=lambda model: gr.Label(num_top_classes=len(model.labels)),
+            postprocess=marked,
+            call_kwargs=lambda pipe, model: {"top_k": None},
+        ),
+        action="Tag",
+        matches=lambda config: config.problem_type == "multi_label_classification",
+        extra_files=("thresholds.json",),
+        read_settings=lambda config, folder: {
+            "thresholds": json.loads((folder / "thresholds.json").read_text())
+        },
+    )
+    monkeypatch.setattr(app, "INTERFACES", {"multi-label": multi_label, **app.INTERFACES})
+    assert app.task_of(AutoConfig.from_pretrained(make_text_run(tmp_path / "single"))) == (
+        "text-classification"
+    )
+
+    demo = app.build_app(str(run))
+    predict = next(f for f in demo.fns.values() if f.api_name == "predict")
+    ((scores,),) = predict.fn(["the movie was great fun"])
+    assert set(scores) == {"✓ negative", "positive"}  # every label; only negative over its cut
+    assert all(0 < s < 1 for s in scores.values())  # sigmoid scores, each on its own
+    buttons = [b for b in demo.blocks.values() if isinstance(b, gr.Button)]
+    assert "Tag" in {b.value for b in buttons}
+
+
+def test_app_finds_its_table_by_path_as_a_space_and_from_hfft_serve(tmp_path):
+    """As a Space app.py runs as a script from its folder; `hfft serve` imports it by path from any
+    folder. Both must load the interfaces.py beside it (not a same-named module elsewhere), and
+    neither may import hfft."""
+    import subprocess
+
+    from hfft.hub import collect_space_files
+
+    space = tmp_path / "space"  # exactly the files `hfft push --space` uploads
+    for f in collect_space_files("user/model"):
+        (space / f.path_in_repo).parent.mkdir(parents=True, exist_ok=True)
+        (space / f.path_in_repo).write_bytes(f.content)
+    assert (space / "interfaces.py").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "interfaces.py").write_text("raise RuntimeError('the wrong interfaces.py')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # hfft not importable
+
+    as_space = subprocess.run(
+        [sys.executable, "app.py", "--help"], cwd=space, env=env, capture_output=True, text=True
+    )
+    assert as_space.returncode == 0, as_space.stderr
+    assert "--model" in as_space.stdout
+
+    load = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('hfft_space_app', {str(space / 'app.py')!r})\n"
+        "app = importlib.util.module_from_spec(spec)\n"
+        "sys.modules[spec.name] = app\n"
+        "spec.loader.exec_module(app)\n"
+        "print(app.interfaces.__file__)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'hfft'))\n"
+    )
+    by_path = subprocess.run(
+        [sys.executable, "-c", load], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert by_path.returncode == 0, by_path.stderr
+    assert by_path.stdout.splitlines() == [str(space / "interfaces.py"), "[]"]
+
+
+def test_a_wheel_ships_every_space_file():
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["data-files"]["share/hfft/space"]
+    shipped = {p for pattern in patterns for p in ROOT.glob(pattern)}
+    space = {p for p in (ROOT / "space").iterdir() if p.is_file() and not p.name.startswith(".")}
+    assert space == shipped and {p.name for p in space} >= {"app.py", "interfaces.py"}
 
 
 def test_space_requirements_and_front_matter_match_the_pinned_versions():

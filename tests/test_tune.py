@@ -412,3 +412,56 @@ def test_cli_tune_prunes_a_bad_trial(vit_checkpoint, image_folder, tmp_path, cap
     assert float(rows[1]["loss"]) > float(rows[0]["loss"])
     # `key: null` in the search file dropped those keys from the default space.
     assert [k for k in rows[0] if "." in k] == ["training.learning_rate"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cut_at", [1, 0])
+def test_ctrl_c_ends_the_search_quietly_and_still_reports(vit_checkpoint, image_folder, tmp_path, monkeypatch, capsys, cut_at):  # fmt: skip
+    """A real SIGINT in the middle of a trial's training: no Optuna traceback, the cut-off trial
+    is `interrupted` (no metric), no further trial starts, and the summary of the finished ones
+    still prints before the command exits with 130."""
+    import signal
+
+    from transformers import TrainerCallback
+
+    import hfft.run
+
+    class CtrlC(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            signal.raise_signal(signal.SIGINT)
+
+    def build_run(recipe, _build=hfft.run.build_run):
+        run = _build(recipe)
+        if recipe.output_dir.name == f"trial-{cut_at:03d}":
+            run.trainer.add_callback(CtrlC())
+        return run
+
+    monkeypatch.setattr(hfft.run, "build_run", build_run)
+    raw = image_raw(vit_checkpoint, image_folder, tmp_path / "run")
+    raw["tune"] = {"space": {"training.per_device_train_batch_size": None, "model.freeze_layers": None, "training.num_train_epochs": None}}  # fmt: skip
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(yaml.safe_dump(raw))
+
+    assert main(["tune", str(recipe_path), "--trials", "3"]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "failed" not in captured.err, captured.err
+    assert f"hfft: trial {cut_at}: interrupted" in captured.err
+    tune_dir = tmp_path / "run" / "tune"
+    rows = _rows(tune_dir)
+    assert [r["state"] for r in rows] == ["complete"] * cut_at + ["interrupted"]
+    assert rows[-1]["accuracy"] == "" and rows[-1]["eval_loss"] == ""
+    assert f"| {cut_at} | interrupted |  |" in (tune_dir / "trials.md").read_text()
+    last = captured.err.strip().splitlines()[-1]
+    if cut_at:
+        assert last == "hfft: interrupted: the search stopped after 1 finished trial of 3"
+        assert captured.out.splitlines()[-3:] == [
+            f"best accuracy: {float(rows[0]['accuracy']):.4f}",
+            f"trials: {tune_dir / 'trials.md'}",
+            f"reproduce: hfft train {tune_dir / 'best.yaml'}",
+        ]
+    else:
+        assert last == (
+            "hfft: interrupted: no trial finished before the interruption; see "
+            f"{tune_dir / 'trials.md'}"
+        )
+        assert "best accuracy" not in captured.out and not (tune_dir / "best.yaml").exists()

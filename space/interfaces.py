@@ -1,0 +1,264 @@
+"""The Space's interface table: for each task, what the page shows and how the pipeline is called.
+
+space/app.py is the generic shell (model info, examples, page, batching, launch); everything that
+depends on the task lives here, as data and plain functions, in the spirit of Gradio's own
+pipeline-to-interface table (gradio/pipelines_utils.py) and transformers' task table. An entry is
+an `Interface`: the transformers pipeline task, the `architectures` it serves, and two halves that
+entries share:
+
+- an `InputKind` (the modality): the Gradio input component, the check of one input (clear
+  messages, size limits), how an examples.json "input" becomes a component value;
+- an `OutputKind` (the label scheme): the Gradio output component, the pipeline call's kwargs,
+  and how one pipeline output becomes the output component's value.
+
+Adding a task is one `INTERFACES` entry, reusing or adding one half. Like app.py, this file imports
+only the Space's requirements — never hfft.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import gradio as gr
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+TOP_K = 5
+# Decoding a W*H image costs ~3*W*H bytes: refuse anything above 50 MP (~150 MB decoded) and
+# downscale whatever is larger than MAX_SIDE, since the model resizes to ~224 px anyway.
+MAX_PIXELS = 50_000_000
+MAX_SIDE = 2048
+MAX_TEXT_CHARS = 20_000  # longer texts are cut before tokenizing (the model truncates anyway)
+
+
+class InputError(ValueError):
+    """An input the model cannot handle; the message says what was wrong and what to do."""
+
+
+@dataclass
+class Prepared:
+    """A decoded input ready for the pipeline, with an optional note for the user."""
+
+    value: Any
+    note: str | None = None
+
+
+class Model(Protocol):
+    """What an interface may read about the served model (the app's ModelInfo)."""
+
+    labels: list[str]
+    settings: dict[str, Any]  # what the entry's read_settings returned
+
+
+# ---------------------------------------------------------------- inputs: images
+
+
+def _image_source(payload: Any) -> Any:
+    """A path or byte stream from a Gradio image payload (FileData dict), a path or a PIL image."""
+    if isinstance(payload, dict):
+        path, url = payload.get("path"), payload.get("url") or ""
+        if path:
+            return path
+        if url.startswith("data:"):  # webcam/clipboard images can arrive as a data URL
+            try:
+                return io.BytesIO(base64.b64decode(url.split(",", 1)[1], validate=True))
+            except (IndexError, binascii.Error) as err:
+                raise InputError("The image data could not be read; upload it again.") from err
+        raise InputError("No image received; upload an image (PNG, JPEG, WebP...).")
+    return payload
+
+
+def prepare_image(payload: Any) -> Prepared:
+    """Decode one uploaded image into RGB, refusing non-images and huge ones, shrinking big ones."""
+    if payload is None:
+        raise InputError("No image: upload one, take a webcam picture or paste one.")
+    if isinstance(payload, Image.Image):
+        image = payload
+    else:
+        try:
+            image = Image.open(_image_source(payload))
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
+            name = payload.get("orig_name") if isinstance(payload, dict) else None
+            what = f"'{name}'" if name else "The uploaded file"
+            raise InputError(
+                f"{what} is not an image this app can read ({type(err).__name__}). "
+                "Upload a PNG, JPEG, WebP, GIF or BMP image."
+            ) from err
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise InputError(
+            f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} MP); the limit is "
+            f"{MAX_PIXELS / 1e6:g} MP. Downscale it and upload it again."
+        )
+    note = None
+    try:
+        # JPEG can decode at 1/2, 1/4, 1/8 scale directly: far less memory for camera photos.
+        image.draft("RGB", (MAX_SIDE, MAX_SIDE))
+        image = ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, ValueError, SyntaxError) as err:
+        raise InputError(f"The image file is damaged ({err}); upload it again.") from err
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE))
+    if max(width, height) > MAX_SIDE:
+        note = f"Large image ({width}x{height}) downscaled to {image.width}x{image.height}."
+    return Prepared(image, note)
+
+
+def example_file(value: str, folder: Path) -> str | None:
+    """An examples.json file entry as an absolute path; None when it is missing or outside
+    `folder`: the server hands example files to browsers, so only files inside it qualify."""
+    path = (folder / value).resolve()
+    return str(path) if path.is_file() and path.is_relative_to(folder) else None
+
+
+# ---------------------------------------------------------------- inputs: texts
+
+
+def prepare_text(text: Any) -> Prepared:
+    """Check one text input: non-empty, and cut to MAX_TEXT_CHARS characters."""
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("The text is empty: type or paste a sentence to classify.")
+    text = text.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        return Prepared(text[:MAX_TEXT_CHARS], f"Text cut to {MAX_TEXT_CHARS} characters.")
+    return Prepared(text)
+
+
+def example_text(value: str, folder: Path) -> str:
+    """An examples.json text entry, as it is."""
+    return value
+
+
+def text_truncation(pipe: Any) -> dict[str, Any]:
+    """truncation/max_length kwargs: texts longer than the model's positions would crash it."""
+    max_length = pipe.tokenizer.model_max_length
+    positions = getattr(pipe.model.config, "max_position_embeddings", None)
+    # A tokenizer saved without a limit reports ~1e30, and then `truncation=True` does not cut;
+    # RoBERTa-style models also reserve 2 positions, so stay 2 below the table size.
+    if max_length > 100_000 and positions:
+        max_length = positions - 2
+    return {"truncation": True, "max_length": max_length} if max_length else {}
+
+
+# ---------------------------------------------------------------- outputs: labels
+
+
+def top_k(model: Model) -> int:
+    """How many labels a single-label classifier shows: TOP_K, or all when there are fewer."""
+    return min(TOP_K, len(model.labels))
+
+
+def label_scores(output: list[dict], value: Any, model: Model) -> dict[str, float]:
+    """{label: score} from one input's pipeline output (a list of {"label", "score"})."""
+    return {o["label"]: float(o["score"]) for o in output}
+
+
+def _no_kwargs(*_: Any) -> dict[str, Any]:
+    return {}
+
+
+def _no_settings(config: Any, extras_dir: Path | None) -> dict[str, Any]:
+    return {}
+
+
+def _always(config: Any) -> bool:
+    return True
+
+
+# ---------------------------------------------------------------- the table's types
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """One modality's input side."""
+
+    # () -> the Gradio input component (created inside the page's layout).
+    component: Callable[[], gr.components.Component]
+    # (raw component/API value, before Gradio's preprocessing) -> Prepared; raises InputError.
+    prepare: Callable[[Any], Prepared]
+    # (examples.json "input", the examples folder) -> the component's value; None skips it.
+    read_example: Callable[[str, Path], str | None]
+    # Events of the component meaning "the user brought their own input" (clears the true label).
+    user_events: tuple[str, ...]
+    # Events of the component that run the prediction besides the button (Enter in a textbox).
+    submit_events: tuple[str, ...] = ()
+    # (pipeline) -> kwargs every pipeline call needs for this modality, computed once.
+    call_kwargs: Callable[[Any], dict[str, Any]] = _no_kwargs
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """One label scheme's output side."""
+
+    # (model) -> the Gradio output component.
+    component: Callable[[Model], gr.components.Component]
+    # (one input's pipeline output, its prepared input, model) -> the output component's value.
+    postprocess: Callable[[Any, Any, Model], Any]
+    # (pipeline, model) -> kwargs every pipeline call needs for this scheme, computed once.
+    call_kwargs: Callable[[Any, Model], dict[str, Any]] = _no_kwargs
+    # (message) -> the value shown for a bad input batched with other callers' good ones.
+    error_value: Callable[[str], Any] = lambda message: f"Error: {message}"
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One task's page and pipeline call."""
+
+    pipeline_task: str  # the transformers pipeline task (`pipeline(pipeline_task, model=...)`)
+    # config.json `architectures` class-name suffixes it serves ("ForImageClassification").
+    architectures: tuple[str, ...]
+    input: InputKind
+    output: OutputKind
+    action: str = "Classify"  # the submit button's text
+    # (config) -> whether this entry serves a model whose architecture matched; entries are tried
+    # in table order, so a narrower one (e.g. problem_type multi-label) goes before a broader one.
+    matches: Callable[[Any], bool] = _always
+    # Files besides the weights to fetch from a Hub model repo (a thresholds file...).
+    extra_files: tuple[str, ...] = ()
+    # (config, folder of the run's extra files or None) -> Model.settings, read once at load.
+    read_settings: Callable[[Any, Path | None], dict[str, Any]] = _no_settings
+
+
+# ---------------------------------------------------------------- the table
+
+IMAGE_INPUT = InputKind(
+    component=lambda: gr.Image(
+        label="Image", sources=["upload", "webcam", "clipboard"], type="filepath", height=320
+    ),
+    prepare=prepare_image,
+    read_example=example_file,
+    user_events=("upload",),
+)
+
+TEXT_INPUT = InputKind(
+    component=lambda: gr.Textbox(label="Text", lines=4, placeholder="Type a sentence..."),
+    prepare=prepare_text,
+    read_example=example_text,
+    user_events=("input",),
+    submit_events=("submit",),
+    call_kwargs=text_truncation,
+)
+
+# The top labels with their scores: gr.Label's {label: score}, which the API returns as
+# {"label": top label, "confidences": [{"label", "confidence"}, ...]}.
+SINGLE_LABEL_OUTPUT = OutputKind(
+    component=lambda model: gr.Label(label="Prediction", num_top_classes=top_k(model)),
+    postprocess=label_scores,
+    call_kwargs=lambda pipe, model: {"top_k": top_k(model)},
+)
+
+# Task name (the recipe's `task:`, here equal to the pipeline tag) -> its interface, in the order
+# models are matched against them.
+INTERFACES: dict[str, Interface] = {
+    "image-classification": Interface(
+        "image-classification", ("ForImageClassification",), IMAGE_INPUT, SINGLE_LABEL_OUTPUT
+    ),
+    "text-classification": Interface(
+        "text-classification", ("ForSequenceClassification",), TEXT_INPUT, SINGLE_LABEL_OUTPUT
+    ),
+}
