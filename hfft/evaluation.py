@@ -199,6 +199,8 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
         processing_class=processor,
     )
     out = run_dir / EVAL_DIR / folder
+    # hfft wrote eval/: starting the run over (--overwrite) removes it with the old model's files
+    run_state.record_written(run_dir, [EVAL_DIR])
     report = evaluate_and_report(trainer, {key: prepared[split]}, out, names, recipe.eval.metrics)
     log.info("report written to %s (%s, %s)", out, METRICS_FILE, CONFUSION_MATRIX_FILE)
     return report[key]

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from transformers import pipeline
 
+from hfft import run_dir as run_state
 from hfft.cli import main
 from hfft.recipe import load_recipe
 from hfft.run import train
@@ -78,7 +79,7 @@ def test_eval_reproduces_the_training_metrics(project, capsys, monkeypatch):
     assert _report(run) == before  # the training run's report is left as it was
 
 
-def test_eval_on_another_split_writes_its_own_report(project, capsys, monkeypatch):
+def test_eval_on_another_split_writes_its_own_report(project, tmp_path, capsys, monkeypatch):
     # issue 12, item 12: --split validation replaced the run's confusion matrix (of the test
     # split, as its card says)
     monkeypatch.chdir(project)
@@ -93,6 +94,10 @@ def test_eval_on_another_split_writes_its_own_report(project, capsys, monkeypatc
         == (printed["accuracy"])
     )
     assert (folder / "confusion_matrix.png").is_file()
+    # eval/ is hfft's: starting the run over (--overwrite) removes it with the old model
+    again = Path(shutil.copytree(run, tmp_path / "again"))
+    run_state.wipe(again, "--overwrite")
+    assert not (again / "eval").exists()
 
 
 def test_eval_on_other_data_writes_its_own_report(project, tmp_path, capsys, monkeypatch):
