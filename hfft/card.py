@@ -31,6 +31,8 @@ _TOKEN_VALUE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
 _PATH_KEY = re.compile(r"(_dir|_path|_file|_files|_root)$|^(output_dir|data_files|data_dir)$")
 # metric ids the Hub knows: an hfft name's base ("f1" of f1_macro) is published as one of these
 _HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
+# the splits of the recipe's dataset: the only results the model-index attributes to it
+RUN_SPLITS = ("train", "validation", "test")
 _FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub", "peft")
 
 
@@ -186,6 +188,8 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     eval_results = []
     metric_ids: list[str] = []
     for split in _ordered_splits(metrics):
+        if split not in RUN_SPLITS:
+            continue  # results on other data (older `hfft eval --data`): not this dataset's
         for name, value in _scalar_metrics(metrics[split]).items():
             metric_id, pretty, args = _metric_parts(name)
             if metric_id in _HUB_METRICS and metric_id not in metric_ids:

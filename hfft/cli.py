@@ -59,10 +59,33 @@ def _train(args: argparse.Namespace) -> int:
     return train_command(args, recipe)
 
 
+EVAL_SPLITS = ("test", "validation")
+
+
+def _held_out_split(value: str) -> str:
+    """`--split`: a held-out split. Train is refused with why: the model learnt those rows, so
+    its metrics there say nothing about unseen data."""
+    if value == "train":
+        raise argparse.ArgumentTypeError(
+            "'train' is the data the model learnt from, so its metrics say nothing about new "
+            "data: choose test or validation"
+        )
+    if value not in EVAL_SPLITS:
+        raise argparse.ArgumentTypeError(f"{value!r}: choose test or validation")
+    return value
+
+
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a run directory on a split")
     p.add_argument("run_dir")
-    p.add_argument("--split", default="test", help="test or validation (default: test)")
+    p.add_argument(
+        "--split",
+        default="test",
+        type=_held_out_split,
+        metavar="{test,validation}",
+        help="test or validation (default: test); the report goes to RUN_DIR/eval/, the "
+        "training run's own report is left as it is",
+    )
     p.add_argument(
         "--data",
         metavar="PATH|HUB_ID",

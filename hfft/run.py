@@ -95,11 +95,17 @@ def _configure_library_loggers() -> None:
 
 
 def training_arguments(recipe: Recipe, task: Task) -> Any:
-    """TrainingArguments from hfft's defaults, the task's, then the recipe's `training:`."""
+    """TrainingArguments from hfft's defaults, the task's, then the recipe's `training:`.
+
+    TrainingArguments' own errors come back as one RecipeError line, whole (its messages run
+    over several lines: "... but found" and then the values found)."""
+    import re
+
     import torch
     from transformers import TrainingArguments
 
     from hfft.errors import RecipeError
+    from hfft.recipe_checks import unsupported_precision
 
     kwargs = effective_training(recipe, task)
     if "dataloader_pin_memory" not in recipe.training and not torch.cuda.is_available():
@@ -108,10 +114,24 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
     kwargs["output_dir"] = str(recipe.output_dir / "checkpoints")
     if kwargs.get("gradient_checkpointing"):
         kwargs.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
+    # TrainingArguments' own check, in hfft's words: it says "assign use_cpu", but what a recipe
+    # written for a GPU needs on this machine is bf16 off.
+    bf16 = [key for key in unsupported_precision(kwargs) if key.startswith("bf16")]
+    if bf16:
+        here = "this machine's GPU lacks it" if torch.cuda.is_available() else "none is here"
+        raise RecipeError(
+            f"training.{bf16[0]}=true needs a GPU with bf16 support (NVIDIA Ampere or newer) "
+            f"and {here}: set training.{bf16[0]}=false"
+        )
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, TypeError) as err:
-        raise RecipeError(f"invalid training: settings: {err}") from None
+        lines = [line.strip().removeprefix("- ") for line in str(err).splitlines()]
+        head, *found = [line for line in lines if line] or [type(err).__name__]
+        message = head + (" " + "; ".join(found) if found else "")
+        # "IntervalStrategy.EPOCH" -> "epoch": the value as the recipe spells it
+        message = re.sub(r"\b[A-Z]\w*Strategy\.(\w+)", lambda m: m.group(1).lower(), message)
+        raise RecipeError(f"invalid training: settings: {message}") from None
 
 
 def effective_training(recipe: Recipe, task: Task) -> dict[str, Any]:

@@ -266,6 +266,8 @@ def apply_values(base: Recipe, values: dict[str, Any], output_dir: str | None = 
     raw = copy.deepcopy(base.to_dict())
     if values.get("model.mode", base.model.mode) != "full":
         raw["model"]["freeze_layers"] = 0  # only meaningful (and only allowed) in full mode
+    if values.get("model.mode", base.model.mode) != "lora":
+        raw["model"]["lora"] = {}  # likewise the LoRA settings: back to their defaults
     for key, value in values.items():
         set_dotted(raw, key, value)
     if output_dir is not None:

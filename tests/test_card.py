@@ -180,3 +180,13 @@ def test_text_card_with_a_local_csv(tmp_path, text_csv):
     text = write_model_card(tmp_path, recipe, {"test": {"accuracy": 0.5}}).read_text()
     assert str(text_csv) not in text and str(tmp_path) not in text
     assert "only the new classification head" in text
+
+
+def test_results_on_other_data_are_not_attributed_to_the_training_dataset(tmp_path):
+    # An older `hfft eval --data test.csv` merged "test.csv:test" into metrics.json; the card
+    # attributed it to the training dataset (beans) with split "test.csv:test".
+    recipe = _recipe("unused", "google/vit-base-patch16-224-in21k", tmp_path / "run")
+    recipe["data"] = {"path": "beans"}
+    metrics = {"test": {"accuracy": 0.9}, "test.csv:test": {"accuracy": 0.4}}
+    data = build_card_data(recipe, metrics)
+    assert [(r.dataset_name, r.dataset_split) for r in data.eval_results] == [("beans", "test")]

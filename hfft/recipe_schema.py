@@ -1,0 +1,290 @@
+"""The recipe's sections as dataclasses, each checking its own values in `__post_init__`.
+
+Every number is checked against its valid range here, at recipe load, so a bad value is one line
+naming the key, the value and the range before any model or data loads (not a traceback from
+deep inside the Trainer after minutes of loading). Checks that need two sections (LoRA keys in a
+non-LoRA mode, a text key in an image task) live in `hfft.recipe_checks`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from hfft.errors import RecipeError
+
+Mode = Literal["full", "frozen", "lora"]
+MODES: tuple[str, ...] = typing.get_args(Mode)
+# numpy, random and torch all take seeds in [0, 2**32 - 1]
+MAX_SEED = 2**32 - 1
+
+
+def check_range(
+    key: str,
+    value: float | None,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    hint: str = "",
+) -> None:
+    """Raise `RecipeError("<key> must be <range>, got <value><hint>")` when `value` (None: unset,
+    always fine) is outside [low, high]; `*_open` excludes that bound."""
+    if value is None:
+        return
+    if math.isnan(value):  # compares false with everything: would pass any range
+        raise RecipeError(f"{key} must be a number, got nan")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not (too_low or too_high):
+        return
+    if high is None:
+        rule = f"{'>' if low_open else '>='} {_num(low)}"
+    elif low is None:
+        rule = f"{'<' if high_open else '<='} {_num(high)}"
+    else:
+        rule = f"in {'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
+    raise RecipeError(f"{key} must be {rule}, got {_num(value)}{hint}")
+
+
+def _num(value: float) -> str:
+    """A number as a person writes it: 4294967295, 0.35 (not 0.35000000000000003), 1e-07."""
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.6g}"
+
+
+@dataclass
+class LoraSpec:
+    """LoRA hyper-parameters, passed to `peft.LoraConfig`."""
+
+    r: int = 16
+    alpha: int = 16
+    dropout: float = 0.1
+    # "auto" derives the attention projections of each architecture (see hfft.modes).
+    target_modules: Union[str, list[str]] = "auto"  # noqa: UP007 (runtime-inspected)
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+    def __post_init__(self) -> None:
+        check_range("model.lora.r", self.r, 1)
+        # The update is scaled by alpha / r: zero or negative silences or inverts it.
+        check_range("model.lora.alpha", self.alpha, 0, low_open=True)
+        check_range("model.lora.dropout", self.dropout, 0.0, 1.0, high_open=True)
+
+
+@dataclass
+class ModelSpec:
+    """Which checkpoint to adapt and how (the adaptation mode)."""
+
+    # Hub id or local directory of a pretrained model ...
+    checkpoint: Union[str, None] = None  # noqa: UP007
+    # ... or, to train from scratch, a config: {model_type: vit, hidden_size: 64, ...}.
+    config: Union[dict[str, Any], None] = None  # noqa: UP007
+    # Processor to use instead of the checkpoint's: a path/Hub id, or {class: ViTImageProcessor,
+    # ...kwargs}. Required with `config`.
+    processor: Union[str, dict[str, Any], None] = None  # noqa: UP007
+    mode: Mode = "full"
+    # full mode only: also freeze the embeddings and the N lowest blocks.
+    freeze_layers: int = 0
+    # lora mode only.
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    revision: Union[str, None] = None  # noqa: UP007
+    # frozen mode: run the backbone once and train the head on cached features. null = whenever
+    # possible (frozen, no augmentation, a one-module head); true = required; false = never.
+    cache_features: Union[bool, None] = None  # noqa: UP007
+    trust_remote_code: bool = False
+    # Pickled `.bin` weights can run arbitrary code when loaded: opt in explicitly.
+    allow_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.checkpoint is None) == (self.config is None):
+            raise RecipeError(
+                "set exactly one of model.checkpoint (a pretrained model) and model.config "
+                "(train from scratch, e.g. {model_type: vit, hidden_size: 64})"
+            )
+        if self.config is not None:
+            if "model_type" not in self.config:
+                raise RecipeError("model.config needs model_type, e.g. model.config.model_type=vit")
+            if self.processor is None:
+                raise RecipeError(
+                    "model.config trains from scratch, so there is no checkpoint processor: set "
+                    "model.processor to a path/Hub id or {class: ViTImageProcessor, size: ...}"
+                )
+            if self.mode != "full":
+                raise RecipeError(
+                    f"model.mode '{self.mode}' adapts pretrained weights; a model built from "
+                    "model.config has none: use model.mode=full"
+                )
+        check_range("model.freeze_layers", self.freeze_layers, 0)
+        if self.freeze_layers and self.mode != "full":
+            raise RecipeError(
+                f"model.freeze_layers={self.freeze_layers} only applies to mode 'full' "
+                f"(mode is '{self.mode}'): remove it or set model.mode=full"
+            )
+        if self.mode != "lora":
+            changed = _changed_fields(self.lora, LoraSpec())
+            if changed:
+                key, value = changed[0]
+                raise RecipeError(
+                    f"model.lora.{key}={value} only applies to mode 'lora' (mode is "
+                    f"'{self.mode}'): remove model.lora or set model.mode=lora"
+                )
+
+
+def _changed_fields(spec: Any, default: Any) -> list[tuple[str, Any]]:
+    """(name, value) of the fields of `spec` that differ from `default`: what a user set (a
+    value equal to the default, as a saved recipe spells out, changes nothing)."""
+    return [
+        (f.name, getattr(spec, f.name))
+        for f in dataclasses.fields(spec)
+        if getattr(spec, f.name) != getattr(default, f.name)
+    ]
+
+
+@dataclass
+class AugmentationSpec:
+    """Train-time image augmentation (torchvision transforms v2), applied lazily."""
+
+    enabled: bool = True
+    horizontal_flip: bool = True
+    # Random rotation in [-degrees, degrees].
+    rotation_degrees: float = 10.0
+    # Random-resized-crop scale range (zoom); [1.0, 1.0] disables zoom.
+    crop_scale: list[float] = field(default_factory=lambda: [0.8, 1.0])
+
+    def __post_init__(self) -> None:
+        # Beyond 180 the range [-d, d] only repeats angles already covered.
+        check_range("data.augmentation.rotation_degrees", self.rotation_degrees, 0, 180)
+        scale = self.crop_scale
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+            raise RecipeError(
+                f"data.augmentation.crop_scale must be [low, high] with 0 < low <= high <= 1, "
+                f"got {self.crop_scale}"
+            )
+
+
+@dataclass
+class DataSpec:
+    """What `datasets.load_dataset` takes, plus the mapping onto hfft's standard columns."""
+
+    path: str
+    name: Union[str, None] = None  # noqa: UP007
+    data_dir: Union[str, None] = None  # noqa: UP007
+    data_files: Union[str, list[str], dict[str, Any], None] = None  # noqa: UP007
+    revision: Union[str, None] = None  # noqa: UP007
+    # hfft standard name ("image"/"text", "label") -> the dataset's column name.
+    columns: dict[str, str] = field(default_factory=dict)
+    train_split: str = "train"
+    validation_split: Union[str, None] = None  # noqa: UP007  (None: found or carved)
+    test_split: Union[str, None] = None  # noqa: UP007
+    # Carved (stratified, seeded) from train when the dataset has no such split.
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.0
+    seed: int = 42
+    max_train_samples: Union[int, None] = None  # noqa: UP007
+    max_eval_samples: Union[int, None] = None  # noqa: UP007
+    # Text tasks only: tokenizer truncation length.
+    max_length: int = 256
+    # Image tasks only.
+    augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
+    # Examples that cannot be used (an image that does not decode or is not 8-bit, an empty
+    # text, a missing label): "error" stops before training with the list of them (file/row and
+    # why); "skip" leaves them out, counted and reported.
+    on_bad_example: Literal["error", "skip"] = "error"
+
+    def __post_init__(self) -> None:
+        check_range("data.test_fraction", self.test_fraction, 0.0, 1.0, high_open=True)
+        # Validation is carved from what test leaves, and never larger than what train keeps.
+        left = 1.0 - self.test_fraction
+        hint = (
+            f" (half of the {left:g} that data.test_fraction={self.test_fraction:g} leaves, "
+            "so train keeps at least as many rows)"
+            if self.test_fraction
+            else " (validation is carved from train, which keeps at least as many rows)"
+        )
+        check_range("data.validation_fraction", self.validation_fraction, 0.0, left / 2, hint=hint)
+        check_range("data.seed", self.seed, 0, MAX_SEED)
+        check_range("data.max_train_samples", self.max_train_samples, 1, hint=" (or null: all)")
+        check_range("data.max_eval_samples", self.max_eval_samples, 1, hint=" (or null: all)")
+        check_range("data.max_length", self.max_length, 1)
+
+
+@dataclass
+class EarlyStoppingSpec:
+    """Stop when the validation loss has not improved for `patience` evaluations."""
+
+    patience: Union[int, None] = 3  # noqa: UP007  (null or 0 disables early stopping)
+    threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_range("early_stopping.patience", self.patience, 0, hint=" (0 or null: off)")
+        check_range("early_stopping.threshold", self.threshold, 0)
+
+
+@dataclass
+class EvalSpec:
+    """Metrics computed during and after training (names from hfft.metrics)."""
+
+    metrics: list[str] = field(default_factory=lambda: ["accuracy", "f1_macro"])
+
+
+@dataclass
+class HubSpec:
+    """Push the run directory to the Hub when training ends."""
+
+    repo_id: Union[str, None] = None  # noqa: UP007
+    private: bool = False
+    push: bool = False
+    # The model card's license (a Hub license id such as apache-2.0), when you know it.
+    license: Union[str, None] = None  # noqa: UP007
+
+    def __post_init__(self) -> None:
+        if self.push and not self.repo_id:
+            raise RecipeError(
+                "hub.push is true but hub.repo_id is not set: add hub.repo_id=USER/NAME"
+            )
+
+
+@dataclass
+class Recipe:
+    """A whole recipe. `training` is passed straight to `transformers.TrainingArguments`."""
+
+    task: str
+    model: ModelSpec
+    data: DataSpec
+    training: dict[str, Any] = field(default_factory=dict)
+    early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    hub: HubSpec = field(default_factory=HubSpec)
+    # Hyper-parameter search settings (`hfft tune`), validated by hfft.tune.
+    tune: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """What the model starts from, for logs and cards."""
+        if self.model.checkpoint:
+            return self.model.checkpoint
+        return f"scratch ({self.model.config['model_type']} config)"
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.training["output_dir"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        """The resolved recipe as YAML, any token masked (it is written to files)."""
+        from hfft.redact import redact_tree
+
+        return yaml.safe_dump(redact_tree(self.to_dict()), sort_keys=False)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_yaml())
