@@ -17,10 +17,12 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from hfft.evaluation import CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE, primary_split
+from hfft.evaluation import primary_split
 from hfft.local_paths import looks_like_local_path
+from hfft.modes import mode_named
+from hfft.run_files import CARD_FILE, TRAINING_CURVES_FILE
+from hfft.tasks import TASKS
 
-CARD_FILE = "README.md"
 # datasets' packaged builders: `load_dataset("<builder>", data_dir=...)` reads local files
 _FALLBACK_BUILDERS = frozenset(
     {"imagefolder", "audiofolder", "videofolder", "csv", "json", "parquet", "text", "arrow"}
@@ -33,7 +35,7 @@ _PATH_KEY = re.compile(r"(_dir|_path|_file|_files|_root)$|^(output_dir|data_file
 _HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
 # the splits of the recipe's dataset: the only results the model-index attributes to it
 RUN_SPLITS = ("train", "validation", "test")
-_FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub", "peft")
+_FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub")
 
 
 def _builders() -> frozenset[str]:
@@ -131,9 +133,7 @@ def _ordered_splits(metrics: Mapping[str, Any]) -> list[str]:
 
 def _framework_versions(mode: str) -> list[str]:
     lines = []
-    for package in _FRAMEWORKS:
-        if package == "peft" and mode != "lora":
-            continue
+    for package in (*_FRAMEWORKS, *mode_named(mode).packages):
         try:
             lines.append(f"- {package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
@@ -141,23 +141,13 @@ def _framework_versions(mode: str) -> list[str]:
     return lines
 
 
-def _mode_sentence(model: Mapping[str, Any]) -> str:
-    mode = model.get("mode", "full")
-    if mode == "frozen":
-        return "the pretrained backbone was frozen and only the new classification head trained"
-    if mode == "lora":
-        lora = model.get("lora") or {}
-        targets = lora.get("target_modules", "auto")
-        return (
-            f"LoRA adapters (r={lora.get('r')}, alpha={lora.get('alpha')}, "
-            f"dropout={lora.get('dropout')}, target modules: {targets}) were trained together "
-            "with the new classification head, then merged into the weights, so the model "
-            "loads without PEFT"
-        )
-    frozen = model.get("freeze_layers") or 0
-    if frozen:
-        return f"all weights were trained except the embeddings and the {frozen} lowest blocks"
-    return "all weights were fine-tuned"
+_COLUMN_TITLES = {"f1": "F1"}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "–" if value is None else str(value)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -174,11 +164,11 @@ def _yaml(data: Any) -> str:
 
 def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> ModelCardData:
     """The card's metadata block: Hub ids only, results as a `model-index`."""
-    task = recipe.get("task", "image-classification")
+    task = recipe["task"]
     model = recipe.get("model") or {}
     data = recipe.get("data") or {}
     hub = recipe.get("hub") or {}
-    mode = model.get("mode", "full")
+    mode = mode_named(model.get("mode")).name
     checkpoint = model.get("checkpoint")
     dataset_id, dataset_type, dataset_name = _dataset_description(data)
     repo_id = hub.get("repo_id")
@@ -225,10 +215,10 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     """The full README.md text (metadata + body) for a run."""
     run_dir = Path(run_dir)
     card_data = build_card_data(recipe, metrics)
-    task = recipe.get("task", "image-classification")
+    task = TASKS[recipe["task"]]
     model = recipe.get("model") or {}
     hub = recipe.get("hub") or {}
-    mode = model.get("mode", "full")
+    mode = mode_named(model.get("mode"))
     checkpoint = str(model.get("checkpoint") or "")
     dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {})
 
@@ -244,8 +234,8 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     )
     parts = [
         f"# {card_data.model_name}",
-        f"{'An' if task[:1] in 'aeiou' else 'A'} {task} model fine-tuned from {base} on "
-        f"{dataset} with hfft in **{mode}** mode: {_mode_sentence(model)}.",
+        f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from {base} "
+        f"on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}.",
     ]
 
     splits = _ordered_splits(metrics)
@@ -259,26 +249,18 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         main = primary_split(splits)
         per_class = metrics[main].get("per_class") or {}
         if per_class:
+            columns = list(next(iter(per_class.values())))
             rows = [
-                [
-                    str(label).replace("|", "\\|"),
-                    f"{c['precision']:.3f}",
-                    f"{c['recall']:.3f}",
-                    f"{c['f1']:.3f}",
-                    str(c["support"]),
-                ]
+                [str(label).replace("|", "\\|"), *(_cell(c.get(k)) for k in columns)]
                 for label, c in per_class.items()
             ]
             parts += [
                 f"### Per class ({main} split)",
-                _table(["label", "precision", "recall", "F1", "support"], rows),
+                _table(["label", *(_COLUMN_TITLES.get(k, k) for k in columns)], rows),
             ]
     plots = [
         (title, name)
-        for title, name in (
-            ("Confusion matrix", CONFUSION_MATRIX_FILE),
-            ("Training curves", TRAINING_CURVES_FILE),
-        )
+        for title, name in (*task.labels.plots, ("Training curves", TRAINING_CURVES_FILE))
         if (run_dir / name).is_file()
     ]
     if plots:
@@ -286,22 +268,19 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         parts += [f"![{title}]({name})" for title, name in plots]
 
     target = hub.get("repo_id") or f"path/to/{run_dir.name}"
-    example = '"path/to/image.jpg"' if task.startswith("image") else '"I really enjoyed it."'
+    example = task.modality.usage_example
     parts += [
         "## Usage",
         "```python\nfrom transformers import pipeline\n\n"
-        f'classifier = pipeline("{task}", model="{target}")\n'
-        f"print(classifier({example}, top_k=5))\n```",
+        f'classifier = pipeline("{task.name}", model="{target}")\n'
+        f"print(classifier({example}{task.labels.usage_kwargs}))\n```",
         f"or, with hfft: `hfft predict {target} {example.strip(chr(34))}`",
     ]
 
     published = sanitize_recipe(recipe)
     hyper = {k: v for k, v in (published.get("training") or {}).items() if k != "output_dir"}
-    hyper["mode"] = mode
-    if mode == "lora":
-        hyper.update({f"lora.{k}": v for k, v in (model.get("lora") or {}).items()})
-    elif model.get("freeze_layers"):
-        hyper["freeze_layers"] = model.get("freeze_layers")
+    hyper["mode"] = mode.name
+    hyper.update(mode.hyperparameters(model))
     parts += [
         "## Training procedure",
         _table(["hyper-parameter", "value"], [[f"`{k}`", f"`{v}`"] for k, v in hyper.items()]),
@@ -310,7 +289,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         "at the data, `hfft train recipe.yaml` reproduces the run.",
         f"```yaml\n{_yaml(published)}\n```",
         "## Framework versions",
-        "\n".join(_framework_versions(mode)),
+        "\n".join(_framework_versions(mode.name)),
     ]
     text = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(parts) + "\n"
     return _TOKEN_VALUE.sub("<redacted>", text)

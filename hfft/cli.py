@@ -92,7 +92,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="evaluate other data: a folder, a csv/json/parquet file or a Hub dataset id "
         "(the recipe's column mapping applies)",
     )
-    p.set_defaults(func=_lazy("hfft.evaluation", "eval_command"))
+    p.set_defaults(func=_lazy("hfft.commands.eval", "eval_command"))
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:

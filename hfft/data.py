@@ -244,8 +244,8 @@ def standardize_columns(
     for std in mapping:
         if std not in standard:
             raise RecipeError(
-                f"data.columns has standard name '{std}'{did_you_mean(std, standard)}, which "
-                f"{task.name} does not read; map {input_column!r} and 'label' to your dataset's "
+                f"data.columns has unknown standard name '{std}'{did_you_mean(std, standard)}; "
+                f"{task.name} reads {input_column!r} and 'label': map them to your dataset's "
                 "columns"
             )
     existing = list(ds.column_names)

@@ -278,6 +278,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
             trainer,
             eval_splits,
             run_dir,
+            run.task,
             run.data.label_names,
             recipe.eval.metrics,
             log_history=trainer.state.log_history,

@@ -38,24 +38,34 @@ from typing import Any
 import yaml
 
 from hfft.errors import HfftError
+from hfft.run_files import (
+    ADAPTER_DIR,
+    CARD_FILE,
+    CHECKPOINT_MARKER,
+    CHECKPOINTS,
+    CONFIG_FILE,
+    CONFUSION_MATRIX_FILE,
+    EXAMPLES_DIR,
+    MANIFEST,
+    MARKER,
+    METRICS_FILE,
+    RECIPE_FILE,
+    TRAINING_CURVES_FILE,
+    TUNE_DIR,
+    is_unfinished,
+)
 
 log = logging.getLogger("hfft")
 
-MARKER = "unfinished.json"
-RECIPE_FILE = "recipe.yaml"
-CHECKPOINTS = "checkpoints"
-CHECKPOINT_MARKER = "hfft_complete"
-# Hidden: `hfft push` skips dot files, and no model, processor or user wants the name.
-MANIFEST = ".hfft-written.json"
-# hfft tune's study: `hfft train RUN_DIR/tune/best.yaml` trains beside it; no wipe touches it.
-TUNE_DIR = "tune"
-# Subfolders a run writes.
-RUN_SUBDIRS = ("checkpoints", "adapter", "examples")
+# MANIFEST is hidden: `hfft push` skips dot files, and no model, processor or user wants the
+# name. TUNE_DIR is hfft tune's study: `hfft train RUN_DIR/tune/best.yaml` trains beside it; no
+# wipe touches it. Subfolders a run writes:
+RUN_SUBDIRS = (CHECKPOINTS, ADAPTER_DIR, EXAMPLES_DIR)
 # A run directory hfft wrote before it kept a manifest: what starting over may remove there, the
 # names hfft and save_pretrained write. Anything else in it is kept.
 LEGACY_FILES = (
-    RECIPE_FILE, "README.md", "metrics.json", "confusion_matrix.png", "training_curves.png",
-    "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
+    RECIPE_FILE, CARD_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE,
+    CONFIG_FILE, "generation_config.json", "*.safetensors", "*.safetensors.index.json",
     "preprocessor_config.json", "processor_config.json", "tokenizer*", "special_tokens_map.json",
     "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.*",
 )  # fmt: skip
@@ -64,17 +74,12 @@ RESUME_MUST_MATCH = ("task", "model", "data")
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
-def is_unfinished(run_dir: str | Path) -> bool:
-    """True while a run is training into the folder, or after it was interrupted."""
-    return (Path(run_dir) / MARKER).is_file()
-
-
 def is_finished(run_dir: str | Path) -> bool:
     """True for a folder holding a whole hfft run: its model and recipe, and no marker."""
     path = Path(run_dir)
     return (
         (path / RECIPE_FILE).is_file()
-        and (path / "config.json").is_file()
+        and (path / CONFIG_FILE).is_file()
         and not is_unfinished(path)
     )
 

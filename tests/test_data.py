@@ -83,14 +83,18 @@ def test_missing_column_lists_the_columns(text_csv):
 
 def test_unmapped_input_column_says_which_key_to_set(text_csv):
     with pytest.raises(DataError, match=r"set data.columns.label"):
-        load_data(spec(path="csv", data_files=str(text_csv), columns={"text": "sentence"}), TEXT_TASK)
+        load_data(
+            spec(path="csv", data_files=str(text_csv), columns={"text": "sentence"}), TEXT_TASK
+        )
 
 
 def test_unknown_standard_column_name(text_csv):
     with pytest.raises(
         RecipeError, match="unknown standard name 'txt' \\(did you mean 'text'\\?\\)"
     ):
-        load_data(spec(path="csv", data_files=str(text_csv), columns={"txt": "sentence"}), TEXT_TASK)
+        load_data(
+            spec(path="csv", data_files=str(text_csv), columns={"txt": "sentence"}), TEXT_TASK
+        )
 
 
 def test_unseen_label_in_validation_is_an_error(tmp_path):
@@ -186,7 +190,7 @@ def test_max_samples_cap_train_and_each_held_out_split(image_folder):
         max_eval_samples=2,
     )
     full = load_data(
-        spec(path="imagefolder", data_dir=str(image_folder), test_fraction=0.25), "image"
+        spec(path="imagefolder", data_dir=str(image_folder), test_fraction=0.25), IMAGE_TASK
     )
     capped = load_data(data, IMAGE_TASK)
     assert capped.sizes() == {"train": 5, "validation": 2, "test": 2}

@@ -14,10 +14,13 @@ from transformers import AutoModelForImageClassification, Trainer, TrainingArgum
 
 from hfft.errors import DataError, HfftError, RecipeError
 from hfft.evaluation import evaluate_and_report, primary_split
+from hfft.tasks import TASKS
 from hfft.tasks.single_label_metrics import build_metrics
 from tests import tiny
 
 LABELS = ["red", "green", "blue"]
+
+IMAGE_TASK = TASKS["image-classification"]
 
 
 def _split(n, seed):
@@ -73,6 +76,7 @@ def test_evaluate_and_report_writes_metrics_plots_and_merges(tmp_path, trainer):
         trainer,
         {"test": test},
         run_dir,
+        IMAGE_TASK,
         LABELS,
         ["accuracy", "f1_macro", "top2_accuracy"],
         log_history=trainer.state.log_history,
@@ -100,7 +104,9 @@ def test_evaluate_and_report_writes_metrics_plots_and_merges(tmp_path, trainer):
 
     # evaluating validation later keeps test; evaluating test again replaces it
     (run_dir / "confusion_matrix.png").unlink()
-    merged = evaluate_and_report(trainer, {"validation": validation}, run_dir, LABELS, None)
+    merged = evaluate_and_report(
+        trainer, {"validation": validation}, run_dir, IMAGE_TASK, LABELS, None
+    )
     assert set(merged) == {"test", "validation"}
     assert merged["test"] == got
     assert set(merged["validation"]) == {"accuracy", "f1_macro", "per_class"}
@@ -111,9 +117,13 @@ def test_evaluate_and_report_writes_metrics_plots_and_merges(tmp_path, trainer):
 def test_unlabelled_split_and_bad_metric_are_user_errors(tmp_path, trainer):
     no_labels = _split(4, 3).remove_columns("labels")
     with pytest.raises(HfftError, match="no labels"):
-        evaluate_and_report(trainer, {"test": no_labels}, tmp_path / "r", LABELS, ["accuracy"])
+        evaluate_and_report(
+            trainer, {"test": no_labels}, tmp_path / "r", IMAGE_TASK, LABELS, ["accuracy"]
+        )
     with pytest.raises(RecipeError, match="did you mean 'accuracy'"):
-        evaluate_and_report(trainer, {"test": _split(4, 3)}, tmp_path / "r", LABELS, ["acuracy"])
+        evaluate_and_report(
+            trainer, {"test": _split(4, 3)}, tmp_path / "r", IMAGE_TASK, LABELS, ["acuracy"]
+        )
     assert not (tmp_path / "r" / "metrics.json").exists()
 
 
@@ -128,7 +138,7 @@ def test_primary_split():
 
 
 def test_data_source_says_a_missing_file_does_not_exist(tmp_path, monkeypatch):
-    from hfft.evaluation import data_source
+    from hfft.eval_run import data_source
 
     monkeypatch.chdir(tmp_path)
     for missing in ("missing.csv", "./folder", "some/deep/folder"):
@@ -141,7 +151,7 @@ def test_data_source_says_a_missing_file_does_not_exist(tmp_path, monkeypatch):
 
 
 def test_training_origin_is_found_from_the_run_directory_and_its_output_dir(tmp_path):
-    from hfft.evaluation import training_origin
+    from hfft.eval_run import training_origin
 
     run = tmp_path / "proj" / "runs" / "x"
     assert training_origin(run, Path("runs/x")) == tmp_path / "proj"
@@ -151,7 +161,7 @@ def test_training_origin_is_found_from_the_run_directory_and_its_output_dir(tmp_
 
 
 def test_data_here_resolves_relative_paths_against_the_training_folder(tmp_path, monkeypatch):
-    from hfft.evaluation import data_here
+    from hfft.eval_run import data_here
     from hfft.recipe import DataSpec
 
     proj = tmp_path / "proj"
@@ -180,7 +190,7 @@ def test_data_here_resolves_relative_paths_against_the_training_folder(tmp_path,
 
 
 def test_evaluation_arguments_leave_out_the_precision_this_machine_lacks(tmp_path):
-    from hfft.evaluation import evaluation_arguments
+    from hfft.eval_run import evaluation_arguments
     from hfft.recipe import load_recipe
     from hfft.tasks import TASKS
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hfft.errors import DataError
+from hfft.run_files import CONFUSION_MATRIX_FILE
 from hfft.tasks.single_label_metrics import DEFAULT_METRICS, plot, scheme_metrics
 from hfft.tasks.task import LabelScheme
 
@@ -164,5 +165,7 @@ SINGLE_LABEL = LabelScheme(
     head_loss=head_loss,
     build_metrics=scheme_metrics,
     plot=plot,
+    plots=(("Confusion matrix", CONFUSION_MATRIX_FILE),),
+    usage_kwargs=", top_k=5",
     default_metrics=DEFAULT_METRICS,
 )

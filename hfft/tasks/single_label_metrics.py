@@ -18,7 +18,6 @@ import numpy as np
 from hfft.errors import RecipeError, did_you_mean
 
 DEFAULT_METRICS: tuple[str, ...] = ("accuracy", "f1_macro")
-CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 
 # hfft metric name -> (local module folder, module config = averaging)
 _CLASS_METRICS: dict[str, tuple[str, str | None]] = {
@@ -169,6 +168,7 @@ def scheme_metrics(names: Sequence[str], label_names: Sequence[str]) -> Metrics:
 def plot(data: Any, label_names: Sequence[str], run_dir: Path, split: str) -> list[str]:
     """The confusion matrix of one split, normalised per true class; returns the file name."""
     from hfft.plots import plot_confusion_matrix
+    from hfft.run_files import CONFUSION_MATRIX_FILE
 
     y_true, y_pred = data
     accuracy = float(np.mean(y_true == y_pred)) if len(y_true) else 0.0

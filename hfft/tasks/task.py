@@ -90,9 +90,7 @@ class LabelScheme:
     encode_with: Callable[[datasets.Dataset, Sequence[str], str], datasets.Dataset]
     # (split, fraction, seed, name of the held-out split) -> (kept, carved): a held-out split
     # carved from train, stratified as the scheme allows.
-    carve: Callable[
-        [datasets.Dataset, float, int, str], tuple[datasets.Dataset, datasets.Dataset]
-    ]
+    carve: Callable[[datasets.Dataset, float, int, str], tuple[datasets.Dataset, datasets.Dataset]]
     # ({split: encoded split}, label names) -> None, or DataError for labels a model cannot
     # learn (a held-out class without training rows, a label column of per-row ids).
     check_coverage: Callable[[dict[str, datasets.Dataset], Sequence[str]], None]
@@ -109,6 +107,10 @@ class LabelScheme:
     build_metrics: Callable[[Sequence[str], Sequence[str]], Any]
     # (plot data, label names, run dir, split name) -> names of the plot files written.
     plot: Callable[[Any, Sequence[str], Path, str], list[str]]
+    # (title, file name) of the plots `plot` may write, for the card.
+    plots: tuple[tuple[str, str], ...] = ()
+    # Extra arguments of the pipeline call in the card's usage snippet (Python source).
+    usage_kwargs: str = ""
     # Extra config kwargs for the model (e.g. problem_type).
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Metric names computed when eval.metrics is not set.
