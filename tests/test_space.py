@@ -491,8 +491,8 @@ def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, ca
 def test_a_space_without_its_variable_serves_the_model_named_in_its_model_file(
     tmp_path, monkeypatch
 ):
-    from hfft.space_files import SPACE_MODEL_FILE, collect_space_files
     from hfft.serve import load_app_module
+    from hfft.space_files import SPACE_MODEL_FILE, collect_space_files
 
     space = tmp_path / "space"  # as `hfft push --space` uploads it
     space.mkdir()
