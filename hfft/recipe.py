@@ -24,7 +24,6 @@ from hfft.recipe_loader import (
 )
 from hfft.recipe_schema import (
     MODES,
-    AugmentationSpec,
     DataSpec,
     EarlyStoppingSpec,
     EvalSpec,
@@ -35,6 +34,7 @@ from hfft.recipe_schema import (
     Recipe,
 )
 from hfft.resources import recipes_dir
+from hfft.tasks.image import AugmentationSpec
 
 RECIPES_DIR = recipes_dir()
 

@@ -13,7 +13,7 @@ import typing
 from typing import Any
 
 from hfft.errors import RecipeError, did_you_mean
-from hfft.recipe_schema import MAX_SEED, AugmentationSpec, DataSpec, Recipe, check_range
+from hfft.recipe_schema import MAX_SEED, Recipe, check_range
 from hfft.recipe_types import coerce_scalar
 
 # TrainingArguments fields that hold secrets: refused in recipes.
@@ -51,24 +51,58 @@ INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 # Modules that stand in for an integration's own (transformers accepts tensorboardX too).
 _ALTERNATIVES = {"tensorboard": ("tensorboardX",)}
-# data keys that only some inputs read: key -> the task input columns that use it.
-INPUT_ONLY_KEYS = {"augmentation": ("image",), "max_length": ("text",)}
 
 
-def validate_task(task: str) -> None:
-    """The task is one hfft knows."""
+def validate_task(task: str) -> Any:
+    """The `Task` of a task name hfft knows."""
     from hfft.tasks import TASKS
 
     if task not in TASKS:
         raise RecipeError(
             f"unknown task '{task}'{did_you_mean(task, TASKS)}; tasks: {sorted(TASKS)}"
         )
+    return TASKS[task]
+
+
+def drop_other_options(data: Any, task: Any) -> Any:
+    """The raw `data:` section without options of other modalities left at their defaults (a
+    recipe saved by an older hfft spells them all out); set to anything else, such an option
+    would be ignored without a word, so it is an error naming it."""
+    from hfft.recipe_types import build
+    from hfft.tasks import TASKS
+
+    if not isinstance(data, dict):
+        return data
+    own = {f.name for f in dataclasses.fields(task.modality.options)}
+    out = dict(data)
+    for other in {t.modality.name: t.modality for t in TASKS.values()}.values():
+        for f in dataclasses.fields(other.options):
+            if f.name in own or f.name not in out:
+                continue
+            given = build(other.options, {f.name: out[f.name]}, prefix="data.")
+            default = getattr(other.options(), f.name)
+            value = getattr(given, f.name)
+            if value != default:
+                shown = f"data.{f.name}={value}"
+                if dataclasses.is_dataclass(value):
+                    key, changed = next(
+                        (g.name, getattr(value, g.name))
+                        for g in dataclasses.fields(value)
+                        if getattr(value, g.name) != getattr(default, g.name)
+                    )
+                    shown = f"data.{f.name}.{key}={changed}"
+                raise RecipeError(
+                    f"{shown} only applies to {other.name} tasks ({task.name} reads "
+                    f"{task.input_column}): remove data.{f.name}"
+                )
+            del out[f.name]
+    return out
 
 
 def check_task_keys(recipe: Recipe) -> None:
-    """Refuse data keys the recipe's task never reads (a `data.columns.image` in a text task, an
-    augmentation or a max_length the task ignores): set to anything but their default, they
-    would be ignored without a word."""
+    """Refuse column mappings the recipe's task never reads (a `data.columns.image` in a text
+    task): they would be ignored without a word. (Other modalities' options are refused by
+    `drop_other_options`.)"""
     from hfft.tasks import TASKS
 
     task = TASKS[recipe.task]
@@ -79,28 +113,6 @@ def check_task_keys(recipe: Recipe) -> None:
                 f"data.columns.{std} does not apply to {recipe.task}, which reads the columns "
                 f"{read[0]!r} and 'label'{did_you_mean(str(std), read)}: remove data.columns.{std}"
             )
-    defaults = {f.name: f for f in dataclasses.fields(DataSpec)}
-    for key, inputs in INPUT_ONLY_KEYS.items():
-        if task.input_column in inputs:
-            continue
-        value = getattr(recipe.data, key)
-        if key == "augmentation":
-            changed = [
-                (f.name, getattr(value, f.name))
-                for f in dataclasses.fields(AugmentationSpec)
-                if getattr(value, f.name) != getattr(AugmentationSpec(), f.name)
-            ]
-            if not changed:
-                continue
-            shown = f"data.augmentation.{changed[0][0]}={changed[0][1]}"
-        elif value == defaults[key].default:
-            continue
-        else:
-            shown = f"data.{key}={value}"
-        raise RecipeError(
-            f"{shown} only applies to {' and '.join(inputs)} tasks ({recipe.task} reads "
-            f"{task.input_column}): remove data.{key}"
-        )
 
 
 def settle_evaluation_off(recipe: Recipe, raw: dict[str, Any]) -> None:

@@ -15,11 +15,12 @@ from hfft import resources
 from hfft.errors import RecipeError, first_line
 from hfft.recipe_checks import (
     check_task_keys,
+    drop_other_options,
     settle_evaluation_off,
     validate_task,
     validate_training,
 )
-from hfft.recipe_schema import Recipe
+from hfft.recipe_schema import Recipe, data_spec_for
 from hfft.recipe_types import build
 
 log = logging.getLogger("hfft")
@@ -106,7 +107,14 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     """Build and validate a `Recipe` from a plain dict (as read from YAML)."""
-    recipe = build(Recipe, raw, prefix="")
+    task = raw.get("task") if isinstance(raw, dict) else None
+    hints = {}
+    if isinstance(task, str):
+        # The task decides what `data:` holds: the generic keys plus its modality's options.
+        found = validate_task(task)
+        raw = {**raw, "data": drop_other_options(raw.get("data"), found)}
+        hints["data"] = data_spec_for(found.modality.options)
+    recipe = build(Recipe, raw, prefix="", hints=hints)
     validate_task(recipe.task)
     if "output_dir" not in recipe.training or not recipe.training["output_dir"]:
         raise RecipeError(

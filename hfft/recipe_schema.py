@@ -149,37 +149,16 @@ def _changed_fields(spec: Any, default: Any) -> list[tuple[str, Any]]:
 
 
 @dataclass
-class AugmentationSpec:
-    """Train-time image augmentation (torchvision transforms v2), applied lazily."""
-
-    enabled: bool = True
-    horizontal_flip: bool = True
-    # Random rotation in [-degrees, degrees].
-    rotation_degrees: float = 10.0
-    # Random-resized-crop scale range (zoom); [1.0, 1.0] disables zoom.
-    crop_scale: list[float] = field(default_factory=lambda: [0.8, 1.0])
-
-    def __post_init__(self) -> None:
-        # Beyond 180 the range [-d, d] only repeats angles already covered.
-        check_range("data.augmentation.rotation_degrees", self.rotation_degrees, 0, 180)
-        scale = self.crop_scale
-        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
-            raise RecipeError(
-                f"data.augmentation.crop_scale must be [low, high] with 0 < low <= high <= 1, "
-                f"got {self.crop_scale}"
-            )
-
-
-@dataclass
 class DataSpec:
-    """What `datasets.load_dataset` takes, plus the mapping onto hfft's standard columns."""
+    """What `datasets.load_dataset` takes, plus the mapping onto hfft's standard columns. A
+    recipe's `data:` section is this plus its task's modality options (`data_spec_for`)."""
 
     path: str
     name: Union[str, None] = None  # noqa: UP007
     data_dir: Union[str, None] = None  # noqa: UP007
     data_files: Union[str, list[str], dict[str, Any], None] = None  # noqa: UP007
     revision: Union[str, None] = None  # noqa: UP007
-    # hfft standard name ("image"/"text", "label") -> the dataset's column name.
+    # hfft standard name (the task's input column, "label") -> the dataset's column name.
     columns: dict[str, str] = field(default_factory=dict)
     train_split: str = "train"
     validation_split: Union[str, None] = None  # noqa: UP007  (None: found or carved)
@@ -190,10 +169,6 @@ class DataSpec:
     seed: int = 42
     max_train_samples: Union[int, None] = None  # noqa: UP007
     max_eval_samples: Union[int, None] = None  # noqa: UP007
-    # Text tasks only: tokenizer truncation length.
-    max_length: int = 256
-    # Image tasks only.
-    augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
     # Examples that cannot be used (an image that does not decode or is not 8-bit, an empty
     # text, a missing label): "error" stops before training with the list of them (file/row and
     # why); "skip" leaves them out, counted and reported.
@@ -213,7 +188,29 @@ class DataSpec:
         check_range("data.seed", self.seed, 0, MAX_SEED)
         check_range("data.max_train_samples", self.max_train_samples, 1, hint=" (or null: all)")
         check_range("data.max_eval_samples", self.max_eval_samples, 1, hint=" (or null: all)")
-        check_range("data.max_length", self.max_length, 1)
+
+
+_DATA_SPECS: dict[type, type] = {}
+
+
+def data_spec_for(options: type) -> type:
+    """The `data:` section of a task whose modality has recipe options `options` (a dataclass,
+    such as the image modality's augmentation): one dataclass with the generic fields and the
+    options, so they validate, save and read like any data key (`recipe.data.augmentation`)."""
+    if options not in _DATA_SPECS:
+
+        def post_init(self: Any) -> None:
+            DataSpec.__post_init__(self)
+            getattr(options, "__post_init__", lambda _: None)(self)
+
+        name = options.__name__.removesuffix("Options") + "DataSpec"
+        cls = dataclasses.make_dataclass(
+            name, [], bases=(options, DataSpec), namespace={"__post_init__": post_init}
+        )
+        # Importable by name, so a recipe pickles like any other (multiprocessing, caches).
+        cls.__module__, cls.__qualname__ = __name__, name
+        globals()[name] = _DATA_SPECS[options] = cls
+    return _DATA_SPECS[options]
 
 
 @dataclass

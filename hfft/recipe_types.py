@@ -13,12 +13,13 @@ from typing import Any, Literal, Union
 from hfft.errors import RecipeError, did_you_mean
 
 
-def build(cls: type, raw: Any, prefix: str) -> Any:
-    """Recursively turn a mapping into dataclass `cls`, rejecting unknown keys."""
+def build(cls: type, raw: Any, prefix: str, hints: dict[str, Any] | None = None) -> Any:
+    """Recursively turn a mapping into dataclass `cls`, rejecting unknown keys; `hints`
+    replaces the type of some fields (the task's `data:` section)."""
     where = prefix.rstrip(".") or "the recipe"
     if not isinstance(raw, dict):
         raise RecipeError(f"{where} must be a mapping, got {show(raw)}")
-    hints = typing.get_type_hints(cls)
+    hints = {**typing.get_type_hints(cls), **(hints or {})}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:

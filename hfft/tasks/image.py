@@ -31,21 +31,21 @@ class AugmentationSpec:
 
     enabled: bool = True
     horizontal_flip: bool = True
+    # Random rotation in [-degrees, degrees].
     rotation_degrees: float = 10.0
     # Random-resized-crop scale range (zoom); [1.0, 1.0] disables zoom.
     crop_scale: list[float] = field(default_factory=lambda: [0.8, 1.0])
 
     def __post_init__(self) -> None:
+        from hfft.recipe_schema import check_range
+
+        # Beyond 180 the range [-d, d] only repeats angles already covered.
+        check_range("data.augmentation.rotation_degrees", self.rotation_degrees, 0, 180)
         scale = self.crop_scale
         if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
             raise RecipeError(
                 f"data.augmentation.crop_scale must be [low, high] with 0 < low <= high <= 1, "
                 f"got {self.crop_scale}"
-            )
-        if self.rotation_degrees < 0:
-            raise RecipeError(
-                f"data.augmentation.rotation_degrees must be >= 0 (a rotation range of "
-                f"±degrees; 0 disables it), got {self.rotation_degrees}"
             )
 
 

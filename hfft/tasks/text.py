@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hfft.errors import RecipeError
 from hfft.tasks.task import Item, Modality
 
 if TYPE_CHECKING:
@@ -25,10 +24,9 @@ class TextOptions:
     max_length: int = 256
 
     def __post_init__(self) -> None:
-        if self.max_length < 1:
-            raise RecipeError(
-                f"data.max_length must be >= 1 (tokens per text), got {self.max_length}"
-            )
+        from hfft.recipe_schema import check_range
+
+        check_range("data.max_length", self.max_length, 1)
 
 
 def text_problem(value: Any) -> str | None:
