@@ -47,7 +47,7 @@ FILE_BUILDERS: dict[str, tuple[str, dict[str, Any]]] = {
     ".json": ("json", {}),
     ".jsonl": ("json", {}),
     ".parquet": ("parquet", {}),
-    ".txt": ("text", {}),
+    ".txt": ("text", {}),  # datasets builder (one row per line), not the text modality
 }
 
 log = logging.getLogger("hfft")
