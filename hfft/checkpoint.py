@@ -11,6 +11,7 @@ from typing import Any
 from hfft.errors import HfftError, first_line
 from hfft.local_paths import absent_path, looks_like_local_path
 from hfft.recipe import ModelSpec
+from hfft.run_files import CONFIG_FILE
 from hfft.tasks import Task
 
 log = logging.getLogger("hfft")
@@ -24,9 +25,9 @@ def resolve(checkpoint: str) -> str:
     local = Path(checkpoint).expanduser()
     if local.exists():
         _check_readable(checkpoint, local)
-        if not (local / "config.json").is_file():
+        if not (local / CONFIG_FILE).is_file():
             raise HfftError(
-                f"model.checkpoint '{checkpoint}' is a folder without config.json: point it at a "
+                f"model.checkpoint '{checkpoint}' is a folder without {CONFIG_FILE}: point it at a "
                 "directory written by save_pretrained (or a Hub id)"
             )
         return str(local)
@@ -263,6 +264,6 @@ def label_names(model_dir: str | Path) -> list[str]:
     """Class names of a saved classifier, in class-id order, from its config.json."""
     import json
 
-    config = json.loads((Path(model_dir) / "config.json").read_text())
+    config = json.loads((Path(model_dir) / CONFIG_FILE).read_text())
     id2label = config.get("id2label") or {}
     return [id2label[k] for k in sorted(id2label, key=int)]

@@ -16,11 +16,9 @@ into `--out` with ordinary dotted overrides.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
-import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -92,24 +90,6 @@ class DemoResult:
     data_counts: dict[str, dict]
     total_seconds: float
     out: Path
-
-
-def demo_command(args: argparse.Namespace) -> int:
-    """CLI entry: `hfft demo [--out DIR] [--quick] [--threads N]`."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    result = run_demo(Path(args.out), quick=args.quick, threads=args.threads)
-    print()
-    print(format_table(result.rows))
-    print()
-    log.info(
-        "demo done in %.0fs: %s, %s, run directories under %s",
-        result.total_seconds,
-        result.out / "results.md",
-        result.out / "results.png",
-        result.out / "runs",
-    )
-    return 0
 
 
 def demo_recipe(name: str, out: Path, extra: tuple[str, ...] = ()) -> Recipe:

@@ -26,8 +26,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     from datasets import DatasetDict
     from transformers import Trainer
 
-    from hfft import checkpoint, modes
-    from hfft import run_dir as run_state
+    from hfft import checkpoint, modes, run_manifest
     from hfft.data import load_data, load_split
     from hfft.errors import RecipeError
     from hfft.recipe import load_recipe
@@ -76,7 +75,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     )
     out = run_dir / EVAL_DIR / folder
     # hfft wrote eval/: starting the run over (--overwrite) removes it with the old model's files
-    run_state.record_written(run_dir, [EVAL_DIR])
+    run_manifest.record_written(run_dir, [EVAL_DIR])
     report = evaluate_and_report(
         trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics
     )

@@ -8,7 +8,6 @@ errors that say what to do.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from collections.abc import Iterator
@@ -17,17 +16,9 @@ from pathlib import Path
 
 from hfft.errors import HfftError, first_line
 from hfft.leak_guard import LeakGuard
+from hfft.run_files import open_finished
 from hfft.space_files import SPACE_MODEL_VARIABLE, collect_space_files
 from hfft.upload_files import UploadFile, collect_model_files
-
-# What a finished run directory must hold (the core saves the merged model with save_pretrained).
-CONFIG_FILE = "config.json"
-WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
 
 LOGIN_HINT = "run `hf auth login` (formerly `huggingface-cli login`) or set HF_TOKEN"
 
@@ -69,7 +60,7 @@ def push_run(
     uploaded without any network call. The run directory is never modified."""
     from huggingface_hub import constants
 
-    run_dir = _check_run_dir(run_dir)
+    run_dir = open_finished(run_dir, "push", need_weights=True).path
     revision = revision or constants.DEFAULT_REVISION
     if dry_run:
         # No token lookup that could touch the network: only what is already in the environment.
@@ -146,55 +137,6 @@ def push_run(
             ) from err
         result.space_id, result.space_files = space_id, space_files
     return result
-
-
-def push_command(args: argparse.Namespace) -> int:
-    """`hfft push RUN_DIR --repo-id USER/NAME ...`: push and print what went where."""
-    result = push_run(
-        args.run_dir,
-        args.repo_id,
-        private=args.private,
-        revision=args.revision,
-        commit_message=args.commit_message,
-        space=args.space or args.space_id is not None,
-        space_id=args.space_id,
-        dry_run=args.dry_run,
-    )
-    print(format_result(result))
-    return 0
-
-
-def format_result(result: PushResult) -> str:
-    """A human-readable summary of a push (or of a dry run: every file with its size)."""
-    where = f"{'private, ' if result.private else ''}revision {result.revision}"
-    total = f"{len(result.files)} files ({_human(sum(f.size for f in result.files))})"
-    lines = []
-    if result.dry_run:
-        lines.append("dry run: nothing was uploaded.")
-        lines.append(
-            f"would push {total} to model repo {result.repo_id} ({where}): {result.repo_url}"
-        )
-        lines += _file_table(result.files)
-    else:
-        lines.append(f"pushed {total} to {result.repo_url} ({where})")
-        lines.append(f"commit: {result.commit_url}")
-    if result.left_out:
-        lines.append(f"left out: {', '.join(result.left_out)}")
-    if result.space_id:
-        space = f"Gradio Space {result.space_id} with {SPACE_MODEL_VARIABLE}={result.repo_id}"
-        if result.dry_run:
-            lines.append(f"would push {space}: {result.space_url}")
-            lines += _file_table(result.space_files)
-        else:
-            lines.append(f"pushed {space}: {result.space_url}")
-        if result.revision != "main":
-            lines.append(f"note: the Space loads the model's main branch, not {result.revision}")
-        if result.private:
-            lines.append(
-                "note: the model is private; give the Space a read token as the secret HF_TOKEN "
-                "in its settings so that the app can load it"
-            )
-    return "\n".join(lines)
 
 
 def _space_files(repo_id: str, run_dir: Path, token: str | None) -> list[UploadFile]:
@@ -274,26 +216,6 @@ def _hub_errors(repo_id: str) -> Iterator[None]:
         raise HfftError(" ".join(f"cannot push to {repo_id}: {err}".split())) from err
 
 
-def _check_run_dir(run_dir: str | os.PathLike) -> Path:
-    path = Path(run_dir).expanduser()
-    if not path.is_dir():
-        raise HfftError(f"run directory {path} does not exist; pass the output_dir of `hfft train`")
-    from hfft.run_dir import require_finished
-
-    require_finished(path, "push")
-    missing = []
-    if not (path / CONFIG_FILE).is_file():
-        missing.append(CONFIG_FILE)
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
-        missing.append("model weights (model.safetensors)")
-    if missing:
-        raise HfftError(
-            f"{path} is not a finished run: no {' and no '.join(missing)}; push the output_dir "
-            "of a completed `hfft train` (interrupted runs only have checkpoints/)"
-        )
-    return path
-
-
 def _check_repo_id(repo_id: str, option: str) -> None:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
@@ -335,17 +257,3 @@ def _repo_url(repo_id: str, repo_type: str = "model") -> str:
 
     prefix = "" if repo_type == "model" else f"{repo_type}s/"
     return f"{constants.ENDPOINT}/{prefix}{repo_id}"
-
-
-def _file_table(files: list[UploadFile]) -> list[str]:
-    width = max((len(f.path_in_repo) for f in files), default=0)
-    return [f"  {f.path_in_repo:<{width}}  {_human(f.size):>9}" for f in files]
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")

@@ -10,18 +10,16 @@ the other inputs are still predicted and the exit code is 1. When the reader of 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from hfft.errors import HfftError, first_line
+from hfft.run_files import open_finished
 from hfft.tasks import Item, task_of_config
 
 # How many inputs are read (images decoded) ahead of the model: bounds memory on huge folders.
 _CHUNK_BATCHES = 4
-BROKEN_PIPE = 141  # the exit status of a process killed by SIGPIPE, as `yes | head` gives
 
 
 def resolve_model(model: str) -> tuple[str, dict[str, Any]]:
@@ -29,15 +27,7 @@ def resolve_model(model: str) -> tuple[str, dict[str, Any]]:
     a Hub id."""
     path = Path(model).expanduser()
     if path.is_dir():
-        from hfft.run_dir import require_finished
-
-        require_finished(path, "predict with")
-        config = path / "config.json"
-        if not config.is_file():
-            raise HfftError(
-                f"{model} has no config.json, so it is not a trained model directory; pass the "
-                "training.output_dir of a finished `hfft train` run, or a Hub model id"
-            )
+        config = open_finished(path, "predict with", or_hub_id=True).config
         try:
             return str(path), json.loads(config.read_text())
         except json.JSONDecodeError as err:
@@ -120,38 +110,3 @@ def predict(
                 "predictions": [{"label": s["label"], "score": float(s["score"])} for s in scores],
             }
             item.payload = None  # release the decoded image
-
-
-def predict_command(args: Any) -> int:
-    """`hfft predict`: JSON lines on stdout, failed inputs on stderr; 1 when any input failed,
-    141 (128 + SIGPIPE, as a Unix filter) when the reader of stdout went away (`| head -3`)."""
-    from transformers.utils import logging as transformers_logging
-
-    # stderr carries only the failed inputs' JSON lines, so scripts can parse it too
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    failed = 0
-    try:
-        for result in predict(
-            args.model, args.inputs, top_k=args.top_k, batch_size=args.batch_size
-        ):
-            line = json.dumps(result, ensure_ascii=False)
-            if "error" in result:
-                failed += 1
-                print(line, file=sys.stderr, flush=True)
-            else:
-                print(line, flush=True)
-    except BrokenPipeError:
-        _silence_stdout()
-        return BROKEN_PIPE
-    return 1 if failed else 0
-
-
-def _silence_stdout() -> None:
-    """The Python docs' recipe for a closed pipe: point stdout at devnull, so the flush at exit
-    does not raise a second BrokenPipeError ("Exception ignored ...") on the way out."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # a stdout without a file descriptor (tests capture it)
-        pass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -11,10 +10,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, feature_cache, modes
+from hfft import checkpoint, feature_cache, modes, run_manifest
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
-from hfft.recipe import Recipe, load_recipe
+from hfft.recipe import Recipe
+from hfft.run_files import CHECKPOINTS, EXAMPLES_DIR, EXAMPLES_FILE, RECIPE_FILE
 from hfft.tasks import TASKS, Task
 
 log = logging.getLogger("hfft")
@@ -49,51 +49,6 @@ class TrainResult:
     total_parameters: int
 
 
-def train_command(args: argparse.Namespace, recipe: Recipe | None = None) -> int:
-    """CLI entry: train the recipe (loaded from `args` unless given) resuming or overwriting as
-    the flags say. On Ctrl-C, say how to continue."""
-    from hfft.redact import install_log_redaction
-
-    _configure_library_loggers()
-    install_log_redaction()
-    if recipe is None:
-        recipe = load_recipe(args.recipe, args.overrides)
-    try:
-        train(
-            recipe,
-            resume=getattr(args, "resume", None),
-            overwrite=getattr(args, "overwrite", False),
-        )
-    except KeyboardInterrupt:
-        checkpoint_dir = run_state.last_checkpoint(recipe.output_dir)
-        if checkpoint_dir is None:
-            hint = "no checkpoint was saved yet, so the next run starts over"
-        else:
-            hint = (
-                f"{checkpoint_dir.name} (step {run_state.checkpoint_step(checkpoint_dir)}) is "
-                "saved; continue with: "
-                + run_state.resume_command(args.recipe, list(args.overrides))
-            )
-        raise KeyboardInterrupt(hint) from None
-    return 0
-
-
-def _configure_library_loggers() -> None:
-    """Create the transformers/datasets log handlers now, so redaction can be attached to them;
-    show datasets' progress bars on a terminal only (in a log file they are noise, and they
-    would bury a preflight error)."""
-    import sys
-
-    import datasets
-    from datasets.utils import logging as datasets_logging
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.get_logger()
-    datasets_logging.get_logger()
-    if not sys.stderr.isatty():
-        datasets.disable_progress_bars()
-
-
 def training_arguments(recipe: Recipe, task: Task) -> Any:
     """TrainingArguments from hfft's defaults, the task's, then the recipe's `training:`.
 
@@ -111,7 +66,7 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
     if "dataloader_pin_memory" not in recipe.training and not torch.cuda.is_available():
         kwargs["dataloader_pin_memory"] = False  # pinning needs an accelerator; skip the warning
     # Checkpoints go in a subfolder: the run directory itself holds the final model.
-    kwargs["output_dir"] = str(recipe.output_dir / "checkpoints")
+    kwargs["output_dir"] = str(recipe.output_dir / CHECKPOINTS)
     if kwargs.get("gradient_checkpointing"):
         kwargs.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
     # TrainingArguments' own check, in hfft's words: it says "assign use_cpu", but what a recipe
@@ -273,7 +228,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     }
     # Whatever this writes into the run directory goes in its manifest (save_pretrained and the
     # processor choose their own file names), so that starting over removes it and nothing else.
-    with run_state.recording(run_dir, enabled=main_process):
+    with run_manifest.recording(run_dir, enabled=main_process):
         metrics = evaluate_and_report(  # every process predicts (collective); the main one writes
             trainer,
             eval_splits,
@@ -292,7 +247,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         # The saved recipe spells out every training setting, defaults included, so it
         # reproduces the run even if hfft's defaults change.
         recipe = replace(recipe, training=effective_training(recipe, run.task))
-        recipe.save(run_dir / "recipe.yaml")
+        recipe.save(run_dir / RECIPE_FILE)
         model = modes.finalize(run.model, run_dir)
         model.save_pretrained(run_dir)
         run.processor.save_pretrained(run_dir)
@@ -314,7 +269,7 @@ def save_examples(data: LoadedData, task: Task, run_dir: Path, n: int = NUM_EXAM
     """A few held-out inputs with their true labels (picked by the label scheme to cover the
     labels), for the demo app."""
     split = data.splits["test"] if "test" in data.splits else data.splits["validation"]
-    folder = run_dir / "examples"
+    folder = run_dir / EXAMPLES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     examples = []
     for i, row in enumerate(task.labels.pick_examples(split, n)):
@@ -325,7 +280,7 @@ def save_examples(data: LoadedData, task: Task, run_dir: Path, n: int = NUM_EXAM
                 "label": task.labels.example_label(item["label"], data.label_names),
             }
         )
-    (folder / "examples.json").write_text(json.dumps(examples, indent=2))
+    (folder / EXAMPLES_FILE).write_text(json.dumps(examples, indent=2))
 
 
 def _preview(names: list[str], limit: int = 10) -> str:

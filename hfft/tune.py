@@ -31,7 +31,6 @@ The recipe's `tune:` section (all optional):
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import shutil
@@ -42,7 +41,7 @@ from typing import Any
 
 from hfft import search_space
 from hfft.errors import HfftError
-from hfft.recipe import Recipe, load_recipe
+from hfft.recipe import Recipe
 from hfft.search_space import Param
 from hfft.tune_config import (
     TuneSettings,
@@ -71,7 +70,6 @@ __all__ = [
     "count_blocks",
     "load_space_file",
     "tune",
-    "tune_command",
     "tune_settings",
 ]
 
@@ -321,27 +319,3 @@ def _describe(param: Param) -> str:
     if param.type == "categorical":
         return str(param.choices)
     return f"[{fmt(param.low)}, {fmt(param.high)}]{' log' if param.log else ''}"
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-
-
-def tune_command(args: argparse.Namespace) -> int:
-    """CLI entry: `hfft tune RECIPE [key=value ...] [--trials N] [--timeout S] [--search F]`."""
-    recipe = load_recipe(args.recipe, getattr(args, "overrides", []) or [])
-    space = load_space_file(args.search) if getattr(args, "search", None) else None
-    try:
-        result = tune(recipe, trials=args.trials, timeout=args.timeout, space=space)
-    except TuneInterrupted as stopped:
-        if stopped.result is not None:
-            _print_summary(stopped.result)
-        raise KeyboardInterrupt(str(stopped)) from None  # the CLI prints it, exit status 130
-    _print_summary(result)
-    return 0
-
-
-def _print_summary(result: TuneResult) -> None:
-    print(f"best {result.settings.metric}: {result.best_value:.4f}")
-    print(f"trials: {result.tune_dir / TABLE_MD}")
-    print(f"reproduce: hfft train {result.best_path}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfft.errors import RecipeError
 from hfft.modes.mode import Mode
+from hfft.run_files import ADAPTER_DIR
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,7 +27,6 @@ ATTENTION_PAIRS = (
     ("q", "v"),  # T5-style
 )
 FUSED_ATTENTION = ("qkv", "query_key_value", "Wqkv", "c_attn", "in_proj")
-ADAPTER_DIR = "adapter"
 
 
 def target_modules(model: nn.Module) -> str:
