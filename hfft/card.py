@@ -3,12 +3,11 @@
 The metadata block only ever names Hub ids: a local data path or checkpoint in `datasets` or
 `base_model` makes the Hub reject the push (AutoTrain #648), and a builder name such as
 `imagefolder` is not a dataset. Local paths in the recipe shown in the card are reduced to their
-base name, and no token ever reaches the card.
+base name, and no token ever reaches the card (the rules: `hfft.redact`).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from importlib import metadata
@@ -18,80 +17,23 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hfft.evaluation import primary_split
-from hfft.local_paths import looks_like_local_path
 from hfft.modes import mode_named
+from hfft.redact import (
+    PUBLISHED_MASK,
+    basename,
+    builder_names,
+    is_hub_id,
+    redact,
+    sanitize_recipe,
+)
 from hfft.run_files import CARD_FILE, TRAINING_CURVES_FILE
 from hfft.tasks import TASKS
 
-# datasets' packaged builders: `load_dataset("<builder>", data_dir=...)` reads local files
-_FALLBACK_BUILDERS = frozenset(
-    {"imagefolder", "audiofolder", "videofolder", "csv", "json", "parquet", "text", "arrow"}
-)
-_TOKEN_KEY = re.compile(r"(^|_)(token|auth_token|password|secret)$", re.IGNORECASE)
-_TOKEN_VALUE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
-# recipe keys whose values are always local paths, whatever they look like
-_PATH_KEY = re.compile(r"(_dir|_path|_file|_files|_root)$|^(output_dir|data_files|data_dir)$")
 # metric ids the Hub knows: an hfft name's base ("f1" of f1_macro) is published as one of these
 _HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
 # the splits of the recipe's dataset: the only results the model-index attributes to it
 RUN_SPLITS = ("train", "validation", "test")
 _FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub")
-
-
-def _builders() -> frozenset[str]:
-    try:
-        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
-    except ImportError:  # private name: tolerate its disappearance
-        return _FALLBACK_BUILDERS
-    return _FALLBACK_BUILDERS | frozenset(_PACKAGED_DATASETS_MODULES)
-
-
-def is_local_path(value: str) -> bool:
-    """True for what can only be a path (see `looks_like_local_path`) or a path that exists."""
-    if not isinstance(value, str) or not value or "://" in value:
-        return False
-    if looks_like_local_path(value):
-        return True
-    try:
-        return Path(value).expanduser().exists()
-    except OSError:
-        return False
-
-
-def is_hub_id(value: Any) -> bool:
-    """True when `value` can only be a Hub repo id: not a local path, not a builder name."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    if not isinstance(value, str) or is_local_path(value) or value in _builders():
-        return False
-    try:
-        validate_repo_id(value)
-    except HFValidationError:
-        return False
-    return True
-
-
-def _basename(value: str) -> str:
-    return Path(value.rstrip("/\\")).name or value
-
-
-def sanitize_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the recipe fit to publish: local paths reduced to their base name, token-like
-    keys dropped."""
-
-    def clean(value: Any, key: str = "") -> Any:
-        if isinstance(value, Mapping):
-            return {k: clean(v, str(k)) for k, v in value.items() if not _TOKEN_KEY.search(str(k))}
-        if isinstance(value, list | tuple):
-            return [clean(v, key) for v in value]
-        if isinstance(value, str):
-            if _TOKEN_VALUE.search(value):
-                return "<redacted>"
-            if is_local_path(value) or (_PATH_KEY.search(key) and "://" not in value):
-                return _basename(value)
-        return value
-
-    return clean(copy.deepcopy(dict(recipe)))
 
 
 def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]:
@@ -104,8 +46,8 @@ def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]
         where = next(iter(where.values()), path)
     if isinstance(where, list | tuple):
         where = where[0] if where else path
-    name = _basename(str(where)) if where else "local data"
-    kind = path if path in _builders() else "local"
+    name = basename(str(where)) if where else "local data"
+    kind = path if path in builder_names() else "local"
     return None, kind if kind != "local" else name, name
 
 
@@ -173,7 +115,7 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     dataset_id, dataset_type, dataset_name = _dataset_description(data)
     repo_id = hub.get("repo_id")
     output_dir = (recipe.get("training") or {}).get("output_dir") or "model"
-    model_name = str(repo_id).split("/")[-1] if repo_id else _basename(str(output_dir))
+    model_name = str(repo_id).split("/")[-1] if repo_id else basename(str(output_dir))
 
     eval_results = []
     metric_ids: list[str] = []
@@ -225,7 +167,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     base = (
         f"[{checkpoint}](https://huggingface.co/{checkpoint})"
         if is_hub_id(checkpoint)
-        else f"a local checkpoint (`{_basename(checkpoint)}`)"
+        else f"a local checkpoint (`{basename(checkpoint)}`)"
     )
     dataset = (
         f"the [{dataset_id}](https://huggingface.co/datasets/{dataset_id}) dataset"
@@ -292,7 +234,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         "\n".join(_framework_versions(mode.name)),
     ]
     text = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(parts) + "\n"
-    return _TOKEN_VALUE.sub("<redacted>", text)
+    return redact(text, secrets=(), mask=PUBLISHED_MASK)
 
 
 def write_model_card(

@@ -132,9 +132,7 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         **task.labels.model_kwargs,  # e.g. problem_type
     }
     if spec.config is not None:
-        return auto.from_config(
-            _build_config(spec.config, {"num_labels": len(label_names), **labels})
-        )
+        return auto.from_config(load_config(spec, num_labels=len(label_names), **labels))
     checkpoint = resolve(spec.checkpoint)
     # Every run loads its model here before its Trainer exists: the place to quiet what the
     # Trainer would say.
@@ -171,6 +169,28 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
             len(original),
         )
     return model
+
+
+def load_config(spec: ModelSpec, **settings: Any) -> Any:
+    """The model's transformers config, `settings` applied: built from `model.config` (training
+    from scratch), else read from the checkpoint."""
+    if spec.config is not None:
+        return _build_config(spec.config, settings)
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve(spec.checkpoint), **load_kwargs(spec), **settings)
+
+
+def build_skeleton(task: Task, spec: ModelSpec) -> Any:
+    """The task model built from its config on the meta device: its structure, without loading
+    or allocating any weight (to count its blocks)."""
+    import torch
+    import transformers
+
+    config = load_config(spec)
+    auto = getattr(transformers, task.model_class)
+    with torch.device("meta"):
+        return auto.from_config(config, trust_remote_code=spec.trust_remote_code)
 
 
 def _report_loading(model: Any, info: dict[str, Any], num_labels: int, original: int) -> bool:

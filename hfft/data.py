@@ -23,6 +23,7 @@ from hfft.bad_examples import BadExample, drop_bad_examples, find_bad_examples
 from hfft.errors import DataError, RecipeError, did_you_mean, first_line
 from hfft.local_paths import looks_like_local_path
 from hfft.recipe import DataSpec
+from hfft.redact import builder_names
 from hfft.splits import carve_missing_splits
 from hfft.tasks import Task
 
@@ -202,11 +203,7 @@ def _check_folder_labels(raw: datasets.DatasetDict, spec: DataSpec, task: Task) 
 
 def _is_builder(path: str) -> bool:
     """A datasets packaged builder (imagefolder, csv, json, parquet...), not a dataset."""
-    try:
-        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES as builders
-    except ImportError:  # a private name: keep the common ones if it moves
-        builders = {"imagefolder", "audiofolder", "csv", "json", "parquet", "text", "arrow"}
-    return path in builders and not Path(path).exists()
+    return path in builder_names() and not Path(path).exists()
 
 
 def _pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, datasets.Dataset]:

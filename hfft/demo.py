@@ -35,13 +35,21 @@ DEMO_RECIPES = RECIPES_DIR / "demo"
 # The prefix of every path in recipes/demo/*.yaml (and `--out`'s default); `--out` replaces it.
 RECIPE_OUT = "demo-out"
 PRETRAIN_RECIPE = "source_vit-tiny_digits0-4_pretrain.yaml"
-# (row name in the table, recipe file), in the order the table shows them.
-TARGET_RECIPES = (
-    ("full", "target_vit-tiny_digits5-9_full.yaml"),
-    ("freeze_layers=2", "target_vit-tiny_digits5-9_freeze2.yaml"),
-    ("frozen", "target_vit-tiny_digits5-9_frozen.yaml"),
-    ("lora", "target_vit-tiny_digits5-9_lora.yaml"),
-    ("scratch", "target_vit-tiny_digits5-9_scratch.yaml"),
+# The step-2 recipes, in the order the table shows them. A row is named after the last word of its
+# recipe file's name (the mode the recipe runs in, or `scratch`), except where the table says more.
+TARGET_FILES = (
+    "target_vit-tiny_digits5-9_full.yaml",
+    "target_vit-tiny_digits5-9_freeze2.yaml",
+    "target_vit-tiny_digits5-9_frozen.yaml",
+    "target_vit-tiny_digits5-9_lora.yaml",
+    "target_vit-tiny_digits5-9_scratch.yaml",
+)
+ROW_NAMES = {"freeze2": "freeze_layers=2"}
+# (row name in the table, recipe file).
+TARGET_RECIPES = tuple(
+    (ROW_NAMES.get(word, word), file)
+    for file in TARGET_FILES
+    for word in [Path(file).stem.rsplit("_", 1)[-1]]
 )
 # Keys holding a path into the output directory.
 PATH_KEYS = ("data.data_dir", "model.checkpoint", "training.output_dir")

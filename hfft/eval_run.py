@@ -114,8 +114,8 @@ def data_here(spec: Any, run_dir: Path, output_dir: Path) -> Any:
     says so and what to do."""
     from dataclasses import replace
 
-    from hfft.card import is_hub_id
     from hfft.local_paths import looks_like_local_path
+    from hfft.redact import is_hub_id
 
     origin = training_origin(run_dir, output_dir)
 
@@ -182,7 +182,7 @@ def training_origin(run_dir: Path, output_dir: Path) -> Path | None:
 
 def data_source(data: str) -> dict[str, Any]:
     """DataSpec fields for `--data`: a folder, a csv/json/jsonl/parquet file, or a Hub id."""
-    from hfft.card import is_hub_id
+    from hfft.redact import is_hub_id
 
     path = Path(data).expanduser()
     builders = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}

@@ -21,6 +21,7 @@ from hfft.recipe_loader import (
     load_recipe,
     parse_override,
     recipe_from_dict,
+    set_dotted,
 )
 from hfft.recipe_schema import (
     MODES,
@@ -32,6 +33,7 @@ from hfft.recipe_schema import (
     Mode,
     ModelSpec,
     Recipe,
+    TuneSpec,
 )
 from hfft.resources import recipes_dir
 from hfft.tasks.image import AugmentationSpec
@@ -51,9 +53,11 @@ __all__ = [
     "Mode",
     "ModelSpec",
     "Recipe",
+    "TuneSpec",
     "apply_override",
     "bundled_recipes",
     "load_recipe",
     "parse_override",
     "recipe_from_dict",
+    "set_dotted",
 ]

@@ -91,18 +91,27 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set a dotted key in a raw recipe dict, creating intermediate mappings."""
+    """Apply one `key.sub=value` override to a raw recipe dict (see `set_dotted`)."""
     parts, value = parse_override(item)
+    try:
+        set_dotted(raw, ".".join(parts), value)
+    except RecipeError as err:
+        raise RecipeError(f"override {item!r}: {err}") from None
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    """raw['a']['b']['c'] = value for the dotted key 'a.b.c', creating missing (or null)
+    sections; the one way overrides and `hfft tune`'s trials set a recipe key."""
+    *parents, last = key.split(".")
     node = raw
-    for i, part in enumerate(parts[:-1]):
+    for i, part in enumerate(parents):
         child = node.get(part)
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            dotted = ".".join(parts[: i + 1])
-            raise RecipeError(f"override {item!r}: {dotted} is a value, not a section")
+            raise RecipeError(f"{'.'.join(parents[: i + 1])} is a value, not a section")
         node = child
-    node[parts[-1]] = value
+    node[last] = value
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:

@@ -2,81 +2,43 @@
 
 Every number is checked against its valid range here, at recipe load, so a bad value is one line
 naming the key, the value and the range before any model or data loads (not a traceback from
-deep inside the Trainer after minutes of loading). Checks that need two sections (LoRA keys in a
-non-LoRA mode, a text key in an image task) live in `hfft.recipe_checks`.
+deep inside the Trainer after minutes of loading). Checks that need two sections (a text key in
+an image task) live in `hfft.recipe_checks`. The sections know no mode by name: `model.mode` and
+the keys each mode owns are checked against the mode values in `hfft.modes`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
 
-from hfft.errors import RecipeError
+from hfft.errors import RecipeError, did_you_mean
+from hfft.modes import DEFAULT_MODE, MODES, Mode
+from hfft.modes.lora import LoraSpec
+from hfft.recipe_types import check_range
 
-Mode = Literal["full", "frozen", "lora"]
-MODES: tuple[str, ...] = typing.get_args(Mode)
+__all__ = [
+    "MAX_SEED",
+    "MODES",
+    "AugmentationSpec",
+    "DataSpec",
+    "EarlyStoppingSpec",
+    "EvalSpec",
+    "HubSpec",
+    "LoraSpec",
+    "Mode",
+    "ModelSpec",
+    "Recipe",
+    "TuneSpec",
+    "check_range",
+]
+
 # numpy, random and torch all take seeds in [0, 2**32 - 1]
 MAX_SEED = 2**32 - 1
-
-
-def check_range(
-    key: str,
-    value: float | None,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-    hint: str = "",
-) -> None:
-    """Raise `RecipeError("<key> must be <range>, got <value><hint>")` when `value` (None: unset,
-    always fine) is outside [low, high]; `*_open` excludes that bound."""
-    if value is None:
-        return
-    if math.isnan(value):  # compares false with everything: would pass any range
-        raise RecipeError(f"{key} must be a number, got nan")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if not (too_low or too_high):
-        return
-    if high is None:
-        rule = f"{'>' if low_open else '>='} {_num(low)}"
-    elif low is None:
-        rule = f"{'<' if high_open else '<='} {_num(high)}"
-    else:
-        rule = f"in {'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
-    raise RecipeError(f"{key} must be {rule}, got {_num(value)}{hint}")
-
-
-def _num(value: float) -> str:
-    """A number as a person writes it: 4294967295, 0.35 (not 0.35000000000000003), 1e-07."""
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.6g}"
-
-
-@dataclass
-class LoraSpec:
-    """LoRA hyper-parameters, passed to `peft.LoraConfig`."""
-
-    r: int = 16
-    alpha: int = 16
-    dropout: float = 0.1
-    # "auto" derives the attention projections of each architecture (see hfft.modes).
-    target_modules: Union[str, list[str]] = "auto"  # noqa: UP007 (runtime-inspected)
-    bias: Literal["none", "all", "lora_only"] = "none"
-
-    def __post_init__(self) -> None:
-        check_range("model.lora.r", self.r, 1)
-        # The update is scaled by alpha / r: zero or negative silences or inverts it.
-        check_range("model.lora.alpha", self.alpha, 0, low_open=True)
-        check_range("model.lora.dropout", self.dropout, 0.0, 1.0, high_open=True)
 
 
 @dataclass
@@ -90,10 +52,11 @@ class ModelSpec:
     # Processor to use instead of the checkpoint's: a path/Hub id, or {class: ViTImageProcessor,
     # ...kwargs}. Required with `config`.
     processor: Union[str, dict[str, Any], None] = None  # noqa: UP007
-    mode: Mode = "full"
-    # full mode only: also freeze the embeddings and the N lowest blocks.
+    # One of hfft.modes.MODES: how the model adapts (full, frozen backbone, LoRA, ...).
+    mode: str = DEFAULT_MODE
+    # An own key of the full mode: also freeze the embeddings and the N lowest blocks.
     freeze_layers: int = 0
-    # lora mode only.
+    # The LoRA mode's options.
     lora: LoraSpec = field(default_factory=LoraSpec)
     revision: Union[str, None] = None  # noqa: UP007
     # frozen mode: run the backbone once and train the head on cached features. null = whenever
@@ -104,6 +67,11 @@ class ModelSpec:
     allow_pickle: bool = False
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise RecipeError(
+                f"model.mode: unknown value {self.mode!r}{did_you_mean(self.mode, MODES)}; "
+                f"choose one of {list(MODES)}"
+            )
         if (self.checkpoint is None) == (self.config is None):
             raise RecipeError(
                 "set exactly one of model.checkpoint (a pretrained model) and model.config "
@@ -117,25 +85,44 @@ class ModelSpec:
                     "model.config trains from scratch, so there is no checkpoint processor: set "
                     "model.processor to a path/Hub id or {class: ViTImageProcessor, size: ...}"
                 )
-            if self.mode != "full":
+            if not MODES[self.mode].from_scratch:
+                scratch = " or ".join(m.name for m in MODES.values() if m.from_scratch)
                 raise RecipeError(
                     f"model.mode '{self.mode}' adapts pretrained weights; a model built from "
-                    "model.config has none: use model.mode=full"
+                    f"model.config has none: use model.mode={scratch}"
                 )
         check_range("model.freeze_layers", self.freeze_layers, 0)
-        if self.freeze_layers and self.mode != "full":
-            raise RecipeError(
-                f"model.freeze_layers={self.freeze_layers} only applies to mode 'full' "
-                f"(mode is '{self.mode}'): remove it or set model.mode=full"
-            )
-        if self.mode != "lora":
-            changed = _changed_fields(self.lora, LoraSpec())
-            if changed:
-                key, value = changed[0]
-                raise RecipeError(
-                    f"model.lora.{key}={value} only applies to mode 'lora' (mode is "
-                    f"'{self.mode}'): remove model.lora or set model.mode=lora"
-                )
+        self._check_other_modes_keys()
+
+    def _check_other_modes_keys(self) -> None:
+        """Refuse a key another mode owns, set to other than its default: it would do nothing
+        in this mode (a value equal to the default, as a saved recipe spells out, is fine)."""
+        defaults = {f.name: _default(f) for f in dataclasses.fields(self)}
+        for owner in MODES.values():
+            if owner.name == self.mode:
+                continue
+            for key in owner.own_keys:
+                value = getattr(self, key)
+                if dataclasses.is_dataclass(value):
+                    changed = _changed_fields(value, defaults[key])
+                    if changed:
+                        name, sub = changed[0]
+                        raise RecipeError(
+                            f"model.{key}.{name}={sub} only applies to mode '{owner.name}' (mode "
+                            f"is '{self.mode}'): remove model.{key} or set model.mode={owner.name}"
+                        )
+                elif value != defaults[key]:
+                    raise RecipeError(
+                        f"model.{key}={value} only applies to mode '{owner.name}' (mode is "
+                        f"'{self.mode}'): remove it or set model.mode={owner.name}"
+                    )
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (built anew from its factory)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def _changed_fields(spec: Any, default: Any) -> list[tuple[str, Any]]:
@@ -249,6 +236,58 @@ class HubSpec:
             )
 
 
+# What `tune.direction` may be (null: minimize the loss, maximize any other metric).
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass
+class TuneSpec:
+    """`hfft tune`'s settings: the search's budget, metric, seed and pruning, the trials to run
+    first and the search space. The space's keys and ranges are checked by `hfft tune`, against
+    the recipe and the model's size (`hfft.tune_config`)."""
+
+    trials: int = 20  # --trials
+    # Seconds for the whole search (--timeout); null: no limit.
+    timeout: Union[float, None] = None  # noqa: UP007
+    # An eval.metrics name or `loss`; null: the first of eval.metrics.
+    metric: Union[str, None] = None  # noqa: UP007
+    # maximize or minimize; null: minimize for loss, else maximize.
+    direction: Union[str, None] = None  # noqa: UP007
+    # The sampler's seed; null: training.seed, else 42.
+    seed: Union[int, None] = None  # noqa: UP007
+    # The median pruner on the validation metric.
+    pruning: bool = True
+    # Trials that finish before any is pruned.
+    startup_trials: int = 2
+    # Evaluations of a trial before it can be pruned.
+    warmup_evaluations: int = 1
+    # Trials to run first, e.g. [{training.learning_rate: 1.0e-4}] (null: none).
+    enqueue: Union[list[dict[str, Any]], None] = field(default_factory=list)  # noqa: UP007
+    # Dotted recipe key -> range, merged over the default space of the modes searched; `key: null`
+    # drops a key (null: the default space).
+    space: Union[dict[str, Any], None] = field(default_factory=dict)  # noqa: UP007
+
+    def __post_init__(self) -> None:
+        check_range("tune.trials", self.trials, 1)
+        check_range(
+            "tune.timeout", self.timeout, 0, low_open=True, hint=" (seconds; or null: no limit)"
+        )
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise RecipeError(
+                f"tune.direction must be maximize or minimize, got {self.direction!r}"
+                f"{did_you_mean(self.direction, DIRECTIONS)}"
+            )
+        check_range("tune.seed", self.seed, 0, MAX_SEED, hint=" (or null: training.seed)")
+        check_range("tune.startup_trials", self.startup_trials, 0)
+        check_range("tune.warmup_evaluations", self.warmup_evaluations, 0)
+        # An empty `space:` or `enqueue:` line reads as null in YAML: nothing there.
+        self.enqueue = [] if self.enqueue is None else self.enqueue
+        self.space = {} if self.space is None else self.space
+        for key in self.space:
+            if not isinstance(key, str):
+                raise RecipeError(f"tune.space: keys must be dotted recipe keys, got {key!r}")
+
+
 @dataclass
 class Recipe:
     """A whole recipe. `training` is passed straight to `transformers.TrainingArguments`."""
@@ -260,8 +299,8 @@ class Recipe:
     early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
     hub: HubSpec = field(default_factory=HubSpec)
-    # Hyper-parameter search settings (`hfft tune`), validated by hfft.tune.
-    tune: dict[str, Any] = field(default_factory=dict)
+    # Hyper-parameter search settings (`hfft tune`).
+    tune: TuneSpec = field(default_factory=TuneSpec)
 
     @property
     def source(self) -> str:

@@ -6,6 +6,7 @@ plainly is)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -120,3 +121,39 @@ def show(value: Any) -> str:
 def _describe(hint: Any) -> str:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return " or ".join(getattr(a, "__name__", str(a)) for a in args)
+
+
+def check_range(
+    key: str,
+    value: float | None,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    hint: str = "",
+) -> None:
+    """Raise `RecipeError("<key> must be <range>, got <value><hint>")` when `value` (None: unset,
+    always fine) is outside [low, high]; `*_open` excludes that bound."""
+    if value is None:
+        return
+    if math.isnan(value):  # compares false with everything: would pass any range
+        raise RecipeError(f"{key} must be a number, got nan")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not (too_low or too_high):
+        return
+    if high is None:
+        rule = f"{'>' if low_open else '>='} {_num(low)}"
+    elif low is None:
+        rule = f"{'<' if high_open else '<='} {_num(high)}"
+    else:
+        rule = f"in {'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
+    raise RecipeError(f"{key} must be {rule}, got {_num(value)}{hint}")
+
+
+def _num(value: float) -> str:
+    """A number as a person writes it: 4294967295, 0.35 (not 0.35000000000000003), 1e-07."""
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.6g}"

@@ -1,8 +1,10 @@
-"""The `tune:` section of a recipe (and `--trials`, `--timeout`, `--search`), validated into the
-settings of one search: its budget, metric, direction, seed, pruning and search space."""
+"""The settings of one search: the recipe's `tune:` section (typed and validated at load, see
+`hfft.recipe.TuneSpec`) with `--trials`, `--timeout` and `--search` merged in, its metric checked
+against `eval.metrics` and its search space against the recipe and the model's size."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,21 +13,9 @@ import yaml
 
 from hfft import search_space
 from hfft.errors import HfftError, RecipeError, did_you_mean, first_line
+from hfft.modes import MODES
 from hfft.recipe import Recipe
 from hfft.search_space import Param
-
-DEFAULTS: dict[str, Any] = {
-    "trials": 20,
-    "timeout": None,
-    "metric": None,
-    "direction": None,
-    "seed": None,
-    "pruning": True,
-    "startup_trials": 2,
-    "warmup_evaluations": 1,
-    "enqueue": [],
-    "space": {},
-}
 
 
 @dataclass
@@ -57,60 +47,35 @@ def tune_settings(
     space: dict[str, Any] | None = None,
     num_blocks: int | None = None,
 ) -> TuneSettings:
-    """Validate `recipe.tune` and merge the command line's values (which win) into it.
+    """The recipe's `tune:` section (validated at load, `hfft.recipe.TuneSpec`) with the command
+    line's values, which win, merged in, and its search space checked against the recipe.
 
     The search space is the default space for the mode(s), then `tune.space`, then `space`.
-    `num_blocks` bounds `model.freeze_layers` (found from the model's config when None).
+    `num_blocks` bounds the keys sized by the model's blocks, such as `model.freeze_layers`
+    (found from the model's config when None and needed).
     """
-    raw = recipe.tune or {}
-    for key in raw:
-        if key not in DEFAULTS:
-            raise RecipeError(
-                f"unknown recipe key 'tune.{key}'"
-                f"{did_you_mean(f'tune.{key}', [f'tune.{k}' for k in DEFAULTS])}; "
-                f"valid keys under tune: {sorted(DEFAULTS)}"
-            )
-    values = {**DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}
-    if trials is not None:
-        values["trials"] = trials
-    if timeout is not None:
-        values["timeout"] = timeout
-    for key in ("trials", "startup_trials", "warmup_evaluations", "seed"):
-        value = values[key]
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise RecipeError(f"tune.{key}: expected an integer, got {value!r}")
-    if values["trials"] < 1:
-        raise RecipeError(f"tune.trials must be >= 1, got {values['trials']}")
-    if values["timeout"] is not None and (
-        isinstance(values["timeout"], bool)
-        or not isinstance(values["timeout"], (int, float))
-        or values["timeout"] <= 0
-    ):
-        raise RecipeError(
-            f"tune.timeout must be a positive number of seconds, got {values['timeout']!r}"
-        )
-    if not isinstance(values["pruning"], bool):
-        raise RecipeError(f"tune.pruning: expected true or false, got {values['pruning']!r}")
-
-    metric, direction = _metric(recipe, values["metric"], values["direction"])
-    user_space = _mapping(values["space"], "tune.space")
+    cli = {"trials": trials, "timeout": timeout}
+    # `replace` re-runs TuneSpec's checks on the command line's values (--trials 0).
+    spec = dataclasses.replace(recipe.tune, **{k: v for k, v in cli.items() if v is not None})
+    metric, direction = _metric(recipe, spec.metric, spec.direction)
+    user_space = _mapping(spec.space, "tune.space")
     layers = [user_space, _mapping(space or {}, "the --search file")]
     modes = search_space.modes_searched(recipe, {**user_space, **(space or {})})
-    if num_blocks is None and _needs_blocks(recipe, modes, layers):
+    if num_blocks is None and _needs_blocks(modes, layers):
         num_blocks = count_blocks(recipe)
     defaults = search_space.default_space(recipe, modes, num_blocks or 0)
     params = search_space.build_space(recipe, [defaults, *layers], num_blocks)
-    enqueue = _enqueue(values["enqueue"], params)
-    seed = values["seed"] if values["seed"] is not None else int(recipe.training.get("seed", 42))
+    enqueue = _enqueue(spec.enqueue, params)
+    seed = spec.seed if spec.seed is not None else int(recipe.training.get("seed", 42))
     return TuneSettings(
-        trials=values["trials"],
-        timeout=float(values["timeout"]) if values["timeout"] is not None else None,
+        trials=spec.trials,
+        timeout=float(spec.timeout) if spec.timeout is not None else None,
         metric=metric,
         direction=direction,
         seed=seed,
-        pruning=values["pruning"],
-        startup_trials=values["startup_trials"],
-        warmup_evaluations=values["warmup_evaluations"],
+        pruning=spec.pruning,
+        startup_trials=spec.startup_trials,
+        warmup_evaluations=spec.warmup_evaluations,
         space=params,
         enqueue=enqueue,
     )
@@ -129,7 +94,7 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _metric(recipe: Recipe, metric: Any, direction: Any) -> tuple[str, str]:
+def _metric(recipe: Recipe, metric: str | None, direction: str | None) -> tuple[str, str]:
     choices = ["loss", *recipe.eval.metrics]
     metric = str(metric or recipe.eval.metrics[0])
     if metric.removeprefix("eval_") in choices:
@@ -141,23 +106,22 @@ def _metric(recipe: Recipe, metric: Any, direction: Any) -> tuple[str, str]:
             "eval.metrics)"
         )
     default = "minimize" if metric == "loss" else "maximize"
-    direction = direction or default
-    if direction not in ("maximize", "minimize"):
-        raise RecipeError(f"tune.direction must be maximize or minimize, got {direction!r}")
-    return metric, direction
+    return metric, direction or default
 
 
-def _needs_blocks(recipe: Recipe, modes: list[str], layers: list[dict[str, Any]]) -> bool:
-    """Whether freeze_layers is (or would be, by default) part of the search."""
-    dropped = any(layer.get("model.freeze_layers", 0) is None for layer in layers)
-    return "full" in modes and not dropped
+def _needs_blocks(modes: list[str], layers: list[dict[str, Any]]) -> bool:
+    """Whether a key sized by the model's blocks (`model.freeze_layers`) is, or would be by
+    default, part of the search: only then is the model's config read."""
+    dropped = {key for layer in layers for key, value in layer.items() if value is None}
+    return any(
+        key not in dropped
+        for name in modes
+        if name in MODES
+        for key in search_space.blocks_sized_keys(MODES[name])
+    )
 
 
-def _enqueue(items: Any, space: dict[str, Param]) -> list[dict[str, Any]]:
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise RecipeError(
-            "tune.enqueue must be a list of trials, e.g. [{training.learning_rate: 1.0e-4}]"
-        )
+def _enqueue(items: list[dict[str, Any]], space: dict[str, Param]) -> list[dict[str, Any]]:
     for item in items:
         for key in item:
             if key not in space:
@@ -171,25 +135,11 @@ def _enqueue(items: Any, space: dict[str, Param]) -> list[dict[str, Any]]:
 def count_blocks(recipe: Recipe) -> int:
     """How many blocks `model.freeze_layers` can freeze, from the model's config alone (the model
     is built on the meta device: no weights are loaded or allocated)."""
-    import torch
-    import transformers
-    from transformers import AutoConfig
-
     from hfft import checkpoint, modes
     from hfft.tasks import TASKS
 
-    spec = recipe.model
     try:
-        if spec.config is not None:
-            settings = dict(spec.config)
-            config = AutoConfig.for_model(settings.pop("model_type"), **settings)
-        else:
-            config = AutoConfig.from_pretrained(
-                checkpoint.resolve(spec.checkpoint), **checkpoint.load_kwargs(spec)
-            )
-        auto = getattr(transformers, TASKS[recipe.task].model_class)
-        with torch.device("meta"):
-            model = auto.from_config(config, trust_remote_code=spec.trust_remote_code)
+        model = checkpoint.build_skeleton(TASKS[recipe.task], recipe.model)
     except (OSError, ValueError) as err:
         raise HfftError(
             f"could not read the config of '{recipe.source}' to size model.freeze_layers: "

@@ -13,13 +13,14 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hfft.errors import HfftError
 from hfft.leak_guard import LeakGuard
+from hfft.redact import basename, is_local_path, sanitize_recipe
 
 # Upload selection, matched with huggingface_hub's fnmatch rules (`*` also matches `/`).
 # The allow list names what a model repo needs; the ignore list wins over it and spells out what
@@ -130,7 +131,7 @@ class Sanitiser:
         replacements[f"path/to/{run_dir.name}"] = repo_id
         for value in local_paths:
             for form in _absolute_forms(value):
-                replacements.setdefault(form, _basename(form))
+                replacements.setdefault(form, basename(form))
         # Longest first, so that a path is replaced before any of its parents.
         self.replacements = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
         roots = {os.path.expanduser("~"), tempfile.gettempdir(), "/tmp"}
@@ -145,12 +146,10 @@ class Sanitiser:
         """`text` with local paths replaced."""
         for old, new in self.replacements:
             text = text.replace(old, new)
-        return self.pattern.sub(lambda m: _basename(m.group(0)), text)
+        return self.pattern.sub(lambda m: basename(m.group(0)), text)
 
     def is_local(self, value: str) -> bool:
         """Whether a card metadata value names something on this machine rather than the Hub."""
-        from hfft.card import is_local_path
-
         forms = set(_absolute_forms(value))
         return any(old in forms for old, _ in self.replacements) or is_local_path(value)
 
@@ -158,7 +157,7 @@ class Sanitiser:
 @dataclass
 class PublishedRecipe:
     """recipe.yaml as it is published: local paths (output dir, local data, local checkpoint)
-    reduced to their basename and token-like values dropped (hfft.card.sanitize_recipe, the same
+    reduced to their basename and token-like values dropped (hfft.redact.sanitize_recipe, the same
     rules as the recipe shown in the card), plus what was removed, to be hunted in other files."""
 
     content: bytes = b""
@@ -168,8 +167,6 @@ class PublishedRecipe:
     @classmethod
     def read(cls, path: Path) -> PublishedRecipe:
         """The published form of the recipe at `path` (empty when there is none)."""
-        from hfft.card import sanitize_recipe
-
         if not path.is_file():
             return cls()
         data = path.read_bytes()
@@ -250,10 +247,6 @@ def _absolute_forms(value: str) -> list[str]:
     with contextlib.suppress(OSError):
         forms.add(str(Path(expanded).resolve()))
     return [f for f in forms if f not in ("/", "")]
-
-
-def _basename(value: str) -> str:
-    return PurePosixPath(value.replace("\\", "/").rstrip("/")).name or value
 
 
 def _top_level(rel: str) -> str:

@@ -43,6 +43,33 @@ def test_dotted_overrides_are_parsed_as_yaml():
     assert recipe.data.columns == {"label": "labels"}
 
 
+def test_one_dotted_set_for_overrides_and_tune_trials():
+    """Issue 13: `key.sub=value` overrides and `hfft tune`'s trial values set keys one way."""
+    from hfft import search_space
+    from hfft.recipe import set_dotted
+
+    assert search_space.set_dotted is set_dotted  # imported, not a copy
+    raw = {"model": {"lora": None}, "training": {"seed": 1}}
+    set_dotted(raw, "model.lora.r", 4)  # a null section is a new one, as in an override
+    set_dotted(raw, "early_stopping.patience", 0)
+    assert raw == {
+        "model": {"lora": {"r": 4}},
+        "training": {"seed": 1},
+        "early_stopping": {"patience": 0},
+    }
+    with pytest.raises(RecipeError, match=r"^training.seed is a value, not a section$"):
+        set_dotted(raw, "training.seed.x", 1)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(BASE, ["training.output_dir.x=1"])
+    assert str(err.value) == "override 'training.output_dir.x=1': training.output_dir is a value, not a section"  # fmt: skip
+    base = load_recipe(BASE, ["model.lora.r=4"])
+    with pytest.raises(RecipeError) as err:
+        search_space.check_value(base, "model.lora.r.x", 1)
+    assert str(err.value) == (
+        "tune.space 'model.lora.r.x' (value 1): model.lora.r is a value, not a section"
+    )
+
+
 def test_resolved_recipe_round_trips(tmp_path):
     recipe = load_recipe(BASE, ["model.freeze_layers=0", "early_stopping.patience=5"])
     recipe.save(tmp_path / "recipe.yaml")

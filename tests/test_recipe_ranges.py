@@ -115,6 +115,24 @@ CASES = [
         "model.lora.r=8 only applies to mode 'lora' (mode is 'full'): remove model.lora or set "
         "model.mode=lora",
     ),
+    # ---- issue 13: `tune:` is a typed section, checked at load like the others
+    ("image", "tune.trials=0", "tune.trials must be >= 1, got 0"),
+    ("image", "tune.timeout=-5", "tune.timeout must be > 0, got -5 (seconds; or null: no limit)"),
+    ("image", "tune.seed=-1", f"tune.seed must be {SEED_RANGE}, got -1 (or null: training.seed)"),
+    ("image", "tune.startup_trials=-1", "tune.startup_trials must be >= 0, got -1"),
+    ("image", "tune.pruning=maybe", "tune.pruning: expected true or false, got 'maybe' (str)"),
+    (
+        "image",
+        "tune.trails=3",
+        "unknown recipe key 'tune.trails' (did you mean 'tune.trials'?); valid keys under tune: "
+        "['direction', 'enqueue', 'metric', 'pruning', 'seed', 'space', 'startup_trials', "
+        "'timeout', 'trials', 'warmup_evaluations']",
+    ),
+    (
+        "image",
+        "tune.direction=maximise",
+        "tune.direction must be maximize or minimize, got 'maximise' (did you mean 'maximize'?)",
+    ),
     (
         "text",
         "data.columns.image=img",
@@ -326,3 +344,58 @@ def test_a_run_with_evaluation_off_trains_to_the_end(vit_checkpoint, image_folde
     assert "accuracy" in metrics["validation"]  # the final evaluation still runs
     saved = load_recipe(tmp_path / "run" / "recipe.yaml")
     assert saved.training["eval_strategy"] == "no" and saved.early_stopping.patience is None
+
+
+# ---- issue 13: the mode checks ask the mode values, so a new mode needs no change here
+
+
+@pytest.fixture
+def probe_mode(monkeypatch):
+    """A fourth mode, registered as a new mode module would be, owning model.cache_features."""
+    from hfft.modes import MODES, Mode
+
+    probe = Mode(
+        name="probe",
+        apply=lambda model, spec: model,
+        describe=lambda model: "probed",
+        hyperparameters=lambda model: {},
+        learning_rates=(0.5, 0.9),
+        search_space=lambda blocks: {"model.cache_features": {"choices": [True, False]}},
+        own_keys=("cache_features",),
+    )
+    monkeypatch.setitem(MODES, "probe", probe)
+    return probe
+
+
+def test_a_registered_mode_is_a_valid_model_mode_and_owns_its_keys(probe_mode, tmp_path):
+    raw = image_recipe(tmp_path / "run")
+    assert load_recipe(raw, ["model.mode=probe", "model.cache_features=true"]).model.mode == "probe"
+    with pytest.raises(RecipeError) as err:
+        load_recipe(raw, ["model.mode=prob"])
+    assert str(err.value) == (
+        "model.mode: unknown value 'prob' (did you mean 'probe'?); choose one of "
+        "['full', 'frozen', 'lora', 'probe']"
+    )
+    # Another mode's own key, set, is refused naming the mode it belongs to.
+    with pytest.raises(RecipeError) as err:
+        load_recipe(raw, ["model.cache_features=true"])
+    assert str(err.value) == (
+        "model.cache_features=True only applies to mode 'probe' (mode is 'full'): remove it or "
+        "set model.mode=probe"
+    )
+    with pytest.raises(RecipeError) as err:
+        load_recipe(raw, ["model.mode=probe", "model.freeze_layers=1"])
+    assert "model.freeze_layers=1 only applies to mode 'full' (mode is 'probe')" in str(err.value)
+    # A mode that is not marked from_scratch cannot train a model built from model.config.
+    scratch = {**raw, "model": {"config": {"model_type": "vit"}, "processor": "./p"}}
+    with pytest.raises(RecipeError) as err:
+        load_recipe(scratch, ["model.mode=probe"])
+    assert str(err.value) == (
+        "model.mode 'probe' adapts pretrained weights; a model built from model.config has none: "
+        "use model.mode=full"
+    )
+    # A tune trial in another mode resets the probe's own key to its default.
+    from hfft.search_space import apply_values
+
+    base = load_recipe(raw, ["model.mode=probe", "model.cache_features=true"])
+    assert apply_values(base, {"model.mode": "full"}).model.cache_features is None
