@@ -24,7 +24,6 @@ from hfft.recipe_types import check_range
 __all__ = [
     "MAX_SEED",
     "MODES",
-    "AugmentationSpec",
     "DataSpec",
     "EarlyStoppingSpec",
     "EvalSpec",
