@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 log = logging.getLogger("hfft")
@@ -33,15 +34,26 @@ class NativeKeyCheckpoints(TrainerCallback):
 
         from hfft.run_dir import CHECKPOINT_MARKER
 
+        if args.world_size > 1 and torch.distributed.is_initialized():
+            # Each process writes its own part (its RNG state, under FSDP its shards); the marker
+            # may only say "complete" once all of them have.
+            torch.distributed.barrier()
         if not state.is_world_process_zero:
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if not folder.is_dir():
             return
-        # PEFT adapters and hfft's cached-feature head are saved under their own, stable names.
-        if isinstance(model, PreTrainedModel):
+        # PEFT adapters and hfft's cached-feature head are saved under their own, stable names;
+        # under FSDP the Trainer resumes from its own pytorch_model_fsdp.bin (in-memory names).
+        if isinstance(model, PreTrainedModel) and not _is_fsdp(model):
             model.save_pretrained(folder, save_original_format=False)
         (folder / CHECKPOINT_MARKER).write_text(f"{state.global_step}\n")
+
+
+def _is_fsdp(model: Any) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
 
 
 class ResumeReport(TrainerCallback):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, feature_cache, modes, run_manifest
+from hfft import checkpoint, distributed, feature_cache, modes, run_manifest
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe
@@ -119,6 +119,7 @@ def build_run(recipe: Recipe) -> Run:
     from hfft.callbacks import NativeKeyCheckpoints, ResumeReport
 
     task = TASKS[recipe.task]
+    preflight.check_deepspeed(recipe.training)  # before transformers fails on the import
     problems = preflight.Problems()
     args = problems.run(training_arguments, recipe, task)
     problems.run(preflight.check_output_dir, recipe.output_dir)
@@ -142,6 +143,7 @@ def build_run(recipe: Recipe) -> Run:
         model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
     problems.raise_if_any()
 
+    distributed.wrap_blocks(args, model)  # before the Trainer builds its FSDP plugin
     if args.gradient_checkpointing:
         modes.enable_checkpointing_inputs(model)
     collator = task.collator(processor)
@@ -239,6 +241,10 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
             log_history=trainer.state.log_history,
             write=main_process,
         )
+        # Under FSDP every process joins the gather of the shards; the main one gets the model.
+        model = distributed.unsharded_model(
+            trainer, run.model, lambda: _load_model_in_mode(run.task, recipe, run.data.label_names)
+        )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
         # The unfinished marker (written when training began) goes last: an interruption
@@ -248,7 +254,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         # reproduces the run even if hfft's defaults change.
         recipe = replace(recipe, training=effective_training(recipe, run.task))
         recipe.save(run_dir / RECIPE_FILE)
-        model = modes.finalize(run.model, run_dir)
+        model = modes.finalize(model, run_dir)
         model.save_pretrained(run_dir)
         run.processor.save_pretrained(run_dir)
         save_examples(run.data, run.task, run_dir)
