@@ -22,11 +22,15 @@ def fsdp_requested(args: Any) -> bool:
 
 def block_class_name(model: nn.Module) -> str | None:
     """The class name of the model's repeated transformer block (`ViTLayer`, `BertLayer`), or
-    None when it has no block list."""
+    None when it has none (no block list, or only a head)."""
     from hfft import modes
+    from hfft.errors import RecipeError
 
     target = model.get_base_model() if modes.is_peft(model) else model
-    parts = modes.anatomy(target)
+    try:
+        parts = modes.anatomy(target)
+    except RecipeError:  # no backbone: the head alone, trained on cached features
+        return None
     if parts.blocks_prefix is None:
         return None
     blocks = target.get_submodule(parts.blocks_prefix)

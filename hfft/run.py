@@ -143,7 +143,6 @@ def build_run(recipe: Recipe) -> Run:
         model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
     problems.raise_if_any()
 
-    distributed.wrap_blocks(args, model)  # before the Trainer builds its FSDP plugin
     if args.gradient_checkpointing:
         modes.enable_checkpointing_inputs(model)
     collator = task.collator(processor)
@@ -165,6 +164,7 @@ def build_run(recipe: Recipe) -> Run:
         callbacks.append(
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)
         )
+    distributed.wrap_blocks(args, train_model)  # before the Trainer builds its FSDP plugin
     trainer = Trainer(
         model=train_model,
         args=args,

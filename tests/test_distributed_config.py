@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import pytest
+import torch
 import yaml
 from transformers import TrainingArguments
 
@@ -104,8 +106,6 @@ def test_fsdp_auto_wrap_from_an_accelerate_config(tmp_path, monkeypatch):
     monkeypatch.setenv("FSDP_AUTO_WRAP_POLICY", "TRANSFORMER_BASED_WRAP")
     monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
     distributed.wrap_blocks(_args(tmp_path), model)
-    import os
-
     assert os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "ViTLayer"
 
 
@@ -132,3 +132,50 @@ def test_shipped_fsdp_config_saves_full_state_dicts():
     config = json.loads((LAUNCH / "fsdp.json").read_text())
     assert config["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
     assert config["fsdp_config"]["fsdp_version"] == 2
+
+
+class FakeFsdpTrainer:
+    """What unsharded_model reads of an FSDP Trainer on rank 0: the gathered full state dict."""
+
+    is_fsdp_enabled = True
+
+    def __init__(self, model, full_state_dict):
+        self.model = model
+        self.accelerator = type(
+            "Accelerator", (), {"get_state_dict": lambda _, m: full_state_dict}
+        )()
+
+    def is_world_process_zero(self):
+        return True
+
+
+def _vit():
+    from transformers import AutoModelForImageClassification
+
+    torch.manual_seed(0)
+    return AutoModelForImageClassification.from_config(tiny.image_config("vit"))
+
+
+def test_the_gathered_weights_land_in_a_fresh_model():
+    trained, fresh = _vit(), _vit()
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1.0)
+    full = {k: v.clone() for k, v in trained.state_dict().items()}
+    got = distributed.unsharded_model(FakeFsdpTrainer(trained, full), trained, lambda: fresh)
+    assert got is fresh
+    for name, tensor in got.state_dict().items():
+        assert torch.equal(tensor, full[name]), name
+
+
+def test_a_head_trained_on_cached_features_lands_in_the_fresh_model():
+    from hfft.feature_cache import HeadOnly
+
+    trained, fresh = _vit(), _vit()
+    head = HeadOnly(trained.classifier)
+    with torch.no_grad():
+        trained.classifier.weight.add_(1.0)
+    full = {k: v.clone() for k, v in head.state_dict().items()}  # head.weight, head.bias
+    got = distributed.unsharded_model(FakeFsdpTrainer(head, full), trained, lambda: fresh)
+    assert torch.equal(got.classifier.weight, trained.classifier.weight)
+    assert torch.equal(got.vit.layernorm.weight, trained.vit.layernorm.weight)
