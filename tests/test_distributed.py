@@ -45,7 +45,8 @@ def _launcher(name: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["torchrun", "accelerate"])
+# torchrun with plain DDP runs for every task in test_distributed_fsdp.py.
+@pytest.mark.parametrize("name", ["accelerate"])
 def test_two_process_run_writes_one_complete_run_dir(name, tmp_path):
     launcher = [*_launcher(name), "-m", "hfft.cli"]
     if not Path(launcher[0]).exists():
