@@ -7,11 +7,11 @@ session (`launch_once`).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,58 +26,35 @@ from tests import tiny
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LAUNCH = REPO_ROOT / "recipes" / "launch"
-# 15 training rows, 4 per process, 2 processes: 2 steps an epoch, a checkpoint after each.
 TRAINING = {"num_train_epochs": 2, "per_device_train_batch_size": 4, "use_cpu": True}
 FSDP_TRAINING = {"fsdp": "full_shard", "fsdp_config": {"fsdp_version": 2}}
-CHECKPOINTS = ["checkpoint-2", "checkpoint-4"]
 # FSDP reduce-scatters where DDP all-reduces, and clips by a norm summed from shards: the same
 # steps in float32, summed in another order.
 FSDP_ATOL = 1e-6
+# The modes the FSDP comparisons need (ViT full, BERT LoRA); every other task trains in full.
+MODES = {"text-classification": "lora"}
 
 
 @dataclass(frozen=True)
 class Case:
-    """A task with its tiny checkpoint and data: `build(root)` writes them and returns the
-    recipe without `training:`."""
+    """A task of tests/tiny.py's TASK_FIXTURES (a task added there is a case here too) and the
+    mode it trains in."""
 
     task: str
     mode: str
-    build: Callable[[Path], dict]
+
+    def build(self, root: Path) -> dict:
+        """Write the tiny checkpoint and data under `root`; the recipe without `training:`."""
+        fixture = tiny.TASK_FIXTURES[self.task]
+        ckpt = fixture.make_checkpoint(root / "ckpt")
+        return {
+            "task": self.task,
+            "model": {"checkpoint": str(ckpt), "mode": self.mode},
+            "data": fixture.make_data(root / "data"),
+        }
 
 
-def _image(root: Path) -> dict:
-    ckpt = tiny.make_image_checkpoint(root / "ckpt", "vit")
-    data = tiny.make_image_folder(root / "img", per_class=8)
-    recipe = {
-        "task": "image-classification",
-        "model": {"checkpoint": str(ckpt), "mode": "full"},
-        "data": {"path": "imagefolder", "data_dir": str(data), "test_fraction": 0.25},
-    }
-    return recipe
-
-
-def _text(root: Path) -> dict:
-    ckpt = tiny.make_text_checkpoint(root / "ckpt", "bert")
-    csv = tiny.make_text_csv(root / "txt", rows=24)
-    recipe = {
-        "task": "text-classification",
-        "model": {"checkpoint": str(ckpt), "mode": "lora"},
-        "data": {
-            "path": "csv",
-            "data_files": str(csv),
-            "columns": {"text": "sentence", "label": "sentiment"},
-            "test_fraction": 0.25,
-        },
-    }
-    return recipe
-
-
-# One entry per task: a task added to hfft gets its tiny case here and runs under DDP in
-# test_distributed_fsdp.py::test_every_task_trains_under_ddp.
-CASES = {
-    "image-classification": Case("image-classification", "full", _image),  # ViT, full
-    "text-classification": Case("text-classification", "lora", _text),  # BERT, LoRA
-}
+CASES = {task: Case(task, MODES.get(task, "full")) for task in tiny.TASK_FIXTURES}
 
 
 def write_recipe(case: Case, root: Path, out: Path, training: dict | None = None) -> Path:
@@ -89,13 +66,6 @@ def write_recipe(case: Case, root: Path, out: Path, training: dict | None = None
     path = root / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
-
-
-def probe(case: Case, root: Path) -> str:
-    """The pipeline() input of a case already built under `root`."""
-    if case.task == "image-classification":
-        return str(next((root / "img" / "train" / "red").glob("*.png")))
-    return "good fun movie"
 
 
 def free_port() -> int:
@@ -170,17 +140,20 @@ def assert_weights(got: dict, expected: dict, atol: float = 0.0) -> None:
             assert torch.equal(got[name], tensor), name
 
 
-def assert_complete_run(case: Case, root: Path, run: Path, stderr: str) -> None:
-    """One finished run directory written once (by rank 0), usable by pipeline()."""
+def assert_complete_run(case: Case, run: Path, stderr: str) -> None:
+    """One finished run directory written once (by rank 0), one complete checkpoint per epoch,
+    usable by pipeline()."""
     assert stderr.count(f"hfft: task {case.task}") == 1  # only rank 0 reports
     assert run_state.is_finished(run) and not run_state.is_unfinished(run)
-    assert [p.name for p in run_state.complete_checkpoints(run)] == CHECKPOINTS
+    steps = [run_state.checkpoint_step(p) for p in run_state.complete_checkpoints(run)]
+    assert len(steps) == TRAINING["num_train_epochs"] and steps[1] == 2 * steps[0], steps
     for name in ("config.json", "model.safetensors", "recipe.yaml", "metrics.json", "README.md"):
         assert (run / name).is_file(), name
     assert (run / "adapter" / "adapter_config.json").is_file() == (case.mode == "lora")
-    labels = {"image-classification": set(tiny.COLORS), "text-classification": set(tiny.WORDS)}
-    predicted = pipeline(case.task, model=str(run), top_k=None)([probe(case, root)])[0]
-    assert {p["label"] for p in predicted} == labels[case.task]
+    labels = set(json.loads((run / "config.json").read_text())["id2label"].values())
+    example = tiny.TASK_FIXTURES[case.task].space_input(run)
+    predicted = pipeline(case.task, model=str(run), top_k=None)([example])[0]
+    assert {p["label"] for p in predicted} == labels
 
 
 @dataclass

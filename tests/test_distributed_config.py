@@ -172,7 +172,7 @@ def test_a_head_trained_on_cached_features_lands_in_the_fresh_model():
     from hfft.feature_cache import HeadOnly
 
     trained, fresh = _vit(), _vit()
-    head = HeadOnly(trained.classifier)
+    head = HeadOnly(trained.classifier, torch.nn.functional.cross_entropy)
     with torch.no_grad():
         trained.classifier.weight.add_(1.0)
     full = {k: v.clone() for k, v in head.state_dict().items()}  # head.weight, head.bias

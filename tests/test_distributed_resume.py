@@ -45,8 +45,8 @@ def test_a_killed_rank_resumes_from_the_last_complete_checkpoint(backend, task, 
         case, tmp_path, tmp_path / "run", FSDP_TRAINING if backend == "fsdp" else None
     )
     run = tmp_path / "run"
-    # Each step pauses 0.5 s, so "after checkpoint-2, before checkpoint-4" is a window of
-    # seconds; rank 1 writes its part of each checkpoint (its RNG state) 1 s late, so a
+    # Each step pauses 0.5 s, so "after the first epoch's checkpoint, before the second's" is a
+    # window of seconds; rank 1 writes its part of each checkpoint (its RNG state) 1 s late, so a
     # checkpoint marked complete before every rank finished would show.
     env = launch_env(
         HFFT_TEST_STEP_SECONDS="0.5",
@@ -55,12 +55,11 @@ def test_a_killed_rank_resumes_from_the_last_complete_checkpoint(backend, task, 
     )
     launch = [*torchrun("tests.distributed_cli"), "train", str(recipe)]
     job = subprocess.Popen(launch, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    marker = run / "checkpoints" / "checkpoint-2" / run_state.CHECKPOINT_MARKER
     deadline = time.monotonic() + 240
     try:
-        while not marker.is_file():
+        while not (markers := list(run.glob(f"checkpoints/*/{run_state.CHECKPOINT_MARKER}"))):
             assert job.poll() is None, job.stderr.read()[-3000:]
-            assert time.monotonic() < deadline, "no checkpoint-2 within 240 s"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
             time.sleep(0.05)
         os.kill(int((tmp_path / "rank1.pid").read_text()), signal.SIGKILL)
         job.communicate(timeout=120)
@@ -68,21 +67,21 @@ def test_a_killed_rank_resumes_from_the_last_complete_checkpoint(backend, task, 
         if job.poll() is None:
             job.kill()
     assert job.returncode != 0  # torchrun saw the dead rank and stopped the other
-    assert [p.name for p in run_state.complete_checkpoints(run)] == ["checkpoint-2"]
-    killed_at = run / "checkpoints" / "checkpoint-2"
-    assert sorted(p.name for p in killed_at.glob("rng_state_*.pth")) == [
+    first = markers[0].parent  # the first epoch's checkpoint
+    step = run_state.checkpoint_step(first)
+    assert run_state.complete_checkpoints(run) == [first]
+    assert sorted(p.name for p in first.glob("rng_state_*.pth")) == [
         "rng_state_0.pth",
         "rng_state_1.pth",
     ]
-    assert json.loads((killed_at / "trainer_state.json").read_text())["global_step"] == 2
+    assert json.loads((first / "trainer_state.json").read_text())["global_step"] == step
     assert run_state.is_unfinished(run)
 
     again = subprocess.run(launch, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr[-4000:]
-    assert f"found an interrupted run in {run}: continuing from checkpoint-2 (step 2)" in (
-        again.stderr
-    )
-    assert "resumed at step 2 of 4" in again.stderr
-    assert "trained steps 3-4 in this session (2 steps)" in again.stderr
-    assert_complete_run(case, tmp_path, run, again.stderr)
+    err = again.stderr
+    assert f"found an interrupted run in {run}: continuing from {first.name} (step {step})" in err
+    assert f"resumed at step {step} of {2 * step}" in err
+    assert f"trained steps {step + 1}-{2 * step} in this session ({step} steps)" in err
+    assert_complete_run(case, run, err)
     assert_weights(weights(run), weights(launched(task, backend).run))
