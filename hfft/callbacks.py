@@ -52,7 +52,7 @@ class NativeKeyCheckpoints(TrainerCallback):
         # quotas): flush every file before the marker vouches for them.
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.name != CHECKPOINT_MARKER:
-                with open(path, "rb+") as f:
+                with open(path, "rb") as f:  # Linux and macOS fsync a read-only descriptor
                     os.fsync(f.fileno())
         atomic_write(folder / CHECKPOINT_MARKER, f"{state.global_step}\n")
 
