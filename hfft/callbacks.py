@@ -99,8 +99,8 @@ class ResumeReport(TrainerCallback):
 # ---------------------------------------------------------------- a save that fails
 
 # What a failed write says about its cause. torch.save raises a bare RuntimeError ("file write
-# failed") and safetensors a SafetensorError ("... (os error 28)"), so the errno is also read from
-# their messages.
+# failed", "basic_ios::clear: iostream error") and safetensors a SafetensorError ("... (os error
+# 28)"), so the errno is also read from their messages.
 _WRITE_ERRNOS = {
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "the disk quota is exhausted",
@@ -111,7 +111,7 @@ _WRITE_ERRNOS = {
     errno.EIO: "an input/output error",
 }
 _OS_ERROR = re.compile(r"os error (\d+)|\[Errno (\d+)\]")
-_WRITE_FAILED = ("file write failed", "unexpected pos", "No space left on device")
+_WRITE_FAILED = ("file write failed", "unexpected pos", "iostream error", "No space left on device")
 
 
 def write_failure(err: BaseException) -> str | None:
