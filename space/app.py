@@ -166,7 +166,9 @@ def load_examples(extras_dir: Path | None, interface: Interface) -> list[list[st
     (files become absolute paths inside examples/; entries it cannot use are skipped)."""
     if extras_dir is None:
         return []
-    folder = (extras_dir / "examples").resolve()
+    folder = extras_dir / "examples"
+    if not folder.resolve().is_relative_to(extras_dir.resolve()):
+        return []  # examples/ is a link to a folder elsewhere: nothing in it is the model's
     entries = _read_json(folder / "examples.json")
     if not isinstance(entries, list):
         return []

@@ -105,8 +105,8 @@ def _head(source: Any, size: int = 512) -> bytes:
 
 # Decoders an upload may reach: the common photo formats. PIL knows ~40 more, some with a long
 # record of decoder bugs, and EPS would run Ghostscript; none is worth that on a public page.
-# (MPO is how PIL reads many phones' JPEGs.)
-IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")
+# (The JPEG decoder also reads the MPO files many phones save.)
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 SHOWN_FORMATS = "PNG, JPEG, WebP, GIF or BMP"
 MAX_ASPECT = 20  # a 20000x10 strip is no picture a classifier can read after resizing to a square
 # What a file that is no image often is, by its first bytes: said in the message.
@@ -193,23 +193,44 @@ def prepare_image(payload: Any) -> Prepared:
 
 
 def example_file(value: str, folder: Path) -> str | None:
-    """An examples.json file entry as an absolute path; None when it is missing or outside
-    `folder`: the server hands example files to browsers, so only files inside it qualify."""
-    path = (folder / value).resolve()
-    return str(path) if path.is_file() and path.is_relative_to(folder) else None
+    """An examples.json file entry as a path inside `folder`; None when it is missing, names a
+    place outside it (`..`, an absolute path) or is a link to a file outside it: the server hands
+    example files to browsers, so only the model's own qualify.
+
+    In a Hub snapshot every file is a link into the cache's blobs/ folder (huggingface_hub's own
+    layout): those links qualify; a link in a local run directory must stay inside examples/.
+    """
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        return None
+    path = folder / value
+    roots = [folder.resolve()]
+    if folder.parent.parent.name == "snapshots":  # <cache>/models--o--n/snapshots/<rev>/examples
+        roots.append((folder.parent.parent.parent / "blobs").resolve())
+    target = path.resolve()
+    inside = any(target.is_relative_to(root) for root in roots)
+    return str(path) if inside and target.is_file() else None
 
 
 # ---------------------------------------------------------------- inputs: texts
 
 
 def prepare_text(text: Any) -> Prepared:
-    """Check one text input: non-empty, and cut to MAX_TEXT_CHARS characters."""
-    if not isinstance(text, str) or not text.strip():
+    """Check one text input: a non-empty string, cut to MAX_TEXT_CHARS characters, with any lone
+    surrogate (which JSON can carry but the tokenizer cannot encode) replaced."""
+    if text is not None and not isinstance(text, str):
+        raise InputError(f"Expected a text, got {type(text).__name__}: send a string.")
+    if not text or not "".join(c for c in text if c.isprintable()).strip():  # NULs, controls
         raise InputError("The text is empty: type or paste a sentence to classify.")
     text = text.strip()
+    notes = []
+    clean = text.encode("utf-8", errors="replace").decode("utf-8")
+    if clean != text:
+        text = clean
+        notes.append("Characters that are not valid Unicode were replaced by '?'.")
     if len(text) > MAX_TEXT_CHARS:
-        return Prepared(text[:MAX_TEXT_CHARS], f"Text cut to {MAX_TEXT_CHARS} characters.")
-    return Prepared(text)
+        text = text[:MAX_TEXT_CHARS]
+        notes.append(f"Text cut to {MAX_TEXT_CHARS} characters.")
+    return Prepared(text, " ".join(notes) or None)
 
 
 def example_text(value: str, folder: Path) -> str:
