@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bench import space_load
+from bench import loadgen, space_load
 from tests import tiny
 from tests.test_space import served
 
@@ -28,14 +28,14 @@ def image_model(path):
 def text_model(path):
     """A tiny BERT with ten labels and a head scaled up: a random one scores every text alike."""
     tiny.make_text_checkpoint(path, "bert", num_labels=10)
-    space_load.sharpen(path, 100)
+    loadgen.sharpen(path, 100)
     return path
 
 
 def inputs_for(run, task, candidates, n):
     """`n` of the candidates whose answers are far enough apart for a mix-up to show."""
-    answers = space_load.expected_answers(str(run), task, candidates, top_k=5)
-    return space_load.pick_separated(candidates, answers, n, space_load.GAP)
+    answers = loadgen.expected_answers(str(run), task, candidates, top_k=5)
+    return loadgen.pick_separated(candidates, answers, n, loadgen.GAP)
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +59,13 @@ def spy_batches(app, monkeypatch) -> list[int]:
 
 def test_32_concurrent_clients_get_every_answer_right(app, tmp_path, monkeypatch):
     run = image_model(tmp_path / "vit")
-    candidates = space_load.distinct_images(tmp_path / "inputs", 160)
+    candidates = loadgen.distinct_images(tmp_path / "inputs", 160)
     inputs, expected = inputs_for(run, "image-classification", candidates, 96)
     # A mix-up is detectable: any two inputs' answers differ by far more than the tolerance.
-    assert space_load.separation(expected) > 10 * space_load.TOLERANCE
+    assert loadgen.separation(expected) > 10 * loadgen.TOLERANCE
     sizes = spy_batches(app, monkeypatch)
     with served(app, run) as server:
-        done = space_load.load_round(server.url, inputs, expected, clients=32, files=True)
+        done = loadgen.load_round(server.url, inputs, expected, clients=32, files=True)
     assert (done.answered, done.lost, done.mismatched) == (96, 0, 0), done.errors[:3]
     settings = app.serving_settings()
     assert max(sizes) > 1 and max(sizes) <= settings.max_batch_size  # batched, within the cap
@@ -77,7 +77,7 @@ def test_the_round_catches_answers_mixed_up_within_a_batch(app, tmp_path, monkey
     """The check itself: a server that hands a batch's answers out in the wrong order is
     caught (the round would pass vacuously otherwise)."""
     run = image_model(tmp_path / "vit")
-    candidates = space_load.distinct_images(tmp_path / "inputs", 80)
+    candidates = loadgen.distinct_images(tmp_path / "inputs", 80)
     inputs, expected = inputs_for(run, "image-classification", candidates, 48)
     original = app.Predictor.predict
     sizes = []
@@ -88,7 +88,7 @@ def test_the_round_catches_answers_mixed_up_within_a_batch(app, tmp_path, monkey
 
     monkeypatch.setattr(app.Predictor, "predict", mixed_up)
     with served(app, run) as server:
-        done = space_load.load_round(server.url, inputs, expected, clients=16, files=True)
+        done = loadgen.load_round(server.url, inputs, expected, clients=16, files=True)
     assert done.lost == 0 and done.answered == 48
     # Every request that shared a batch of two or more got another's answer.
     shared = sum(n for n in sizes if n > 1) - sum(1 for n in sizes if n % 2)
@@ -97,12 +97,12 @@ def test_the_round_catches_answers_mixed_up_within_a_batch(app, tmp_path, monkey
 
 def test_texts_of_different_lengths_batched_together_keep_their_own_answers(app, tmp_path, monkeypatch):  # fmt: skip
     run = text_model(tmp_path / "bert")
-    candidates = space_load.distinct_texts(150, VOCABULARY)
+    candidates = loadgen.distinct_texts(150, VOCABULARY)
     texts, expected = inputs_for(run, "text-classification", candidates, 48)
-    assert space_load.separation(expected) > 10 * space_load.TOLERANCE
+    assert loadgen.separation(expected) > 10 * loadgen.TOLERANCE
     sizes = spy_batches(app, monkeypatch)
     with served(app, run) as server:
-        done = space_load.load_round(server.url, texts, expected, clients=16, files=False)
+        done = loadgen.load_round(server.url, texts, expected, clients=16, files=False)
     assert (done.answered, done.lost, done.mismatched) == (48, 0, 0), done.errors[:3]
     assert max(sizes) > 1  # padded batches of texts of different lengths
 
@@ -111,7 +111,7 @@ def test_a_flood_beyond_the_queue_is_told_to_retry_and_the_app_serves_on(app, tm
     from gradio_client import Client, handle_file
 
     run = image_model(tmp_path / "vit")
-    candidates = space_load.distinct_images(tmp_path / "inputs", 48)
+    candidates = loadgen.distinct_images(tmp_path / "inputs", 48)
     inputs, expected = inputs_for(run, "image-classification", candidates, 24)
     original = app.Predictor.predict
 
@@ -127,15 +127,15 @@ def test_a_flood_beyond_the_queue_is_told_to_retry_and_the_app_serves_on(app, tm
     url = f"http://127.0.0.1:{port}/"
     try:
         began = time.perf_counter()
-        done = space_load.load_round(url, inputs, expected, clients=24, files=True)
+        done = loadgen.load_round(url, inputs, expected, clients=24, files=True)
         assert done.busy > 0 and done.lost == done.busy  # only "busy", no other failure
         assert set(done.errors) == {"QueueError: Queue is full! Please try again."}
         assert done.mismatched == 0 and done.answered == len(inputs) - done.busy
         # Refused at once, not after waiting: the whole flood took a few batches' time.
         assert time.perf_counter() - began < 30
         client = Client(url, verbose=False)
-        answer = space_load.answer_scores(client.predict(handle_file(inputs[3]), api_name="/predict"))  # fmt: skip
-        assert space_load.distance(answer, expected[3]) <= space_load.TOLERANCE
+        answer = loadgen.answer_scores(client.predict(handle_file(inputs[3]), api_name="/predict"))  # fmt: skip
+        assert loadgen.distance(answer, expected[3]) <= loadgen.TOLERANCE
     finally:
         demo.close()
 
@@ -170,22 +170,25 @@ def test_the_bench_script_serves_the_app_in_its_own_process(tmp_path):
     results = space_load.run(
         ["--model", "tiny", "--requests", "24", "--clients", "1", "8", "--out", str(tmp_path)]
     )
-    assert [(r["clients"], r["lost"], r["mismatched"]) for r in results["rounds"]] == [
+    (found,) = results["models"]
+    assert [(r["clients"], r["lost"], r["mismatched"]) for r in found["rounds"]] == [
         (1, 0, 0),
         (8, 0, 0),
     ]
-    assert all(r["requests_per_s"] > 0 for r in results["rounds"])
+    assert all(r["requests_per_s"] > 0 for r in found["rounds"])
+    assert found["pipeline_inputs_per_s"] > 0
     table = (tmp_path / "space_load.md").read_text()
-    assert "| clients | requests | answered | lost | mismatched | requests/s |" in table
+    assert "| model | clients | requests | answered | lost | mismatched | requests/s |" in table
+    assert "| tiny | 8 | 24 | 24 | 0 | 0 |" in table
 
 
 def test_a_round_reports_throughput_and_nearest_rank_percentiles():
-    done = space_load.Round(clients=2, requests=5, answered=4, lost=1, seconds=2.0)
+    done = loadgen.Round(clients=2, requests=5, answered=4, lost=1, seconds=2.0)
     done.latencies = [0.4, 0.1, 0.3, 0.2]
     assert (done.percentile(50), done.percentile(95), done.requests_per_s) == (0.2, 0.4, 2.0)
     summary = done.summary()
     assert (summary["p50_ms"], summary["p95_ms"], summary["requests_per_s"]) == (200.0, 400.0, 2.0)
     # An answer is right only when it is its own input's: another input's is a mismatch.
     ours, theirs = {"a": 0.7, "b": 0.3}, {"a": 0.2, "b": 0.8}
-    assert space_load.distance(ours, ours) == 0 and space_load.distance(ours, theirs) == 0.5
-    assert space_load.distance(ours, {"a": 0.7, "c": 0.3}) == float("inf")
+    assert loadgen.distance(ours, ours) == 0 and loadgen.distance(ours, theirs) == 0.5
+    assert loadgen.distance(ours, {"a": 0.7, "c": 0.3}) == float("inf")
