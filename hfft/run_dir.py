@@ -324,7 +324,7 @@ def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start
             f"training.output_dir {run_dir} is a file: point it at a new or existing folder"
         )
     refuse_foreign(run_dir)
-    refuse_second_writer(run_dir)
+    run_lock.refuse_second_writer(run_dir)
     started = run_dir.is_dir() and is_run_dir(run_dir)
     if overwrite:
         return Start(wipe=started, why="--overwrite")
@@ -353,17 +353,6 @@ def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start
         checkpoint_step(checkpoint),
     )
     return Start(resume_from=checkpoint)
-
-
-def refuse_second_writer(run_dir: Path) -> None:
-    """Refuse at once a folder another live `hfft train` holds the lock of (checked again,
-    atomically, when `begin` takes the lock). Under torchrun only rank 0 looks: the other ranks
-    belong to the same run as the process that will hold it."""
-    if os.environ.get("RANK", "0") not in ("", "0"):
-        return
-    holder = run_lock.live_holder(run_dir) if run_dir.is_dir() else None
-    if holder is not None:
-        raise run_lock.refusal(run_dir, holder)
 
 
 def _named_checkpoint(run_dir: Path, name: str, recipe: Any) -> Path:

@@ -135,6 +135,17 @@ def refusal(run_dir: str | Path, holder: Holder) -> HfftError:
     )
 
 
+def refuse_second_writer(run_dir: str | Path) -> None:
+    """Refuse at once a folder another live `hfft train` holds the lock of (checked again,
+    atomically, when `run_dir.begin` takes the lock). Under torchrun only rank 0 looks: the other
+    ranks belong to the same run as the process that will hold it."""
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        return
+    holder = live_holder(run_dir) if Path(run_dir).is_dir() else None
+    if holder is not None:
+        raise refusal(run_dir, holder)
+
+
 def acquire(run_dir: str | Path) -> None:
     """Take the run directory's lock for this process, or raise `refusal` naming the live holder.
 
