@@ -20,22 +20,24 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hfft.errors import RecipeError
-from hfft.modes import anatomy
+from hfft.modes import anatomy, mode_of
+from hfft.tasks import TASKS
 
 log = logging.getLogger("hfft")
 
 
 class HeadOnly(nn.Module):
-    """The task model's head, trained on cached backbone features."""
+    """The task model's head, trained on cached backbone features with the task model's loss
+    (the label scheme's `head_loss`)."""
 
-    def __init__(self, head: nn.Module) -> None:
+    def __init__(self, head: nn.Module, loss: Any) -> None:
         super().__init__()
         self.head = head
+        self.loss = loss
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> Any:
         logits = self.head(features)
-        # Same loss as the task models' single-label classification.
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        loss = self.loss(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
@@ -45,10 +47,9 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
     if wanted is False:
         return False, "model.cache_features is false"
     reasons = []
-    if recipe.model.mode != "frozen":
-        reasons.append(f"mode is {recipe.model.mode}, not frozen")
-    if recipe.task == "image-classification" and recipe.data.augmentation.enabled:
-        reasons.append("augmentation changes the inputs every epoch (data.augmentation.enabled)")
+    if not mode_of(recipe.model).frozen_backbone:
+        reasons.append(f"mode {recipe.model.mode} trains the backbone")
+    reasons += TASKS[recipe.task].modality.varying_inputs(recipe)
     if len(anatomy(model).head) != 1:
         reasons.append(f"the head of {type(model).__name__} spans several modules")
     if not reasons:
@@ -72,8 +73,10 @@ def cache_features(
     splits: datasets.DatasetDict,
     collator: Any,
     batch_size: int,
+    loss: Any,
 ) -> tuple[HeadOnly, datasets.DatasetDict]:
-    """Replace model-ready splits by (features, labels) splits and return the head to train."""
+    """Replace model-ready splits by (features, labels) splits and return the head to train
+    with `loss` (logits, labels) -> loss."""
     from transformers import default_data_collator
 
     head_name = anatomy(model).head[0]
@@ -115,4 +118,4 @@ def cache_features(
     log.info(
         "cached frozen-backbone features: %s per example", tuple(out["train"][0]["features"].shape)
     )
-    return HeadOnly(head), out
+    return HeadOnly(head, loss), out

@@ -130,7 +130,7 @@ def check_checkpoint(spec: Any) -> None:
                 "(only for a source you trust)"
             ) from None
         raise HfftError(
-            f"could not load the config of '{spec.checkpoint}': {first_line(err)}"
+            checkpoint.load_failure("model.checkpoint", spec.checkpoint, "config", err, spec)
         ) from None
 
 

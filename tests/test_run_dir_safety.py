@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 
 import hfft.run
 from hfft import run_dir as run_state
+from hfft import run_manifest
 from hfft.cli import main
 from hfft.errors import HfftError
 from hfft.preflight import check_output_dir
@@ -126,7 +127,7 @@ def test_a_rerun_after_a_failed_run_removes_only_what_hfft_wrote(tmp_path, recip
     out = tmp_path / "run"
     recipe = recipe_for(out)
     fake_run(out, recipe)
-    with run_state.recording(out):  # a crash half-way through writing the results
+    with run_manifest.recording(out):  # a crash half-way through writing the results
         (out / "metrics.json").write_text("{}")
         (out / "examples").mkdir()
     (out / "checkpoints" / "checkpoint-4").mkdir(parents=True)  # incomplete: no marker
@@ -151,7 +152,7 @@ def test_overwrite_of_a_finished_run_keeps_a_file_added_later(tmp_path, recipe_f
     out = tmp_path / "run"
     recipe = recipe_for(out)
     fake_run(out, recipe)
-    with run_state.recording(out):  # what finish_run writes, file names chosen by transformers
+    with run_manifest.recording(out):  # what finish_run writes, file names chosen by transformers
         tiny.make_image_checkpoint(out, "vit")
         (out / "README.md").write_text("# hfft's card\n")
     run_state.mark_finished(out)
@@ -175,7 +176,7 @@ def test_recording_lists_what_save_pretrained_wrote_even_when_a_step_fails(tmp_p
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(RuntimeError), run_state.recording(out):
+    with pytest.raises(RuntimeError), run_manifest.recording(out):
         tiny.make_text_checkpoint(out, "bert")  # config, weights and the tokenizer's own names
         raise RuntimeError("died before the card")
     names = {p.name for p in out.iterdir()} - {"notes.txt", run_state.MANIFEST}

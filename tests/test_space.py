@@ -400,6 +400,39 @@ def test_serve_refuses_a_folder_that_is_not_a_run_directory(tmp_path, capsys):
     check_model("user/some-model")  # left to the Hub
 
 
+def test_serve_says_an_interrupted_run_is_unfinished(tmp_path, capsys):
+    from hfft.cli import main
+
+    run = tmp_path / "run"  # what an interrupted `hfft train` leaves: marker, recipe, checkpoints
+    (run / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (run / "unfinished.json").write_text("{}")
+    (run / "recipe.yaml").write_text("task: image-classification\n")
+    assert main(["serve", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"hfft: error: cannot serve {run}: it is an unfinished hfft run (unfinished.json is there: "
+        "training was interrupted or is still running). Continue it with `hfft train "
+        f"{run / 'recipe.yaml'} --resume`, or point at a finished run directory"
+    ]
+
+
+def test_serve_of_a_missing_relative_folder_is_one_line(app, tmp_path, monkeypatch, capsys):
+    """`runs/nope` is a valid Hub id too: hfft tried the Hub, and says the folder is not there."""
+    import hfft.serve
+    from hfft.cli import main
+
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert main(["serve", "runs/nope"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"hfft: error: cannot serve runs/nope: there is no run directory {tmp_path / 'runs' / 'nope'}, "
+        "and as a Hub model id it could not be loaded either ("
+    )
+
+
 def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_path, monkeypatch):
     import hfft.serve
     from hfft.cli import main
@@ -410,8 +443,32 @@ def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_p
     run = make_image_run(tmp_path / "run", extras=False)
     assert main(["serve", str(run), "--port", "7999"]) == 0
     ((demo, kwargs),) = calls
-    assert kwargs == {"host": "127.0.0.1", "port": 7999}
+    assert kwargs == {"host": "127.0.0.1", "port": 7999, "prevent_thread_lock": True, "quiet": True}
     assert demo.title == "run · hfft"
+
+
+def test_serve_speaks_once_listening_and_without_gradios_share_hint(app, tmp_path, monkeypatch, capsys):  # fmt: skip
+    import gradio as gr
+
+    import hfft.serve
+    from hfft.cli import main
+
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    port = free_port()
+    seen = {}
+
+    def block_thread(demo):  # instead of waiting for Ctrl+C: check the server is up, and stop
+        seen["out"] = capsys.readouterr().out
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            seen["status"] = response.status
+        demo.close()
+
+    monkeypatch.setattr(gr.Blocks, "block_thread", block_thread)
+    run = make_image_run(tmp_path / "run", extras=False)
+    assert main(["serve", str(run), "--port", str(port)]) == 0
+    assert seen["status"] == 200
+    assert seen["out"] == f"hfft: serving {run} on http://127.0.0.1:{port}/ (Ctrl+C to stop)\n"
+    assert "share" not in seen["out"] + capsys.readouterr().out
 
 
 def test_serve_reports_a_port_in_use(app, tmp_path, monkeypatch, capsys):
@@ -425,7 +482,11 @@ def test_serve_reports_a_port_in_use(app, tmp_path, monkeypatch, capsys):
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["serve", str(run), "--port", str(port)]) == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "serving" not in captured.out  # nothing was served, so nothing says it is
+    assert captured.err.splitlines()[-1] == (
+        f"hfft: error: cannot listen on 127.0.0.1:{port}: the port is in use; pass a free --port"
+    )
 
 
 def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, capsys):
@@ -444,8 +505,8 @@ def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, ca
 def test_a_space_without_its_variable_serves_the_model_named_in_its_model_file(
     tmp_path, monkeypatch
 ):
-    from hfft.hub import SPACE_MODEL_FILE, collect_space_files
     from hfft.serve import load_app_module
+    from hfft.space_files import SPACE_MODEL_FILE, collect_space_files
 
     space = tmp_path / "space"  # as `hfft push --space` uploads it
     space.mkdir()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -125,3 +128,49 @@ def make_text_csv(path: Path, rows: int = 24, seed: int = 0, name: str = "train.
             rnd.shuffle(words)
             writer.writerow([" ".join(words), label])
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# One tiny fixture per task, for the task contract test (tests/test_task_contract.py). A new
+# task adds its entry here: a checkpoint maker, a data maker returning the recipe's data:
+# section, and an input for `hfft predict` and one for the Space.
+
+
+@dataclass(frozen=True)
+class TaskFixture:
+    make_checkpoint: Callable[[Path], Path]
+    # folder -> the recipe's data: section for a dataset written there
+    make_data: Callable[[Path], dict]
+    # folder the data was written to -> command-line inputs for `hfft predict`
+    predict_inputs: Callable[[Path], list[str]]
+    # run directory -> one raw value for the Space's input component
+    space_input: Callable[[Path], Any]
+
+
+def _image_data(path: Path) -> dict:
+    folder = make_image_folder(path / "colors", per_class=6)
+    return {"path": "imagefolder", "data_dir": str(folder), "test_fraction": 0.2,
+            "validation_fraction": 0.2}  # fmt: skip
+
+
+def _text_data(path: Path) -> dict:
+    csv_file = make_text_csv(path / "reviews", rows=30)
+    return {"path": "csv", "data_files": str(csv_file), "test_fraction": 0.2,
+            "validation_fraction": 0.2,
+            "columns": {"text": "sentence", "label": "sentiment"}}  # fmt: skip
+
+
+TASK_FIXTURES: dict[str, TaskFixture] = {
+    "image-classification": TaskFixture(
+        make_checkpoint=make_image_checkpoint,
+        make_data=_image_data,
+        predict_inputs=lambda data: [str(data / "colors" / "train" / "red")],
+        space_input=lambda run: str(run / "examples" / "0.png"),
+    ),
+    "text-classification": TaskFixture(
+        make_checkpoint=make_text_checkpoint,
+        make_data=_text_data,
+        predict_inputs=lambda data: ["the movie was great fun", "an awful boring film"],
+        space_input=lambda run: "the movie was really good",
+    ),
+}
