@@ -58,26 +58,6 @@ RESUME_MUST_MATCH = ("task", "model", "data")
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
-def require_finished(run_dir: str | Path, action: str) -> None:
-    """Refuse to `action` (evaluate, predict with, push, serve) an unfinished run directory,
-    saying whether a run is in progress there (a live process holds its lock) or was
-    interrupted."""
-    path = Path(run_dir).expanduser()
-    if path.is_dir() and is_unfinished(path):
-        holder = run_lock.live_holder(path)
-        if holder is not None:
-            raise HfftError(
-                f"cannot {action} {path}: it is an unfinished hfft run and a run is in progress: "
-                f"`hfft train` ({holder.describe()}) is training into it; wait for it to finish, "
-                "then use the finished run directory"
-            )
-        raise HfftError(
-            f"cannot {action} {path}: it is an unfinished hfft run ({MARKER} is there: training "
-            "was interrupted or is still running). Continue it with `hfft train "
-            f"{path / RECIPE_FILE} --resume`, or point at a finished run directory"
-        )
-
-
 def mark_unfinished(run_dir: Path) -> None:
     """Write the marker (first thing a run writes): the folder is a run in progress."""
     note = {
