@@ -291,7 +291,6 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
     predictor = Predictor(info, settings)
     interface = info.interface
     batched = interface.batches
-    print(f"[app] serving {info.name}: {settings.describe() if batched else 'unbatched'}")
 
     def check(value: Any) -> None:
         # Runs before the batched prediction, once per UI request: a bad input never joins a
@@ -406,6 +405,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.model:
         parser.error("no model: pass --model RUN_DIR|HUB_ID or set the HFFT_MODEL variable")
+    print(f"[app] {serving_settings().describe()}")  # in the Space's log: what this hardware got
     launch_app(build_app(args.model), host=args.host, port=args.port)
 
 
