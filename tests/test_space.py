@@ -274,7 +274,9 @@ def test_image_app_reports_bad_uploads_and_keeps_serving(
     example = handle_file(str(image_app.run / "examples" / "0.png"))
     not_image = tmp_path / "report.pdf"
     not_image.write_bytes(b"%PDF-1.4 not really an image")
-    with pytest.raises(AppError, match=r"'report.pdf' is a PDF document, not an image: upload a PNG"):
+    with pytest.raises(
+        AppError, match=r"'report.pdf' is a PDF document, not an image: upload a PNG"
+    ):
         image_app.client.predict(handle_file(str(not_image)), api_name="/predict")
 
     monkeypatch.setattr(
