@@ -10,6 +10,7 @@ tests/test_run_files.py checks that its copies equal these.
     checkpoints/       Trainer checkpoints            eval/               `hfft eval` reports
     tune/              `hfft tune` study              unfinished.json     present while unfinished
     .hfft-written.json what hfft wrote (a start-over removes only these)
+    .hfft-lock         while `hfft train` runs: its pid, host and start time (hfft/run_lock.py)
 """
 
 from __future__ import annotations

@@ -376,7 +376,7 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
             batch=batched,
             max_batch_size=settings.max_batch_size,
             concurrency_limit=settings.concurrency,
-            concurrency_id="predict",  # the Examples' clicks share the model's slots
+            concurrency_id="predict",
             preprocess=False,  # decoded by the interface's prepare, which gives clear errors
         )
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)

@@ -91,7 +91,7 @@ def uploaded_file(payload: Any, kind: str) -> tuple[Any, str]:
 
 
 def _head(source: Any, size: int = 512) -> bytes:
-    """The first bytes of a path or stream (the stream is rewound)."""
+    """The first bytes of a path or an in-memory stream (its position left alone)."""
     if isinstance(source, io.BytesIO):
         return source.getvalue()[:size]
     try:
@@ -121,7 +121,7 @@ KNOWN_CONTENT = {
 }
 
 
-def _not_an_image(name: str, head: bytes, err: Exception) -> InputError:
+def _not_an_image(name: str, head: bytes) -> InputError:
     """The message for a file PIL will not open, saying what it is when that is recognisable."""
     if not head:
         return InputError(f"'{name}' is empty (0 bytes): upload the image file again.")
@@ -164,8 +164,8 @@ def prepare_image(payload: Any) -> Prepared:
             image = Image.open(source, formats=IMAGE_FORMATS)
         except Image.DecompressionBombError as err:
             raise _bomb(name, err) from None
-        except Exception as err:  # UnidentifiedImageError, or a header that crashes a parser
-            raise _not_an_image(name, _head(source), err) from None
+        except Exception:  # UnidentifiedImageError, or a header that crashes a parser
+            raise _not_an_image(name, _head(source)) from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise InputError(
