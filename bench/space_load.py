@@ -177,7 +177,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def one_model(kind: str, work: Path, args: argparse.Namespace, settings: dict) -> dict[str, Any]:
     """The rounds for one model: inputs picked, the app served, one round per client count."""
-    model, task, candidates, files = make_model(kind, work, 3 * args.requests)
+    # Half as many again as needed: pick_separated drops inputs whose answers lie too close.
+    model, task, candidates, files = make_model(kind, work, args.requests * 3 // 2)
     answers = expected_answers(model, task, candidates, top_k=settings["top_k"])
     inputs, expected = pick_separated(candidates, answers, args.requests, GAP)
     found: dict[str, Any] = {
