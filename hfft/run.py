@@ -212,7 +212,10 @@ def train(
             run_state.begin(recipe.output_dir, recipe, start)
     began = time.perf_counter()
     resume_from = str(start.resume_from) if start.resume_from else None
-    run.trainer.train(resume_from_checkpoint=resume_from)
+    from hfft.callbacks import stop_on_failed_save
+
+    with stop_on_failed_save(run.trainer, recipe.output_dir):  # disk full: one line, not a trace
+        run.trainer.train(resume_from_checkpoint=resume_from)
     return finish_run(run, time.perf_counter() - began)
 
 

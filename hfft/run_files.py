@@ -10,6 +10,7 @@ tests/test_run_files.py checks that its copies equal these.
     checkpoints/       Trainer checkpoints            eval/               `hfft eval` reports
     tune/              `hfft tune` study              unfinished.json     present while unfinished
     .hfft-written.json what hfft wrote (a start-over removes only these)
+    .hfft-lock         while `hfft train` runs: its pid, host and start time (hfft/run_lock.py)
 """
 
 from __future__ import annotations
@@ -81,9 +82,19 @@ def is_finished(run_dir: str | Path) -> bool:
 
 
 def refuse_unfinished(run_dir: str | Path, action: str) -> None:
-    """Refuse to `action` a folder holding an unfinished run: say so, and how to finish it."""
+    """Refuse to `action` a folder holding an unfinished run: say whether a run is in progress
+    there (a live process holds its lock, hfft/run_lock.py) or how to finish it."""
+    from hfft.run_lock import live_holder
+
     path = Path(run_dir).expanduser()
     if path.is_dir() and is_unfinished(path):
+        holder = live_holder(path)
+        if holder is not None:
+            raise HfftError(
+                f"cannot {action} {path}: it is an unfinished hfft run and a run is in progress: "
+                f"`hfft train` ({holder.describe()}) is training into it; wait for it to finish, "
+                "then use the finished run directory"
+            )
         raise HfftError(
             f"cannot {action} {path}: it is an unfinished hfft run ({MARKER} is there: training "
             "was interrupted or is still running). Continue it with `hfft train "
