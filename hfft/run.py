@@ -137,7 +137,12 @@ def build_run(recipe: Recipe) -> Run:
     # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
     with main_first:
         data = problems.run(load_data, recipe.data, task)
-    model = preflight.FAILED
+    model = metrics = preflight.FAILED
+    if data is not preflight.FAILED:
+        task = data.task  # with the label scheme the data asked for (multi-label lists...)
+        metrics = problems.run(
+            task.labels.build_metrics, recipe.eval.metrics, data.label_names, recipe.eval.threshold
+        )
     if checkpoint_ok and data is not preflight.FAILED and args is not preflight.FAILED:
         set_seed(args.seed)  # the new head's initialisation
         model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
@@ -158,7 +163,6 @@ def build_run(recipe: Recipe) -> Run:
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
-    metrics = task.labels.build_metrics(recipe.eval.metrics, data.label_names)
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     if recipe.early_stopping.patience:
         callbacks.append(
@@ -196,8 +200,11 @@ def train(
     run = build_run(recipe)
     log_main = log.info if run.trainer.is_world_process_zero() else log.debug
     log_main(
-        "task %s | checkpoint %s | mode %s | trainable %s | splits %s | %d labels %s",
+        "task %s | %s labels (%s) | checkpoint %s | mode %s | trainable %s | splits %s | "
+        "%d labels %s",
         recipe.task,
+        run.task.labels.name,
+        run.data.scheme_reason,
         recipe.source,
         recipe.model.mode
         + (f" (freeze_layers={recipe.model.freeze_layers})" if recipe.model.freeze_layers else ""),
@@ -243,6 +250,8 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
             recipe.eval.metrics,
             log_history=trainer.state.log_history,
             write=main_process,
+            threshold=recipe.eval.threshold,
+            fit=True,
         )
         # Under FSDP every process joins the gather of the shards; the main one gets the model.
         model = distributed.unsharded_model(
