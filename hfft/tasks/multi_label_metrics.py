@@ -52,10 +52,10 @@ def validate_metric_names(names: Iterable[str]) -> list[str]:
             if isinstance(name, str) and name.startswith("top")
             else ""
         )
+        hint = why or did_you_mean(str(name), AVAILABLE_METRICS)
         raise RecipeError(
-            f"metric {name!r} in eval.metrics does not apply to a multi-label run{why}"
-            f"{did_you_mean(str(name), AVAILABLE_METRICS)}; available: "
-            f"{', '.join(AVAILABLE_METRICS)}"
+            f"metric {name!r} in eval.metrics does not apply to a multi-label run{hint}; "
+            f"available: {', '.join(AVAILABLE_METRICS)}"
         )
     return names
 
