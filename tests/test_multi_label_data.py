@@ -305,3 +305,58 @@ def test_single_label_recipe_settings_for_multi_label_data_are_refused_on_single
 def test_spec_defaults_keep_existing_recipes_single_label():
     spec = DataSpec(path="csv")
     assert spec.multi_label is None and spec.label_separator is None
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "mixed",
+        "absent from train",
+        "not 0/1",
+        "separator on lists",
+        "lists forced single-label",
+        "threshold on single-label",
+    ],
+)
+def test_hfft_train_stops_with_one_line_and_writes_nothing(case, tmp_path, capsys):
+    """Each bad multi-label input through `hfft train`: exit 2, one `hfft: error:` line, nothing
+    written (no checkpoint, no run directory)."""
+    import yaml
+
+    from hfft.cli import main
+    from tests import tiny
+
+    ckpt = tiny.make_text_checkpoint(tmp_path / "ckpt")
+    formats = _formats(tmp_path)
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"text": "a", "tags": ["x"]}\n{"text": "b", "tags": "x"}\n' * 4)
+    flags = tmp_path / "flags.csv"
+    pd.DataFrame({"text": list("abcd"), "x": [0, 1, 1, 0], "y": [1, 0, 2, 0]}).to_csv(flags)
+    absent = {"train": formats["json lists"]["data_files"]["train"],
+              "test": _write_jsonl(tmp_path / "s.jsonl", [("new", ["refund"])])}  # fmt: skip
+    data, expected, extra = {
+        "mixed": ({"path": str(mixed), "columns": {"label": "tags"}}, "mixes lists and single", {}),
+        "absent from train": ({"path": "json", "data_files": absent, "columns": {"label": "tags"}},
+                              "appear in the test split but not in train", {}),
+        "not 0/1": ({"path": str(flags), "columns": {"label": ["x", "y"]}},
+                    "column 'y' of data.columns.label holds 2", {}),
+        "separator on lists": ({**formats["json lists"], "label_separator": ","},
+                               "holds lists already: remove data.label_separator", {}),
+        "lists forced single-label": (formats["json lists"] | {"multi_label": False},
+                                   "holds lists of labels (multi-label data), but data.multi_label "
+                                   "is false", {}),
+        "threshold on single-label": (
+            {"path": str(tiny.make_text_csv(tmp_path / "reviews")),
+             "columns": {"text": "sentence", "label": "sentiment"}},
+            "eval.threshold=0.3 applies to multi-label runs, and this run is single-label",
+            {"eval": {"threshold": 0.3}}),
+    }[case]  # fmt: skip
+    run = tmp_path / "run"
+    raw = {"task": "text-classification", "model": {"checkpoint": str(ckpt)}, "data": data,
+           "training": {"output_dir": str(run), "use_cpu": True}, **extra}  # fmt: skip
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["train", str(tmp_path / "recipe.yaml")]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("hfft: error: ")]
+    assert len(errors) == 1 and expected in errors[0], err
+    assert "Traceback" not in err and not (run.exists() and any(run.iterdir()))
