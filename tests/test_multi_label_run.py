@@ -177,6 +177,9 @@ def test_eval_uses_the_thresholds_chosen_in_training(world, tmp_path):
     every = evaluate_run(run, split="test")
     assert every["recall_micro"] == 1.0 and every["exact_match"] < saved["exact_match"]
     assert (run / "eval" / "test" / "per_label_f1.png").is_file()
+    root = world[0]
+    other = evaluate_run(run, split="train", data=str(root / "tags" / "labels.jsonl"))
+    assert other["recall_micro"] == 1.0 and set(other["per_label"]) == set(COLOURS)
 
 
 def test_the_card_shows_thresholds_per_label_and_how_to_use_them(world):
