@@ -57,6 +57,9 @@ class ModelSpec:
     freeze_layers: int = 0
     # The LoRA mode's options.
     lora: LoraSpec = field(default_factory=LoraSpec)
+    # The backbone's module name (e.g. vision_model), for a model whose backbone hfft cannot tell
+    # from its head by itself (frozen, lora and freeze_layers need to know).
+    backbone: Union[str, None] = None  # noqa: UP007
     revision: Union[str, None] = None  # noqa: UP007
     # frozen mode: run the backbone once and train the head on cached features. null = whenever
     # possible (frozen, no augmentation, a one-module head); true = required; false = never.

@@ -124,6 +124,8 @@ def build_run(recipe: Recipe) -> Run:
     args = problems.run(training_arguments, recipe, task)
     problems.run(preflight.check_output_dir, recipe.output_dir)
     checkpoint_ok = problems.run(preflight.check_checkpoint, recipe.model) is not preflight.FAILED
+    # The mode's needs, checked on a weightless copy: before data or weights load.
+    mode_ok = checkpoint_ok and problems.run(preflight.check_mode, task, recipe.model) is None
     processor = preflight.FAILED
     if checkpoint_ok or recipe.model.checkpoint is None:
         processor = problems.run(checkpoint.load_processor, task, recipe.model)
@@ -143,7 +145,7 @@ def build_run(recipe: Recipe) -> Run:
         metrics = problems.run(
             task.labels.build_metrics, recipe.eval.metrics, data.label_names, recipe.eval.threshold
         )
-    if checkpoint_ok and data is not preflight.FAILED and args is not preflight.FAILED:
+    if mode_ok and data is not preflight.FAILED and args is not preflight.FAILED:
         set_seed(args.seed)  # the new head's initialisation
         model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
     problems.raise_if_any()
@@ -158,7 +160,12 @@ def build_run(recipe: Recipe) -> Run:
         if cache:
             log.info("caching frozen-backbone features: %s", why)
             train_model, prepared = feature_cache.cache_features(
-                model, prepared, collator, args.per_device_eval_batch_size, task.labels.head_loss
+                model,
+                prepared,
+                collator,
+                args.per_device_eval_batch_size,
+                task.labels.head_loss,
+                recipe.model.backbone,
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
