@@ -55,7 +55,7 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
     reasons = []
     mode = mode_of(recipe.model)
     if not mode.frozen_backbone:
-        reasons.append(f"mode {mode.name} trains the backbone")
+        reasons.append(f"mode is {mode.name}, which trains the backbone")
     reasons += TASKS[recipe.task].modality.varying_inputs(recipe)
     if not reasons:  # only a frozen backbone needs its anatomy here
         head = anatomy(model, recipe.model.backbone).head

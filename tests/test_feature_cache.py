@@ -67,7 +67,7 @@ def test_cache_is_used_only_when_it_applies(vit_checkpoint, image_folder, tmp_pa
         recipe(vit_checkpoint, image_folder, tmp_path / "b", "data.augmentation.enabled=true")
     )
     assert augmented.trainer.model is augmented.model
-    with pytest.raises(RecipeError, match="cache_features is true but cannot apply: mode full trains the backbone"):
+    with pytest.raises(RecipeError, match="cache_features is true but cannot apply: mode is full"):
         build_run(
             recipe(
                 vit_checkpoint,
