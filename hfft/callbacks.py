@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 log = logging.getLogger("hfft")
@@ -40,13 +41,18 @@ class NativeKeyCheckpoints(TrainerCallback):
 
         from hfft.run_dir import CHECKPOINT_MARKER, atomic_write
 
+        if args.world_size > 1 and torch.distributed.is_initialized():
+            # Each process writes its own part (its RNG state, under FSDP its shards); the marker
+            # may only say "complete" once all of them have.
+            torch.distributed.barrier()
         if not state.is_world_process_zero:
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if not folder.is_dir():
             return
-        # PEFT adapters and hfft's cached-feature head are saved under their own, stable names.
-        if isinstance(model, PreTrainedModel):
+        # PEFT adapters and hfft's cached-feature head are saved under their own, stable names;
+        # under FSDP the Trainer resumes from its own pytorch_model_fsdp.bin (in-memory names).
+        if isinstance(model, PreTrainedModel) and not _is_fsdp(model):
             model.save_pretrained(folder, save_original_format=False)
         # A full disk may only say so when the data reaches it (delayed allocation, NFS,
         # quotas): flush every file before the marker vouches for them.
@@ -55,6 +61,12 @@ class NativeKeyCheckpoints(TrainerCallback):
                 with open(path, "rb") as f:  # Linux and macOS fsync a read-only descriptor
                     os.fsync(f.fileno())
         atomic_write(folder / CHECKPOINT_MARKER, f"{state.global_step}\n")
+
+
+def _is_fsdp(model: Any) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
 
 
 class ResumeReport(TrainerCallback):

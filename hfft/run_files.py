@@ -6,6 +6,7 @@ tests/test_run_files.py checks that its copies equal these.
     config.json, model.safetensors, processor files   the model (`pipeline()` loads the folder)
     recipe.yaml        the resolved recipe            metrics.json        metrics per split
     README.md          the model card                 training_curves.png, the scheme's plots
+    thresholds.json    multi-label decision thresholds per label (chosen on validation)
     examples/          demo inputs + examples.json    adapter/            LoRA only
     checkpoints/       Trainer checkpoints            eval/               `hfft eval` reports
     tune/              `hfft tune` study              unfinished.json     present while unfinished
@@ -26,6 +27,10 @@ METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
 TRAINING_CURVES_FILE = "training_curves.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+# Multi-label runs: per-label F1 bars, per-label confusion, the thresholds chosen on validation.
+PER_LABEL_F1_FILE = "per_label_f1.png"
+LABEL_CONFUSION_FILE = "label_confusion.png"
+THRESHOLDS_FILE = "thresholds.json"
 EXAMPLES_DIR = "examples"
 EXAMPLES_FILE = "examples.json"
 ADAPTER_DIR = "adapter"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,6 +265,52 @@ def label_scores(output: list[dict], value: Any, model: Model) -> dict[str, floa
     return {o["label"]: float(o["score"]) for o in output}
 
 
+# ---------------------------------------------------------------- outputs: sets of labels
+
+# A multi-label run's per-label thresholds (hfft/run_files.py's THRESHOLDS_FILE, repeated here:
+# this file cannot import hfft), and the cut for a label it lacks.
+THRESHOLDS_FILE = "thresholds.json"
+DEFAULT_THRESHOLD = 0.5
+MARK = "✓ "  # before each label whose score reaches its threshold
+
+
+def is_multi_label(config: Any) -> bool:
+    """A model trained with one sigmoid per label (transformers' multi-label problem type)."""
+    return getattr(config, "problem_type", None) == "multi_label_classification"
+
+
+def read_thresholds(config: Any, extras_dir: Path | None) -> dict[str, Any]:
+    """{"thresholds": {label: cut}} from the run's thresholds.json; 0.5 where it is missing,
+    unreadable or lacks a label (a model trained outside hfft has none)."""
+    labels = [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
+    saved: Any = None
+    path = extras_dir / THRESHOLDS_FILE if extras_dir else None
+    if path is not None and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            print(f"[app] ignoring unreadable {path}: {err}")
+    saved = saved if isinstance(saved, dict) else {}
+    cuts = {}
+    for label in labels:
+        try:
+            cuts[label] = float(saved.get(label, DEFAULT_THRESHOLD))
+        except (TypeError, ValueError):
+            cuts[label] = DEFAULT_THRESHOLD
+    return {"thresholds": cuts}
+
+
+def marked_scores(output: list[dict], value: Any, model: Model) -> dict[str, float]:
+    """{label: score} for every label, each label at or above its threshold marked with MARK."""
+    cuts = model.settings.get("thresholds") or {}
+    return {
+        (MARK if o["score"] >= cuts.get(o["label"], DEFAULT_THRESHOLD) else "") + o["label"]: (
+            float(o["score"])
+        )
+        for o in output
+    }
+
+
 def _no_kwargs(*_: Any) -> dict[str, Any]:
     return {}
 
@@ -361,9 +408,36 @@ SINGLE_LABEL_OUTPUT = OutputKind(
     call_kwargs=lambda pipe, model: {"top_k": top_k(model)},
 )
 
-# Task name (the recipe's `task:`, here equal to the pipeline tag) -> its interface, in the order
-# models are matched against them.
+# Every label with its own sigmoid score, those at or above their threshold marked (a set of
+# labels, not a ranking: gr.Label shows them all, best first).
+MULTI_LABEL_OUTPUT = OutputKind(
+    component=lambda model: gr.Label(
+        label=f"Labels ({MARK.strip()} = predicted: score at or above its threshold)",
+        num_top_classes=len(model.labels),
+    ),
+    postprocess=marked_scores,
+    # Every label's score (the image pipeline returns 5 unless told).
+    call_kwargs=lambda pipe, model: {"top_k": len(model.labels)},
+)
+
+
+def _multi_label(task: str, architecture: str, input_kind: InputKind) -> Interface:
+    return Interface(
+        task, (architecture,), input_kind, MULTI_LABEL_OUTPUT, action="Tag",
+        matches=is_multi_label, extra_files=(THRESHOLDS_FILE,), read_settings=read_thresholds,
+    )  # fmt: skip
+
+
+# Task name (the recipe's `task:`, here equal to the pipeline tag; "multi-label ..." for the
+# multi-label scheme of one) -> its interface, in the order models are matched against them:
+# the multi-label entries (narrower: problem_type) before the single-label ones.
 INTERFACES: dict[str, Interface] = {
+    "multi-label-image-classification": _multi_label(
+        "image-classification", "ForImageClassification", IMAGE_INPUT
+    ),
+    "multi-label-text-classification": _multi_label(
+        "text-classification", "ForSequenceClassification", TEXT_INPUT
+    ),
     "image-classification": Interface(
         "image-classification", ("ForImageClassification",), IMAGE_INPUT, SINGLE_LABEL_OUTPUT
     ),
