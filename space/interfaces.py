@@ -66,10 +66,12 @@ def uploaded_file(payload: Any, kind: str) -> tuple[Any, str]:
 
     With preprocess=False Gradio checks a payload's path only when it carries FileData's `meta`
     marker: a hand-made {"path": "/srv/secret.png"} would reach this function unchecked, so the
-    path must lie in Gradio's upload folder (where uploads and the examples' copies live).
+    path must lie in Gradio's upload folder (where uploads and the examples' copies live). A plain
+    str or Path comes from Python code calling the app (Gradio's validation turns a string sent
+    over HTTP for a file component away before it gets here), and is read as it is.
     """
     if isinstance(payload, (str, Path)):
-        payload = {"path": str(payload)}
+        return str(payload), Path(payload).name
     if not isinstance(payload, dict):
         raise InputError(f"No {kind} received; upload a file.")
     path, url = payload.get("path"), payload.get("url") or ""
