@@ -282,33 +282,26 @@ def is_multi_label(config: Any) -> bool:
 def read_thresholds(config: Any, extras_dir: Path | None) -> dict[str, Any]:
     """{"thresholds": {label: cut}} from the run's thresholds.json; 0.5 where it is missing,
     unreadable or lacks a label (a model trained outside hfft has none)."""
-    labels = [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
-    saved: Any = None
     path = extras_dir / THRESHOLDS_FILE if extras_dir else None
-    if path is not None and path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            print(f"[app] ignoring unreadable {path}: {err}")
+    try:
+        saved = json.loads(path.read_text()) if path and path.is_file() else {}
+    except (OSError, ValueError) as err:
+        print(f"[app] ignoring unreadable {path}: {err}")
+        saved = {}
     saved = saved if isinstance(saved, dict) else {}
     cuts = {}
-    for label in labels:
-        try:
-            cuts[label] = float(saved.get(label, DEFAULT_THRESHOLD))
-        except (TypeError, ValueError):
-            cuts[label] = DEFAULT_THRESHOLD
+    for label in (str(config.id2label[i]) for i in sorted(config.id2label, key=int)):
+        value = saved.get(label)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        cuts[label] = float(value) if ok else DEFAULT_THRESHOLD
     return {"thresholds": cuts}
 
 
 def marked_scores(output: list[dict], value: Any, model: Model) -> dict[str, float]:
     """{label: score} for every label, each label at or above its threshold marked with MARK."""
     cuts = model.settings.get("thresholds") or {}
-    return {
-        (MARK if o["score"] >= cuts.get(o["label"], DEFAULT_THRESHOLD) else "") + o["label"]: (
-            float(o["score"])
-        )
-        for o in output
-    }
+    marked = [(o["score"] >= cuts.get(o["label"], DEFAULT_THRESHOLD), o) for o in output]
+    return {(MARK if on else "") + o["label"]: float(o["score"]) for on, o in marked}
 
 
 def _no_kwargs(*_: Any) -> dict[str, Any]:
@@ -408,16 +401,14 @@ SINGLE_LABEL_OUTPUT = OutputKind(
     call_kwargs=lambda pipe, model: {"top_k": top_k(model)},
 )
 
-# Every label with its own sigmoid score, those at or above their threshold marked (a set of
-# labels, not a ranking: gr.Label shows them all, best first).
+# Every label's own sigmoid score, those at or above their threshold marked.
 MULTI_LABEL_OUTPUT = OutputKind(
     component=lambda model: gr.Label(
         label=f"Labels ({MARK.strip()} = predicted: score at or above its threshold)",
         num_top_classes=len(model.labels),
     ),
     postprocess=marked_scores,
-    # Every label's score (the image pipeline returns 5 unless told).
-    call_kwargs=lambda pipe, model: {"top_k": len(model.labels)},
+    call_kwargs=lambda pipe, model: {"top_k": len(model.labels)},  # image pipelines default to 5
 )
 
 

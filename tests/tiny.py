@@ -201,6 +201,21 @@ class TaskFixture:
     space_input: Callable[[Path], Any]
 
 
+def uploaded_image(path: Path) -> dict:
+    """The Space's payload for an image file once uploaded: a copy in Gradio's upload folder (the
+    app reads no file from anywhere else)."""
+    import shutil
+    import tempfile
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(dir=folder)) / Path(path).name
+    shutil.copyfile(path, copy)
+    return {"path": str(copy), "orig_name": Path(path).name}
+
+
 def _image_data(path: Path) -> dict:
     folder = make_image_folder(path / "colors", per_class=6)
     return {"path": "imagefolder", "data_dir": str(folder), "test_fraction": 0.2,
@@ -219,7 +234,7 @@ TASK_FIXTURES: dict[str, TaskFixture] = {
         make_checkpoint=make_image_checkpoint,
         make_data=_image_data,
         predict_inputs=lambda data: [str(data / "colors" / "train" / "red")],
-        space_input=lambda run: str(run / "examples" / "0.png"),
+        space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
     ),
     "text-classification": TaskFixture(
         make_checkpoint=make_text_checkpoint,
@@ -249,7 +264,7 @@ SCHEME_FIXTURES: dict[tuple[str, str], TaskFixture] = {
         make_checkpoint=make_image_checkpoint,
         make_data=_multilabel_image_data,
         predict_inputs=lambda data: [str(data / "tags" / "images")],
-        space_input=lambda run: str(run / "examples" / "0.png"),
+        space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
     ),
     ("text-classification", "multi-label"): TaskFixture(
         make_checkpoint=make_text_checkpoint,
