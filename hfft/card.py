@@ -3,12 +3,11 @@
 The metadata block only ever names Hub ids: a local data path or checkpoint in `datasets` or
 `base_model` makes the Hub reject the push (AutoTrain #648), and a builder name such as
 `imagefolder` is not a dataset. Local paths in the recipe shown in the card are reduced to their
-base name, and no token ever reaches the card.
+base name, and no token ever reaches the card (the rules: `hfft.redact`).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from importlib import metadata
@@ -17,77 +16,27 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from hfft.evaluation import CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE, primary_split
-from hfft.local_paths import looks_like_local_path
-
-CARD_FILE = "README.md"
-# datasets' packaged builders: `load_dataset("<builder>", data_dir=...)` reads local files
-_FALLBACK_BUILDERS = frozenset(
-    {"imagefolder", "audiofolder", "videofolder", "csv", "json", "parquet", "text", "arrow"}
+from hfft.evaluation import primary_split
+from hfft.modes import mode_named
+from hfft.redact import (
+    PUBLISHED_MASK,
+    basename,
+    builder_names,
+    is_hub_id,
+    redact,
+    sanitize_recipe,
 )
-_TOKEN_KEY = re.compile(r"(^|_)(token|auth_token|password|secret)$", re.IGNORECASE)
-_TOKEN_VALUE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
-# recipe keys whose values are always local paths, whatever they look like
-_PATH_KEY = re.compile(r"(_dir|_path|_file|_files|_root)$|^(output_dir|data_files|data_dir)$")
+from hfft.run_files import CARD_FILE, CONFIG_FILE, TRAINING_CURVES_FILE
+from hfft.tasks import TASKS
+
 # metric ids the Hub knows: an hfft name's base ("f1" of f1_macro) is published as one of these
 _HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
-_FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub", "peft")
-
-
-def _builders() -> frozenset[str]:
-    try:
-        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
-    except ImportError:  # private name: tolerate its disappearance
-        return _FALLBACK_BUILDERS
-    return _FALLBACK_BUILDERS | frozenset(_PACKAGED_DATASETS_MODULES)
-
-
-def is_local_path(value: str) -> bool:
-    """True for what can only be a path (see `looks_like_local_path`) or a path that exists."""
-    if not isinstance(value, str) or not value or "://" in value:
-        return False
-    if looks_like_local_path(value):
-        return True
-    try:
-        return Path(value).expanduser().exists()
-    except OSError:
-        return False
-
-
-def is_hub_id(value: Any) -> bool:
-    """True when `value` can only be a Hub repo id: not a local path, not a builder name."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    if not isinstance(value, str) or is_local_path(value) or value in _builders():
-        return False
-    try:
-        validate_repo_id(value)
-    except HFValidationError:
-        return False
-    return True
-
-
-def _basename(value: str) -> str:
-    return Path(value.rstrip("/\\")).name or value
-
-
-def sanitize_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the recipe fit to publish: local paths reduced to their base name, token-like
-    keys dropped."""
-
-    def clean(value: Any, key: str = "") -> Any:
-        if isinstance(value, Mapping):
-            return {k: clean(v, str(k)) for k, v in value.items() if not _TOKEN_KEY.search(str(k))}
-        if isinstance(value, list | tuple):
-            return [clean(v, key) for v in value]
-        if isinstance(value, str):
-            if _TOKEN_VALUE.search(value):
-                return "<redacted>"
-            if is_local_path(value) or (_PATH_KEY.search(key) and "://" not in value):
-                return _basename(value)
-        return value
-
-    return clean(copy.deepcopy(dict(recipe)))
+_AVERAGES = frozenset({"macro", "micro", "weighted", "samples"})
+# The per-label table of a split's metrics.json entry, by its key, and the card's title for it.
+_PER_LABEL_TABLES = (("per_class", "Per class"), ("per_label", "Per label"))
+# the splits of the recipe's dataset: the only results the model-index attributes to it
+RUN_SPLITS = ("train", "validation", "test")
+_FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub")
 
 
 def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]:
@@ -100,8 +49,8 @@ def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]
         where = next(iter(where.values()), path)
     if isinstance(where, list | tuple):
         where = where[0] if where else path
-    name = _basename(str(where)) if where else "local data"
-    kind = path if path in _builders() else "local"
+    name = basename(str(where)) if where else "local data"
+    kind = path if path in builder_names() else "local"
     return None, kind if kind != "local" else name, name
 
 
@@ -111,6 +60,8 @@ def _metric_parts(name: str) -> tuple[str, str, dict[str, Any] | None]:
     if top_k:
         return name, f"Top-{top_k.group(1)} accuracy", {"k": int(top_k.group(1))}
     base, _, average = name.partition("_")
+    if average and average not in _AVERAGES:  # exact_match, hamming_loss, ...: a name, whole
+        return name, name.replace("_", " ").capitalize(), None
     pretty = base.capitalize() if base != "f1" else "F1"
     metric_id = base if base in _HUB_METRICS else name
     if average:
@@ -129,9 +80,7 @@ def _ordered_splits(metrics: Mapping[str, Any]) -> list[str]:
 
 def _framework_versions(mode: str) -> list[str]:
     lines = []
-    for package in _FRAMEWORKS:
-        if package == "peft" and mode != "lora":
-            continue
+    for package in (*_FRAMEWORKS, *mode_named(mode).packages):
         try:
             lines.append(f"- {package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
@@ -139,23 +88,13 @@ def _framework_versions(mode: str) -> list[str]:
     return lines
 
 
-def _mode_sentence(model: Mapping[str, Any]) -> str:
-    mode = model.get("mode", "full")
-    if mode == "frozen":
-        return "the pretrained backbone was frozen and only the new classification head trained"
-    if mode == "lora":
-        lora = model.get("lora") or {}
-        targets = lora.get("target_modules", "auto")
-        return (
-            f"LoRA adapters (r={lora.get('r')}, alpha={lora.get('alpha')}, "
-            f"dropout={lora.get('dropout')}, target modules: {targets}) were trained together "
-            "with the new classification head, then merged into the weights, so the model "
-            "loads without PEFT"
-        )
-    frozen = model.get("freeze_layers") or 0
-    if frozen:
-        return f"all weights were trained except the embeddings and the {frozen} lowest blocks"
-    return "all weights were fine-tuned"
+_COLUMN_TITLES = {"f1": "F1", "ap": "AP"}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "–" if value is None else str(value)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -172,20 +111,22 @@ def _yaml(data: Any) -> str:
 
 def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> ModelCardData:
     """The card's metadata block: Hub ids only, results as a `model-index`."""
-    task = recipe.get("task", "image-classification")
+    task = recipe["task"]
     model = recipe.get("model") or {}
     data = recipe.get("data") or {}
     hub = recipe.get("hub") or {}
-    mode = model.get("mode", "full")
+    mode = mode_named(model.get("mode")).name
     checkpoint = model.get("checkpoint")
     dataset_id, dataset_type, dataset_name = _dataset_description(data)
     repo_id = hub.get("repo_id")
     output_dir = (recipe.get("training") or {}).get("output_dir") or "model"
-    model_name = str(repo_id).split("/")[-1] if repo_id else _basename(str(output_dir))
+    model_name = str(repo_id).split("/")[-1] if repo_id else basename(str(output_dir))
 
     eval_results = []
     metric_ids: list[str] = []
     for split in _ordered_splits(metrics):
+        if split not in RUN_SPLITS:
+            continue  # results on other data (older `hfft eval --data`): not this dataset's
         for name, value in _scalar_metrics(metrics[split]).items():
             metric_id, pretty, args = _metric_parts(name)
             if metric_id in _HUB_METRICS and metric_id not in metric_ids:
@@ -221,17 +162,17 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     """The full README.md text (metadata + body) for a run."""
     run_dir = Path(run_dir)
     card_data = build_card_data(recipe, metrics)
-    task = recipe.get("task", "image-classification")
+    task, num_labels = _task_of_run(run_dir, recipe)
     model = recipe.get("model") or {}
     hub = recipe.get("hub") or {}
-    mode = model.get("mode", "full")
+    mode = mode_named(model.get("mode"))
     checkpoint = str(model.get("checkpoint") or "")
     dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {})
 
     base = (
         f"[{checkpoint}](https://huggingface.co/{checkpoint})"
         if is_hub_id(checkpoint)
-        else f"a local checkpoint (`{_basename(checkpoint)}`)"
+        else f"a local checkpoint (`{basename(checkpoint)}`)"
     )
     dataset = (
         f"the [{dataset_id}](https://huggingface.co/datasets/{dataset_id}) dataset"
@@ -240,8 +181,8 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     )
     parts = [
         f"# {card_data.model_name}",
-        f"{'An' if task[:1] in 'aeiou' else 'A'} {task} model fine-tuned from {base} on "
-        f"{dataset} with hfft in **{mode}** mode: {_mode_sentence(model)}.",
+        f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from {base} "
+        f"on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}.",
     ]
 
     splits = _ordered_splits(metrics)
@@ -253,28 +194,22 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         ]
         parts += ["## Results", _table(["split", *(_metric_parts(n)[1] for n in names)], rows)]
         main = primary_split(splits)
-        per_class = metrics[main].get("per_class") or {}
-        if per_class:
+        for key, title in _PER_LABEL_TABLES:
+            per_class = metrics[main].get(key) or {}
+            if not per_class:
+                continue
+            columns = list(next(iter(per_class.values())))
             rows = [
-                [
-                    str(label).replace("|", "\\|"),
-                    f"{c['precision']:.3f}",
-                    f"{c['recall']:.3f}",
-                    f"{c['f1']:.3f}",
-                    str(c["support"]),
-                ]
+                [str(label).replace("|", "\\|"), *(_cell(c.get(k)) for k in columns)]
                 for label, c in per_class.items()
             ]
             parts += [
-                f"### Per class ({main} split)",
-                _table(["label", "precision", "recall", "F1", "support"], rows),
+                f"### {title} ({main} split)",
+                _table(["label", *(_COLUMN_TITLES.get(k, k) for k in columns)], rows),
             ]
     plots = [
         (title, name)
-        for title, name in (
-            ("Confusion matrix", CONFUSION_MATRIX_FILE),
-            ("Training curves", TRAINING_CURVES_FILE),
-        )
+        for title, name in (*task.labels.plots, ("Training curves", TRAINING_CURVES_FILE))
         if (run_dir / name).is_file()
     ]
     if plots:
@@ -282,22 +217,22 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         parts += [f"![{title}]({name})" for title, name in plots]
 
     target = hub.get("repo_id") or f"path/to/{run_dir.name}"
-    example = '"path/to/image.jpg"' if task.startswith("image") else '"I really enjoyed it."'
+    example = task.modality.usage_example
     parts += [
         "## Usage",
         "```python\nfrom transformers import pipeline\n\n"
-        f'classifier = pipeline("{task}", model="{target}")\n'
-        f"print(classifier({example}, top_k=5))\n```",
+        f'classifier = pipeline("{task.name}", model="{target}")\n'
+        f"print(classifier({example}{task.labels.usage_kwargs.format(num_labels=num_labels)}))"
+        "\n```",
         f"or, with hfft: `hfft predict {target} {example.strip(chr(34))}`",
     ]
+    if task.labels.usage_note:
+        parts.append(task.labels.usage_note)
 
     published = sanitize_recipe(recipe)
     hyper = {k: v for k, v in (published.get("training") or {}).items() if k != "output_dir"}
-    hyper["mode"] = mode
-    if mode == "lora":
-        hyper.update({f"lora.{k}": v for k, v in (model.get("lora") or {}).items()})
-    elif model.get("freeze_layers"):
-        hyper["freeze_layers"] = model.get("freeze_layers")
+    hyper["mode"] = mode.name
+    hyper.update(mode.hyperparameters(model))
     parts += [
         "## Training procedure",
         _table(["hyper-parameter", "value"], [[f"`{k}`", f"`{v}`"] for k, v in hyper.items()]),
@@ -306,10 +241,24 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         "at the data, `hfft train recipe.yaml` reproduces the run.",
         f"```yaml\n{_yaml(published)}\n```",
         "## Framework versions",
-        "\n".join(_framework_versions(mode)),
+        "\n".join(_framework_versions(mode.name)),
     ]
     text = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(parts) + "\n"
-    return _TOKEN_VALUE.sub("<redacted>", text)
+    return redact(text, secrets=(), mask=PUBLISHED_MASK)
+
+
+def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
+    """(the recipe's task with the label scheme of the saved model, its number of labels), from
+    the run's config.json (the default scheme when there is none yet)."""
+    import json
+
+    config_file = run_dir / CONFIG_FILE
+    try:
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    except ValueError:
+        config = {}
+    task = TASKS[recipe["task"]].for_config(config)
+    return task, len(config.get("id2label") or {}) or 5
 
 
 def write_model_card(

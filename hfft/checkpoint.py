@@ -3,22 +3,31 @@ in to pickle, `trust_remote_code` off unless the recipe sets it, a new head size
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from hfft.errors import HfftError, first_line
-from hfft.local_paths import looks_like_local_path
+from hfft.local_paths import absent_path, looks_like_local_path
 from hfft.recipe import ModelSpec
+from hfft.run_files import CONFIG_FILE
 from hfft.tasks import Task
+
+log = logging.getLogger("hfft")
+# Files of a checkpoint folder that transformers reads (weights, configs, vocabularies).
+_READ_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model", ".jinja")
 
 
 def resolve(checkpoint: str) -> str:
-    """The checkpoint as given, after checking that a local-looking path exists."""
+    """The checkpoint as given, after checking that a local-looking path exists and is
+    readable."""
     local = Path(checkpoint).expanduser()
     if local.exists():
-        if not (local / "config.json").is_file():
+        _check_readable(checkpoint, local)
+        if not (local / CONFIG_FILE).is_file():
             raise HfftError(
-                f"model.checkpoint '{checkpoint}' is a folder without config.json: point it at a "
+                f"model.checkpoint '{checkpoint}' is a folder without {CONFIG_FILE}: point it at a "
                 "directory written by save_pretrained (or a Hub id)"
             )
         return str(local)
@@ -28,6 +37,42 @@ def resolve(checkpoint: str) -> str:
             "a Hub id such as google/vit-base-patch16-224-in21k"
         )
     return checkpoint
+
+
+def _check_readable(checkpoint: str, local: Path) -> None:
+    """Refuse a checkpoint folder or file hfft may not read: safetensors reports an unreadable
+    file as "No such file or directory", which would send the user looking in the wrong place."""
+    fix = "make it readable (chmod -R a+rX) or copy the checkpoint somewhere you can read"
+    try:
+        names = sorted(os.listdir(local)) if local.is_dir() else []
+    except PermissionError:
+        raise HfftError(
+            f"model.checkpoint '{checkpoint}': cannot read the folder {local} (permission "
+            f"denied); {fix}"
+        ) from None
+    for name in names:
+        path = local / name
+        if not name.endswith(_READ_SUFFIXES) or not path.is_file():
+            continue
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            raise HfftError(
+                f"model.checkpoint '{checkpoint}': cannot read {path} (permission denied); {fix}"
+            ) from None
+
+
+def load_failure(key: str, source: str, what: str, err: BaseException, spec: ModelSpec) -> str:
+    """The one-line message for `from_pretrained(source)` failing to load its `what` (config,
+    tokenizer, ...); `key` is the recipe key that named `source`. A value that names no local
+    path was tried as a Hub id; `runs/base` may as well have been meant as a folder, so say both."""
+    missing = absent_path(source)
+    if missing is not None:
+        return (
+            f"{key} '{source}' does not exist: there is no {missing}, and as a Hub id it could "
+            f"not be loaded either ({first_line(err)})"
+        )
+    return f"could not load the {what} of '{source}': {first_line(err)}{_hint(err, spec)}"
 
 
 def load_kwargs(spec: ModelSpec) -> dict[str, Any]:
@@ -44,14 +89,18 @@ def load_processor(task: Task, spec: ModelSpec) -> Any:
         return _build_processor(spec.processor)
     source = spec.processor or spec.checkpoint
     checkpoint = resolve(source)
-    kind = "image processor" if task.input_column == "image" else "tokenizer"
+    kind = task.modality.processor_kind
     try:
-        processor = task.load_processor(checkpoint, load_kwargs(spec))
+        processor = task.modality.load_processor(checkpoint, load_kwargs(spec))
     except (OSError, ValueError) as err:
-        raise HfftError(
-            f"could not load the {kind} of '{source}': {first_line(err)}{_hint(err, spec)}. The "
-            f"run directory must be usable by pipeline(), so the checkpoint needs its {kind} files"
-        ) from None
+        key = "model.processor" if spec.processor else "model.checkpoint"
+        message = load_failure(key, source, kind, err, spec)
+        if absent_path(source) is None:
+            message += (
+                f". The run directory must be usable by pipeline(), so the checkpoint needs its "
+                f"{kind} files"
+            )
+        raise HfftError(message) from None
     if _only_special_tokens(processor):
         # transformers 5 builds a tokenizer from config.json alone when its files are missing:
         # every word becomes [UNK] and the model silently learns nothing from the text.
@@ -74,36 +123,105 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
     """The task model with a head for `label_names` (`id2label`/`label2id` set in its config)."""
     import transformers
 
+    from hfft import library_noise
+
     auto = getattr(transformers, task.model_class)
     labels = {
-        "num_labels": len(label_names),
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: i for i, name in enumerate(label_names)},
+        **task.labels.model_kwargs,  # e.g. problem_type
     }
     if spec.config is not None:
-        return auto.from_config(_build_config(spec.config, labels))
+        return auto.from_config(load_config(spec, num_labels=len(label_names), **labels))
     checkpoint = resolve(spec.checkpoint)
+    # Every run loads its model here before its Trainer exists: the place to quiet what the
+    # Trainer would say.
+    library_noise.install()
     try:
-        model = auto.from_pretrained(
-            checkpoint,
-            **labels,
-            # The checkpoint's own head (e.g. 1000 ImageNet classes) is replaced, not an error.
-            ignore_mismatched_sizes=True,
-            # Pickled .bin weights execute code on load; only safetensors unless opted in.
-            use_safetensors=None if spec.allow_pickle else True,
-            **load_kwargs(spec),
-        )
+        # Without num_labels (id2label sets it): passing both warns "incompatible" whenever the
+        # checkpoint's head has another size, which is the normal case here.
+        with library_noise.without_load_report():
+            model, info = auto.from_pretrained(
+                checkpoint,
+                **labels,
+                # The checkpoint's own head (e.g. 1000 ImageNet classes) is replaced, not an error.
+                ignore_mismatched_sizes=True,
+                # Pickled .bin weights execute code on load; only safetensors unless opted in.
+                use_safetensors=None if spec.allow_pickle else True,
+                output_loading_info=True,
+                **load_kwargs(spec),
+            )
     except (OSError, ValueError) as err:
         raise HfftError(
-            f"could not load checkpoint '{spec.checkpoint}': {first_line(err)}{_hint(err, spec)}"
+            load_failure("model.checkpoint", spec.checkpoint, "weights", err, spec)
         ) from None
     original = label_names_of(checkpoint, spec)
-    if len(original) == len(label_names) and original != list(label_names):
+    new_head = _report_loading(model, info, len(label_names), len(original))
+    if not new_head and original != list(label_names):
         # Same number of classes but other classes (digits 0-4 -> 5-9): `ignore_mismatched_sizes`
         # only replaces heads whose shape changes, so this one was loaded as trained for the
         # source task. A new task gets a new head.
         reset_head(model)
+        log.info(
+            "a new classification head was initialised for %d labels (the checkpoint's head had "
+            "%d other labels)",
+            len(label_names),
+            len(original),
+        )
     return model
+
+
+def load_config(spec: ModelSpec, **settings: Any) -> Any:
+    """The model's transformers config, `settings` applied: built from `model.config` (training
+    from scratch), else read from the checkpoint."""
+    if spec.config is not None:
+        return _build_config(spec.config, settings)
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve(spec.checkpoint), **load_kwargs(spec), **settings)
+
+
+def build_skeleton(task: Task, spec: ModelSpec) -> Any:
+    """The task model built from its config on the meta device: its structure, without loading
+    or allocating any weight (to count its blocks)."""
+    import torch
+    import transformers
+
+    config = load_config(spec)
+    auto = getattr(transformers, task.model_class)
+    with torch.device("meta"):
+        return auto.from_config(config, trust_remote_code=spec.trust_remote_code)
+
+
+def _report_loading(model: Any, info: dict[str, Any], num_labels: int, original: int) -> bool:
+    """Say in one line what `from_pretrained` did to the task head (and warn about backbone
+    weights it did not find); True when the head was initialised anew."""
+    prefix = getattr(model, "base_model_prefix", "")
+
+    def in_head(key: str) -> bool:
+        return key.split(".", 1)[0] != prefix
+
+    missing = sorted(info.get("missing_keys") or ())
+    mismatched = sorted(key for key, *_ in info.get("mismatched_keys") or ())
+    backbone = [key for key in missing + mismatched if not in_head(key)]
+    if backbone:
+        shown = ", ".join(backbone[:5]) + (", ..." if len(backbone) > 5 else "")
+        log.warning(
+            "%d backbone weights were not in the checkpoint (or had another shape) and start "
+            "random: %s; is model.checkpoint a checkpoint of this architecture?",
+            len(backbone),
+            shown,
+        )
+    head_mismatched = [key for key in mismatched if in_head(key)]
+    head_missing = [key for key in missing if in_head(key)]
+    if head_mismatched:
+        had = f"the checkpoint's head had {original}"
+    elif head_missing:
+        had = "the checkpoint had none"
+    else:
+        return False
+    log.info("a new classification head was initialised for %d labels (%s)", num_labels, had)
+    return True
 
 
 def label_names_of(checkpoint: str, spec: ModelSpec) -> list[str]:
@@ -166,6 +284,6 @@ def label_names(model_dir: str | Path) -> list[str]:
     """Class names of a saved classifier, in class-id order, from its config.json."""
     import json
 
-    config = json.loads((Path(model_dir) / "config.json").read_text())
+    config = json.loads((Path(model_dir) / CONFIG_FILE).read_text())
     id2label = config.get("id2label") or {}
     return [id2label[k] for k in sorted(id2label, key=int)]

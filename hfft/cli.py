@@ -46,39 +46,58 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "not write, and tune/, are kept. A folder that is not an hfft run directory is refused "
         "with or without this flag",
     )
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_lazy("hfft.commands.train", "train_command"))
 
 
-def _train(args: argparse.Namespace) -> int:
-    from hfft.recipe import load_recipe
+EVAL_SPLITS = ("test", "validation")
 
-    # Validate before importing torch and transformers: a typo fails in a fraction of a second.
-    recipe = load_recipe(args.recipe, args.overrides)
-    from hfft.run import train_command
 
-    return train_command(args, recipe)
+def _held_out_split(value: str) -> str:
+    """`--split`: a held-out split. Train is refused with why: the model learnt those rows, so
+    its metrics there say nothing about unseen data."""
+    if value == "train":
+        raise argparse.ArgumentTypeError(
+            "'train' is the data the model learnt from, so its metrics say nothing about new "
+            "data: choose test or validation"
+        )
+    if value not in EVAL_SPLITS:
+        raise argparse.ArgumentTypeError(f"{value!r}: choose test or validation")
+    return value
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a run directory on a split")
     p.add_argument("run_dir")
-    p.add_argument("--split", default="test", help="test or validation (default: test)")
+    p.add_argument(
+        "--split",
+        default="test",
+        type=_held_out_split,
+        metavar="{test,validation}",
+        help="test or validation (default: test); the report goes to RUN_DIR/eval/, the "
+        "training run's own report is left as it is",
+    )
     p.add_argument(
         "--data",
         metavar="PATH|HUB_ID",
         help="evaluate other data: a folder, a csv/json/parquet file or a Hub dataset id "
         "(the recipe's column mapping applies)",
     )
-    p.set_defaults(func=_lazy("hfft.evaluation", "eval_command"))
+    p.set_defaults(func=_lazy("hfft.commands.eval", "eval_command"))
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict labels: one JSON line per input")
     p.add_argument("model", help="run directory or Hub id")
     p.add_argument("inputs", nargs="+", help="image paths/folders/globs, or texts / a text file")
-    p.add_argument("--top-k", type=int, default=5, help="labels per input (default: 5)")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        help="labels per input (default: 5); a multi-label model gives those above threshold",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default: 8)")
-    p.set_defaults(func=_lazy("hfft.predict", "predict_command"))
+    p.add_argument("--all-scores", action="store_true", help='also every label\'s score ("scores")')
+    p.set_defaults(func=_lazy("hfft.commands.predict", "predict_command"))
 
 
 def _add_push(sub: argparse._SubParsersAction) -> None:
@@ -102,7 +121,7 @@ def _add_push(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="list what would be uploaded; no network call"
     )
-    p.set_defaults(func=_lazy("hfft.hub", "push_command"))
+    p.set_defaults(func=_lazy("hfft.commands.push", "push_command"))
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -110,20 +129,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="run directory or Hub id")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--host", default="127.0.0.1")
-    p.set_defaults(func=_lazy("hfft.serve", "serve_command"))
+    p.set_defaults(func=_lazy("hfft.commands.serve", "serve_command"))
 
 
 def _add_recipes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recipes", help="list the bundled recipes")
-    p.set_defaults(func=_recipes)
-
-
-def _recipes(args: argparse.Namespace) -> int:
-    from hfft.recipe import bundled_recipes
-
-    for path, first_line in bundled_recipes():
-        print(f"{path}\n    {first_line}")
-    return 0
+    p.set_defaults(func=_lazy("hfft.commands.recipes", "recipes_command"))
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -148,7 +159,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: fastest for these tiny models on a shared machine; "
         "0 keeps torch's default)",
     )
-    p.set_defaults(func=_lazy("hfft.demo", "demo_command"))
+    p.set_defaults(func=_lazy("hfft.commands.demo", "demo_command"))
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
@@ -177,7 +188,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         metavar="SPACE.yaml",
         help="search space: dotted recipe keys -> {type, low, high, log} or {choices: [...]}",
     )
-    p.set_defaults(func=_lazy("hfft.tune", "tune_command"))
+    p.set_defaults(func=_lazy("hfft.commands.tune", "tune_command"))
 
 
 def build_parser() -> argparse.ArgumentParser:

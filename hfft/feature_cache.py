@@ -27,21 +27,23 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hfft.errors import RecipeError, first_line
 from hfft.modes import anatomy, mode_of
+from hfft.tasks import TASKS
 
 log = logging.getLogger("hfft")
 
 
 class HeadOnly(nn.Module):
-    """The task model's head, trained on cached backbone features."""
+    """The task model's head, trained on cached backbone features with the task model's loss
+    (the label scheme's `head_loss`)."""
 
-    def __init__(self, head: nn.Module) -> None:
+    def __init__(self, head: nn.Module, loss: Any) -> None:
         super().__init__()
         self.head = head
+        self.loss = loss
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> Any:
         logits = self.head(features)
-        # Same loss as the task models' single-label classification.
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        loss = self.loss(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
@@ -54,8 +56,7 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
     mode = mode_of(recipe.model)
     if not mode.frozen_backbone:
         reasons.append(f"mode is {mode.name}, which trains the backbone")
-    if recipe.task == "image-classification" and recipe.data.augmentation.enabled:
-        reasons.append("augmentation changes the inputs every epoch (data.augmentation.enabled)")
+    reasons += TASKS[recipe.task].modality.varying_inputs(recipe)
     if not reasons:  # only a frozen backbone needs its anatomy here
         head = anatomy(model, recipe.model.backbone).head
         if len(head) != 1:
@@ -172,9 +173,11 @@ def cache_features(
     splits: datasets.DatasetDict,
     collator: Any,
     batch_size: int,
+    loss: Any,
     backbone: str | None = None,
 ) -> tuple[HeadOnly, datasets.DatasetDict]:
-    """Replace model-ready splits by (features, labels) splits and return the head to train."""
+    """Replace model-ready splits by (features, labels) splits and return the head to train
+    with `loss` (logits, labels) -> loss."""
     from transformers import default_data_collator
 
     head = model.get_submodule(anatomy(model, backbone).head[0])
@@ -231,7 +234,7 @@ def cache_features(
     log.info(
         "cached frozen-backbone features: %s per example", tuple(out["train"][0]["features"].shape)
     )
-    return HeadOnly(head), out
+    return HeadOnly(head, loss), out
 
 
 def _pad_split(ds: datasets.Dataset) -> datasets.Dataset:

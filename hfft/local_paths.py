@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
@@ -18,3 +19,12 @@ def looks_like_local_path(value: str) -> bool:
         or bool(_WINDOWS_DRIVE.match(value))
         or value.count("/") > 1
     )
+
+
+def absent_path(value: str) -> Path | None:
+    """The absolute path `value` names when nothing is there, None when something is.
+
+    For messages about an `owner/name`-shaped value that failed to load from the Hub: it may just
+    as well have been meant as a relative path (`runs/base`), and then that is what to say."""
+    path = Path(value).expanduser()
+    return None if path.exists() else path.absolute()

@@ -1,64 +1,16 @@
-"""Classification metrics through `evaluate`, offline.
+"""hfft's bundled `evaluate` metric modules, loaded offline.
 
 Loading a metric by its Hub name fetches the module from the Hub (and fails without a network),
-so hfft ships its own metric modules under hfft/metrics/<module>/<module>.py and loads them by
-absolute path. Metric names used in recipes (`eval.metrics`) and metrics.json:
-
-    accuracy, precision_macro, recall_macro, f1_macro,
-    precision_weighted, recall_weighted, f1_weighted, top{k}_accuracy (k < number of classes)
+so hfft ships the modules it uses under hfft/metrics/<module>/<module>.py and loads them by
+absolute path. Which metrics a task computes is its label scheme's business (hfft/tasks/).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from hfft.errors import RecipeError, did_you_mean
-
-DEFAULT_METRICS: tuple[str, ...] = ("accuracy", "f1_macro")
-
-# hfft metric name -> (local module folder, module config = averaging)
-_CLASS_METRICS: dict[str, tuple[str, str | None]] = {
-    "accuracy": ("accuracy", None),
-    "precision_macro": ("precision", "macro"),
-    "recall_macro": ("recall", "macro"),
-    "f1_macro": ("f1", "macro"),
-    "precision_weighted": ("precision", "weighted"),
-    "recall_weighted": ("recall", "weighted"),
-    "f1_weighted": ("f1", "weighted"),
-}
-_TOP_K = re.compile(r"^top(\d+)_accuracy$")
-AVAILABLE_METRICS: tuple[str, ...] = (*_CLASS_METRICS, "top{k}_accuracy")
 MODULES_DIR = Path(__file__).resolve().parent / "metrics"
-
-
-def _top_k(name: str) -> int | None:
-    """k for a `top{k}_accuracy` name, None for any other name."""
-    match = _TOP_K.match(name)
-    return int(match.group(1)) if match else None
-
-
-def validate_metric_names(names: Iterable[str]) -> list[str]:
-    """The names, de-duplicated in order; RecipeError for a name hfft does not know."""
-    names = list(dict.fromkeys(names))
-    for name in names:
-        k = _top_k(name) if isinstance(name, str) else None
-        if k is not None and k >= 1:
-            continue
-        if isinstance(name, str) and name in _CLASS_METRICS:
-            continue
-        choices = [*_CLASS_METRICS, "top5_accuracy"]
-        hint = did_you_mean(str(name), choices)
-        raise RecipeError(
-            f"unknown metric {name!r} in eval.metrics{hint}; available: "
-            f"{', '.join(AVAILABLE_METRICS)} (e.g. top5_accuracy, k >= 1)"
-        )
-    return names
 
 
 def module_path(module: str) -> str:
@@ -66,109 +18,9 @@ def module_path(module: str) -> str:
     return str(MODULES_DIR / module / f"{module}.py")
 
 
-@dataclass
-class Metrics:
-    """The metrics of one run. Pass `compute_metrics` and `preprocess_logits_for_metrics` to the
-    `Trainer`; `compute` scores predictions directly."""
-
-    names: list[str]
-    num_labels: int
-    _combined: Any = field(default=None, repr=False)
-    _top_k: Any = field(default=None, repr=False)
-
-    @property
-    def ks(self) -> list[int]:
-        """The k of every top-k metric asked for."""
-        return [k for k in map(_top_k, self.names) if k is not None]
-
-    @property
-    def ranked_width(self) -> int:
-        """How many ranked class ids per example the metrics need (1 = just the argmax)."""
-        return max([1, *self.ks])
-
-    def preprocess_logits_for_metrics(self, logits: Any, labels: Any) -> Any:
-        """Reduce a batch of logits to the best class ids, so evaluation memory stays at a few
-        integers per example instead of one float per class (transformers keeps them all)."""
-        import torch
-
-        if isinstance(logits, tuple):  # models that also return hidden states etc.
-            logits = logits[0]
-        if self.ranked_width == 1:
-            return logits.argmax(dim=-1)
-        return torch.topk(logits, k=self.ranked_width, dim=-1).indices
-
-    def ranked(self, predictions: Any) -> np.ndarray:
-        """(n, width) class ids ranked best first, from logits or from what
-        `preprocess_logits_for_metrics` returned (argmax ids or top-k ids)."""
-        if isinstance(predictions, tuple):  # Trainer output of a model with extra outputs
-            predictions = predictions[0]
-        preds = np.asarray(predictions)
-        if np.issubdtype(preds.dtype, np.floating):  # raw logits (no preprocess step)
-            # a stable sort of -logits keeps the lowest id first on ties, like argmax
-            return np.argsort(-preds, axis=-1, kind="stable")[:, : self.ranked_width]
-        return preds.reshape(len(preds), -1).astype(np.int64)
-
-    def compute(self, predictions: Any, references: Any) -> dict[str, float]:
-        """Every metric asked for, in the order asked, as plain floats."""
-        ranked = self.ranked(predictions)
-        references = np.asarray(references).reshape(-1).astype(np.int64)
-        results: dict[str, float] = {}
-        if self._combined is not None:
-            results.update(self._combined.compute(predictions=ranked[:, 0], references=references))
-        for k in self.ks:
-            results.update(self._top_k.compute(predictions=ranked, references=references, k=k))
-        return {name: float(results[name]) for name in self.names}
-
-    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
-        """`Trainer(compute_metrics=...)`: an `EvalPrediction` -> {metric name: value}."""
-        return self.compute(eval_pred.predictions, eval_pred.label_ids)
-
-
-def build_metrics(names: Sequence[str], num_labels: int) -> Metrics:
-    """Load the `evaluate` modules for `names` (bundled with hfft: no network) for a
-    `num_labels`-class problem."""
+def load_module(module: str, config: str | None = None) -> Any:
+    """One bundled metric module (no network); keep_in_memory: no arrow cache files per
+    evaluation under HF_HOME."""
     import evaluate
 
-    names = validate_metric_names(names)
-    for name in names:
-        k = _top_k(name)
-        if k is not None and k >= num_labels:
-            raise RecipeError(
-                f"metric {name!r} needs more than {k} classes, but the dataset has {num_labels} "
-                f"(every label is in the top {k}); use top{max(1, num_labels - 1)}_accuracy "
-                "or drop it from eval.metrics"
-            )
-    # keep_in_memory: no arrow cache files per evaluation under HF_HOME
-    modules = [
-        evaluate.load(module_path(module), config_name=config, keep_in_memory=True)
-        for module, config in (_CLASS_METRICS[n] for n in names if n in _CLASS_METRICS)
-    ]
-    combined = evaluate.combine(modules) if modules else None
-    top_k = None
-    if any(_top_k(n) is not None for n in names):
-        top_k = evaluate.load(module_path("top_k_accuracy"), keep_in_memory=True)
-    return Metrics(names=names, num_labels=num_labels, _combined=combined, _top_k=top_k)
-
-
-def per_class_report(
-    y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]
-) -> dict[str, dict[str, float | int]]:
-    """{label: {precision, recall, f1, support}} for every label (support 0 when absent)."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    precision, recall, f1, support = precision_recall_fscore_support(
-        np.asarray(y_true),
-        np.asarray(y_pred),
-        labels=list(range(len(label_names))),
-        average=None,
-        zero_division=0,
-    )
-    return {
-        str(name): {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, name in enumerate(label_names)
-    }
+    return evaluate.load(module_path(module), config_name=config, keep_in_memory=True)

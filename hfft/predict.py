@@ -1,42 +1,25 @@
 """Batch prediction with `transformers.pipeline`: `hfft predict RUN_DIR|HUB_ID INPUT...`.
 
 One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]}.
-An input that cannot be read (a missing file, a file that is not an image) gives one JSON line
-on stderr, {"input": ..., "error": ...}; the other inputs are still predicted and the exit code
-is 1.
+An input that cannot be used (a missing file, a file that is not an image, an image that training
+would refuse, such as a 16-bit one) gives one JSON line on stderr, {"input": ..., "error": ...};
+the other inputs are still predicted and the exit code is 1. When the reader of stdout stops
+(`| head -3`), hfft stops quietly with exit code 141, as other Unix filters do.
 """
 
 from __future__ import annotations
 
-import glob
 import json
-import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hfft.errors import HfftError, first_line
+from hfft.run_files import open_finished
+from hfft.tasks import Item, task_of_config
 
-# config.json `architectures` suffix -> pipeline task
-TASK_BY_ARCHITECTURE = {
-    "ForImageClassification": "image-classification",
-    "ForSequenceClassification": "text-classification",
-}
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-)
 # How many inputs are read (images decoded) ahead of the model: bounds memory on huge folders.
 _CHUNK_BATCHES = 4
-
-
-@dataclass
-class Item:
-    """One input as the user will see it in the output, and what to feed the pipeline."""
-
-    input: str
-    payload: Any = None
-    error: str | None = None
 
 
 def resolve_model(model: str) -> tuple[str, dict[str, Any]]:
@@ -44,15 +27,7 @@ def resolve_model(model: str) -> tuple[str, dict[str, Any]]:
     a Hub id."""
     path = Path(model).expanduser()
     if path.is_dir():
-        from hfft.run_dir import require_finished
-
-        require_finished(path, "predict with")
-        config = path / "config.json"
-        if not config.is_file():
-            raise HfftError(
-                f"{model} has no config.json, so it is not a trained model directory; pass the "
-                "training.output_dir of a finished `hfft train` run, or a Hub model id"
-            )
+        config = open_finished(path, "predict with", or_hub_id=True).config
         try:
             return str(path), json.loads(config.read_text())
         except json.JSONDecodeError as err:
@@ -81,69 +56,7 @@ def resolve_model(model: str) -> tuple[str, dict[str, Any]]:
 
 def task_for(config: Mapping[str, Any]) -> str:
     """The pipeline task of a model, from the `architectures` named in its config."""
-    architectures = config.get("architectures") or []
-    for architecture in architectures:
-        for suffix, task in TASK_BY_ARCHITECTURE.items():
-            if architecture.endswith(suffix):
-                return task
-    handled = ", ".join(f"*{suffix}" for suffix in TASK_BY_ARCHITECTURE)
-    raise HfftError(
-        f"the model's config.json names architectures {architectures}; hfft predict handles "
-        f"{handled} models"
-    )
-
-
-def _is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def expand_image_inputs(inputs: Iterable[str]) -> Iterator[Item]:
-    """Image paths as given; folders (recursively) and globs expanded to their image files,
-    sorted. Missing paths and empty folders/patterns become error items."""
-    for text in inputs:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if _is_image_file(p))
-            if not files:
-                extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
-                yield Item(text, error=f"folder holds no image file ({extensions})")
-            yield from (Item(str(p)) for p in files)
-        elif path.exists():
-            yield Item(text)  # any file: whether it is an image is decided by opening it
-        elif glob.has_magic(text):
-            matches = sorted(glob.glob(str(path), recursive=True))
-            files = [m for m in matches if _is_image_file(Path(m))]
-            if not files:
-                yield Item(text, error="no image file matches this pattern")
-            yield from (Item(m) for m in files)
-        else:
-            yield Item(text, error="no such file or folder")
-
-
-def expand_text_inputs(inputs: Iterable[str]) -> Iterator[Item]:
-    """Each input is a text, except a path to a .txt file: one text per non-empty line."""
-    for text in inputs:
-        if text.lower().endswith(".txt") and not any(c.isspace() for c in text):
-            path = Path(text).expanduser()
-            if not path.is_file():
-                yield Item(text, error="no such text file")
-                continue
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            yield from (Item(line) for line in lines if line.strip())
-        else:
-            yield Item(text)
-
-
-def _load_image(item: Item) -> Item:
-    from PIL import Image
-
-    try:
-        with Image.open(item.input) as image:
-            image.load()
-            item.payload = image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        item.error = f"not a readable image: {err}"
-    return item
+    return task_of_config(config).name
 
 
 def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
@@ -157,60 +70,70 @@ def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
+def read_decision(model: str, name: str | None) -> Any:
+    """The model's saved decision rule (a multi-label run's thresholds.json) from its run
+    directory or Hub repo; None when it has none (the label scheme's defaults apply)."""
+    if name is None:
+        return None
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = Path(hf_hub_download(model, name)).parent
+        except Exception:  # a repo without it, offline: the defaults apply
+            return None
+    file = path / name
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise HfftError(f"{file} is not valid JSON ({err})") from err
+
+
 def predict(
-    model: str, inputs: Iterable[str], top_k: int = 5, batch_size: int = 8
+    model: str,
+    inputs: Iterable[str],
+    top_k: int = 5,
+    batch_size: int = 8,
+    all_scores: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Predict the top_k labels of each input, in input order: {"input", "predictions"} per
-    input, or {"input", "error"} for one that could not be read."""
+    """Predict each input, in input order: {"input", "predictions"} per input (the top_k
+    labels; for a multi-label model, those above their thresholds), plus "scores" (every
+    label's) with `all_scores`; or {"input", "error"} for one that could not be read."""
     if top_k < 1 or batch_size < 1:
         raise HfftError(f"--top-k and --batch-size must be >= 1, got {top_k} and {batch_size}")
     ref, config = resolve_model(model)
-    task = task_for(config)
+    task = task_of_config(config)
+    modality = task.modality
 
     from transformers import pipeline
 
     try:
-        classifier = pipeline(task, model=ref)
+        classifier = pipeline(task.name, model=ref)
     except (OSError, ValueError) as err:
-        raise HfftError(f"cannot load {model} as a {task} pipeline: {err}") from err
-    top_k = min(top_k, classifier.model.config.num_labels)
-    image = task == "image-classification"
-    items = expand_image_inputs(inputs) if image else expand_text_inputs(inputs)
-    call_kwargs: dict[str, Any] = {"top_k": top_k, "batch_size": batch_size}
-    if not image:
-        call_kwargs["truncation"] = True  # a long line must not exceed the model's positions
+        raise HfftError(f"cannot load {model} as a {task.name} pipeline: {err}") from err
+    decision = read_decision(ref, task.labels.decision_file)
+    items = modality.expand_inputs(inputs)
+    call_kwargs: dict[str, Any] = {
+        "top_k": classifier.model.config.num_labels,  # every label; the scheme picks
+        "batch_size": batch_size,
+        **modality.pipeline_kwargs,
+    }
 
     for chunk in _chunks(items, batch_size * _CHUNK_BATCHES):
-        if image:
-            chunk = [_load_image(item) if item.error is None else item for item in chunk]
+        chunk = [modality.read_input(item) if item.error is None else item for item in chunk]
         good = [item for item in chunk if item.error is None]
-        payloads = [item.payload if image else item.input for item in good]
+        payloads = [item.payload for item in good]
         outputs = iter(classifier(payloads, **call_kwargs) if payloads else [])
         for item in chunk:
             if item.error is not None:
                 yield {"input": item.input, "error": item.error}
                 continue
-            scores = next(outputs)
+            scores = [{"label": s["label"], "score": float(s["score"])} for s in next(outputs)]
             yield {
                 "input": item.input,
-                "predictions": [{"label": s["label"], "score": float(s["score"])} for s in scores],
+                **task.labels.predict_fields(scores, decision, top_k, all_scores),
             }
             item.payload = None  # release the decoded image
-
-
-def predict_command(args: Any) -> int:
-    """`hfft predict`: JSON lines on stdout, failed inputs on stderr; 1 when any input failed."""
-    from transformers.utils import logging as transformers_logging
-
-    # stderr carries only the failed inputs' JSON lines, so scripts can parse it too
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    failed = 0
-    for result in predict(args.model, args.inputs, top_k=args.top_k, batch_size=args.batch_size):
-        line = json.dumps(result, ensure_ascii=False)
-        if "error" in result:
-            failed += 1
-            print(line, file=sys.stderr, flush=True)
-        else:
-            print(line, flush=True)
-    return 1 if failed else 0

@@ -130,7 +130,7 @@ def check_checkpoint(spec: Any) -> None:
                 "(only for a source you trust)"
             ) from None
         raise HfftError(
-            f"could not load the config of '{spec.checkpoint}': {first_line(err)}"
+            checkpoint.load_failure("model.checkpoint", spec.checkpoint, "config", err, spec)
         ) from None
 
 
@@ -174,6 +174,29 @@ def check_hub(hub: Any) -> None:
                     f"cannot create repos under {owner!r} (may write to {sorted(allowed - {None})})"
                 )
     problems.raise_if_any()
+
+
+def check_deepspeed(training: dict[str, Any]) -> None:
+    """DeepSpeed asked for (`training.deepspeed`, or an accelerate DeepSpeed config, which
+    `accelerate launch` passes on as ACCELERATE_USE_DEEPSPEED) needs the deepspeed package;
+    without it transformers fails with a traceback when it builds the training arguments."""
+    import importlib.util
+    import os
+
+    from_env = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in {"1", "true", "yes"}
+    if not (training.get("deepspeed") or from_env):
+        return
+    if importlib.util.find_spec("deepspeed") is not None:
+        return
+    asked = (
+        "training.deepspeed is set"
+        if training.get("deepspeed")
+        else "the launch asks for DeepSpeed (ACCELERATE_USE_DEEPSPEED=true)"
+    )
+    raise HfftError(
+        f"{asked} but the deepspeed package is not installed: `pip install deepspeed` on the "
+        "training machines, or train without it (DDP or FSDP, see recipes/launch/README.md)"
+    )
 
 
 def check_mode(task: Any, spec: Any) -> None:

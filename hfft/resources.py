@@ -27,3 +27,18 @@ def space_dir() -> Path:
 def recipes_dir() -> Path:
     """The folder of bundled recipes (`<task>/`, `demo/`, `tune/`, `launch/`)."""
     return _resource("recipes", "demo")
+
+
+def bundled_recipe(path: str | Path) -> Path | None:
+    """The bundled recipe that a relative `path` names, as `hfft recipes` prints it
+    (`recipes/<task>/<name>.yaml`) or without the `recipes/` prefix; None when there is none.
+    This is what makes the printed commands work from any folder, and in an installed hfft."""
+    parts = Path(path).parts
+    if Path(path).is_absolute() or ".." in parts:
+        return None
+    if parts[:1] == ("recipes",):
+        parts = parts[1:]
+    if not parts:
+        return None
+    candidate = recipes_dir().joinpath(*parts)
+    return candidate if candidate.is_file() else None

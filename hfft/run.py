@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -11,10 +10,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, feature_cache, modes
+from hfft import checkpoint, distributed, feature_cache, modes, run_manifest
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
-from hfft.recipe import Recipe, load_recipe
+from hfft.recipe import Recipe
+from hfft.run_files import CHECKPOINTS, EXAMPLES_DIR, EXAMPLES_FILE, RECIPE_FILE
 from hfft.tasks import TASKS, Task
 
 log = logging.getLogger("hfft")
@@ -52,69 +52,44 @@ class TrainResult:
     total_parameters: int
 
 
-def train_command(args: argparse.Namespace, recipe: Recipe | None = None) -> int:
-    """CLI entry: train the recipe (loaded from `args` unless given) resuming or overwriting as
-    the flags say. On Ctrl-C, say how to continue."""
-    from hfft.redact import install_log_redaction
-
-    _configure_library_loggers()
-    install_log_redaction()
-    if recipe is None:
-        recipe = load_recipe(args.recipe, args.overrides)
-    try:
-        train(
-            recipe,
-            resume=getattr(args, "resume", None),
-            overwrite=getattr(args, "overwrite", False),
-        )
-    except KeyboardInterrupt:
-        checkpoint_dir = run_state.last_checkpoint(recipe.output_dir)
-        if checkpoint_dir is None:
-            hint = "no checkpoint was saved yet, so the next run starts over"
-        else:
-            hint = (
-                f"{checkpoint_dir.name} (step {run_state.checkpoint_step(checkpoint_dir)}) is "
-                "saved; continue with: "
-                + run_state.resume_command(args.recipe, list(args.overrides))
-            )
-        raise KeyboardInterrupt(hint) from None
-    return 0
-
-
-def _configure_library_loggers() -> None:
-    """Create the transformers/datasets log handlers now, so redaction can be attached to them;
-    show datasets' progress bars on a terminal only (in a log file they are noise, and they
-    would bury a preflight error)."""
-    import sys
-
-    import datasets
-    from datasets.utils import logging as datasets_logging
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.get_logger()
-    datasets_logging.get_logger()
-    if not sys.stderr.isatty():
-        datasets.disable_progress_bars()
-
-
 def training_arguments(recipe: Recipe, task: Task) -> Any:
-    """TrainingArguments from hfft's defaults, the task's, then the recipe's `training:`."""
+    """TrainingArguments from hfft's defaults, the task's, then the recipe's `training:`.
+
+    TrainingArguments' own errors come back as one RecipeError line, whole (its messages run
+    over several lines: "... but found" and then the values found)."""
+    import re
+
     import torch
     from transformers import TrainingArguments
 
     from hfft.errors import RecipeError
+    from hfft.recipe_checks import unsupported_precision
 
     kwargs = effective_training(recipe, task)
     if "dataloader_pin_memory" not in recipe.training and not torch.cuda.is_available():
         kwargs["dataloader_pin_memory"] = False  # pinning needs an accelerator; skip the warning
     # Checkpoints go in a subfolder: the run directory itself holds the final model.
-    kwargs["output_dir"] = str(recipe.output_dir / "checkpoints")
+    kwargs["output_dir"] = str(recipe.output_dir / CHECKPOINTS)
     if kwargs.get("gradient_checkpointing"):
         kwargs.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
+    # TrainingArguments' own check, in hfft's words: it says "assign use_cpu", but what a recipe
+    # written for a GPU needs on this machine is bf16 off.
+    bf16 = [key for key in unsupported_precision(kwargs) if key.startswith("bf16")]
+    if bf16:
+        here = "this machine's GPU lacks it" if torch.cuda.is_available() else "none is here"
+        raise RecipeError(
+            f"training.{bf16[0]}=true needs a GPU with bf16 support (NVIDIA Ampere or newer) "
+            f"and {here}: set training.{bf16[0]}=false"
+        )
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, TypeError) as err:
-        raise RecipeError(f"invalid training: settings: {err}") from None
+        lines = [line.strip().removeprefix("- ") for line in str(err).splitlines()]
+        head, *found = [line for line in lines if line] or [type(err).__name__]
+        message = head + (" " + "; ".join(found) if found else "")
+        # "IntervalStrategy.EPOCH" -> "epoch": the value as the recipe spells it
+        message = re.sub(r"\b[A-Z]\w*Strategy\.(\w+)", lambda m: m.group(1).lower(), message)
+        raise RecipeError(f"invalid training: settings: {message}") from None
 
 
 def effective_training(recipe: Recipe, task: Task) -> dict[str, Any]:
@@ -145,9 +120,9 @@ def build_run(recipe: Recipe) -> Run:
 
     from hfft import preflight
     from hfft.callbacks import NativeKeyCheckpoints, ResumeReport
-    from hfft.metrics import build_metrics
 
     task = TASKS[recipe.task]
+    preflight.check_deepspeed(recipe.training)  # before transformers fails on the import
     problems = preflight.Problems()
     args = problems.run(training_arguments, recipe, task)
     problems.run(preflight.check_output_dir, recipe.output_dir)
@@ -166,8 +141,13 @@ def build_run(recipe: Recipe) -> Run:
     )
     # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
     with main_first:
-        data = problems.run(load_data, recipe.data, task.input_column)
-    model = preflight.FAILED
+        data = problems.run(load_data, recipe.data, task)
+    model = metrics = preflight.FAILED
+    if data is not preflight.FAILED:
+        task = data.task  # with the label scheme the data asked for (multi-label lists...)
+        metrics = problems.run(
+            task.labels.build_metrics, recipe.eval.metrics, data.label_names, recipe.eval.threshold
+        )
     if mode_ok and data is not preflight.FAILED and args is not preflight.FAILED:
         set_seed(args.seed)  # the new head's initialisation
         model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
@@ -183,17 +163,22 @@ def build_run(recipe: Recipe) -> Run:
         if cache:
             log.info("caching frozen-backbone features: %s", why)
             train_model, prepared = feature_cache.cache_features(
-                model, prepared, collator, args.per_device_eval_batch_size, recipe.model.backbone
+                model,
+                prepared,
+                collator,
+                args.per_device_eval_batch_size,
+                task.labels.head_loss,
+                recipe.model.backbone,
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
-    metrics = build_metrics(recipe.eval.metrics, len(data.label_names))
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     if recipe.early_stopping.patience:
         callbacks.append(
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)
         )
+    distributed.wrap_blocks(args, train_model)  # before the Trainer builds its FSDP plugin
     trainer = Trainer(
         model=train_model,
         args=args,
@@ -225,8 +210,11 @@ def train(
     run = build_run(recipe)
     log_main = log.info if run.trainer.is_world_process_zero() else log.debug
     log_main(
-        "task %s | checkpoint %s | mode %s | trainable %s | splits %s | %d labels %s",
+        "task %s | %s labels (%s) | checkpoint %s | mode %s | trainable %s | splits %s | "
+        "%d labels %s",
         recipe.task,
+        run.task.labels.name,
+        run.data.scheme_reason,
         recipe.source,
         recipe.model.mode
         + (f" (freeze_layers={recipe.model.freeze_layers})" if recipe.model.freeze_layers else ""),
@@ -241,7 +229,10 @@ def train(
             run_state.begin(recipe.output_dir, recipe, start)
     began = time.perf_counter()
     resume_from = str(start.resume_from) if start.resume_from else None
-    run.trainer.train(resume_from_checkpoint=resume_from)
+    from hfft.callbacks import stop_on_failed_save
+
+    with stop_on_failed_save(run.trainer, recipe.output_dir):  # disk full: one line, not a trace
+        run.trainer.train(resume_from_checkpoint=resume_from)
     return finish_run(run, time.perf_counter() - began)
 
 
@@ -259,15 +250,22 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     }
     # Whatever this writes into the run directory goes in its manifest (save_pretrained and the
     # processor choose their own file names), so that starting over removes it and nothing else.
-    with run_state.recording(run_dir, enabled=main_process):
+    with run_manifest.recording(run_dir, enabled=main_process):
         metrics = evaluate_and_report(  # every process predicts (collective); the main one writes
             trainer,
             eval_splits,
             run_dir,
+            run.task,
             run.data.label_names,
             recipe.eval.metrics,
             log_history=trainer.state.log_history,
             write=main_process,
+            threshold=recipe.eval.threshold,
+            fit=True,
+        )
+        # Under FSDP every process joins the gather of the shards; the main one gets the model.
+        model = distributed.unsharded_model(
+            trainer, run.model, lambda: _load_model_in_mode(run.task, recipe, run.data.label_names)
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
@@ -277,8 +275,8 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         # The saved recipe spells out every training setting, defaults included, so it
         # reproduces the run even if hfft's defaults change.
         recipe = replace(recipe, training=effective_training(recipe, run.task))
-        recipe.save(run_dir / "recipe.yaml")
-        model = modes.finalize(run.model, run_dir)
+        recipe.save(run_dir / RECIPE_FILE)
+        model = modes.finalize(model, run_dir)
         model.save_pretrained(run_dir)
         run.processor.save_pretrained(run_dir)
         save_examples(run.data, run.task, run_dir)
@@ -296,28 +294,21 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
 
 
 def save_examples(data: LoadedData, task: Task, run_dir: Path, n: int = NUM_EXAMPLES) -> None:
-    """A few held-out inputs with their true labels, one class after another, for the demo."""
+    """A few held-out inputs with their true labels (picked by the label scheme to cover the
+    labels), for the demo app."""
     split = data.splits["test"] if "test" in data.splits else data.splits["validation"]
-    by_class: dict[int, list[int]] = {}
-    for row, label in enumerate(split["label"]):
-        by_class.setdefault(label, []).append(row)
-    order: list[int] = []
-    while len(order) < min(n, len(split)):
-        for rows in by_class.values():
-            if rows and len(order) < n:
-                order.append(rows.pop(0))
-    folder = run_dir / "examples"
+    folder = run_dir / EXAMPLES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     examples = []
-    for i, row in enumerate(order):
+    for i, row in enumerate(task.labels.pick_examples(split, n)):
         item = split[row]
         examples.append(
             {
-                "input": task.save_example(item[task.input_column], folder, i),
-                "label": data.label_names[item["label"]],
+                "input": task.modality.save_example(item[task.input_column], folder, i),
+                "label": task.labels.example_label(item["label"], data.label_names),
             }
         )
-    (folder / "examples.json").write_text(json.dumps(examples, indent=2))
+    (folder / EXAMPLES_FILE).write_text(json.dumps(examples, indent=2))
 
 
 def _preview(names: list[str], limit: int = 10) -> str:

@@ -14,6 +14,10 @@ name it writes in the hidden manifest `.hfft-written.json` (by name, or by diffi
 around `save_pretrained` and co., which pick their own names). Starting over (`--overwrite`, or a
 rerun after a run died before its first checkpoint) removes those names only; tune/ stays.
 
+One writer at a time: `begin` takes the lock file `.hfft-lock` (hfft/run_lock.py: pid, host,
+start time) before it writes anything, `mark_finished` releases it, and so does the process's exit;
+`plan_start` already refuses a folder another live process is training into.
+
 Each checkpoint gets its own marker of completion (`checkpoint-N/hfft_complete`, written by
 `hfft.callbacks.NativeKeyCheckpoints` after everything else in it), so a process killed while
 writing checkpoint-N resumes from checkpoint-(N-1) instead of reading half a file.
@@ -21,73 +25,37 @@ writing checkpoint-N resumes from checkpoint-(N-1) instead of reading half a fil
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
 import json
 import logging
 import os
 import re
 import shutil
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hfft import run_lock
 from hfft.errors import HfftError
+from hfft.run_files import (
+    CHECKPOINT_MARKER,
+    CHECKPOINTS,
+    MANIFEST,
+    MARKER,
+    RECIPE_FILE,
+    TUNE_DIR,
+    is_finished,
+    is_unfinished,
+)
+from hfft.run_manifest import atomic_write, record_written, write_manifest, written
 
 log = logging.getLogger("hfft")
 
-MARKER = "unfinished.json"
-RECIPE_FILE = "recipe.yaml"
-CHECKPOINTS = "checkpoints"
-CHECKPOINT_MARKER = "hfft_complete"
-# Hidden: `hfft push` skips dot files, and no model, processor or user wants the name.
-MANIFEST = ".hfft-written.json"
-# hfft tune's study: `hfft train RUN_DIR/tune/best.yaml` trains beside it; no wipe touches it.
-TUNE_DIR = "tune"
-# Subfolders a run writes.
-RUN_SUBDIRS = ("checkpoints", "adapter", "examples")
-# A run directory hfft wrote before it kept a manifest: what starting over may remove there, the
-# names hfft and save_pretrained write. Anything else in it is kept.
-LEGACY_FILES = (
-    RECIPE_FILE, "README.md", "metrics.json", "confusion_matrix.png", "training_curves.png",
-    "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
-    "preprocessor_config.json", "processor_config.json", "tokenizer*", "special_tokens_map.json",
-    "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.*",
-)  # fmt: skip
 # Recipe sections whose change makes an interrupted run's checkpoints meaningless.
 RESUME_MUST_MATCH = ("task", "model", "data")
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-
-
-def is_unfinished(run_dir: str | Path) -> bool:
-    """True while a run is training into the folder, or after it was interrupted."""
-    return (Path(run_dir) / MARKER).is_file()
-
-
-def is_finished(run_dir: str | Path) -> bool:
-    """True for a folder holding a whole hfft run: its model and recipe, and no marker."""
-    path = Path(run_dir)
-    return (
-        (path / RECIPE_FILE).is_file()
-        and (path / "config.json").is_file()
-        and not is_unfinished(path)
-    )
-
-
-def require_finished(run_dir: str | Path, action: str) -> None:
-    """Refuse to `action` (evaluate, predict with, push, serve) an unfinished run directory."""
-    path = Path(run_dir).expanduser()
-    if path.is_dir() and is_unfinished(path):
-        raise HfftError(
-            f"cannot {action} {path}: it is an unfinished hfft run ({MARKER} is there: training "
-            "was interrupted or is still running). Continue it with `hfft train "
-            f"{path / RECIPE_FILE} --resume`, or point at a finished run directory"
-        )
 
 
 def mark_unfinished(run_dir: Path) -> None:
@@ -104,98 +72,14 @@ def mark_unfinished(run_dir: Path) -> None:
 
 
 def mark_finished(run_dir: Path) -> None:
-    """Delete the marker: the last step of a run, after every result is on disk."""
+    """Delete the marker, the last step of a run after every result is on disk, and release the
+    run directory's lock: another `hfft train` may now write into it."""
     (Path(run_dir) / MARKER).unlink(missing_ok=True)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, flush it to disk, then rename it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    run_lock.release(run_dir)
 
 
 # --------------------------------------------------------------------------------------------
-# What hfft wrote: the manifest
-
-
-def written(run_dir: str | Path) -> set[str]:
-    """The top-level names hfft wrote into `run_dir`, as its manifest lists them. A run directory
-    from before hfft kept one is read as its own subfolders and the names hfft writes."""
-    run_dir = Path(run_dir)
-    try:
-        data = json.loads((run_dir / MANIFEST).read_text())
-    except FileNotFoundError:
-        return _legacy_names(run_dir) if is_unfinished(run_dir) or is_finished(run_dir) else set()
-    except (OSError, ValueError):
-        return set()
-    names = data.get("written") if isinstance(data, dict) else None
-    return {n for n in names if _plain(n)} if isinstance(names, list) else set()
-
-
-def _plain(name: object) -> bool:
-    # An entry of the run directory itself: never a path that could point a wipe elsewhere.
-    bad = ("", ".", "..", MANIFEST, TUNE_DIR)
-    return isinstance(name, str) and name not in bad and "/" not in name and "\0" not in name
-
-
-def _legacy_names(run_dir: Path) -> set[str]:
-    return {
-        e.name
-        for e in run_dir.iterdir()
-        if (e.name in RUN_SUBDIRS and e.is_dir() and not e.is_symlink())
-        or (not e.is_dir() and any(fnmatch.fnmatchcase(e.name, p) for p in LEGACY_FILES))
-    }
-
-
-def record_written(run_dir: str | Path, names: Iterable[str]) -> None:
-    """Add top-level `names` to the manifest of what hfft wrote into `run_dir`."""
-    run_dir = Path(run_dir)
-    have = written(run_dir)
-    new = {n for n in names if _plain(n)} - have
-    if new or not (run_dir / MANIFEST).is_file():
-        _write_manifest(run_dir, have | new)
-
-
-def _write_manifest(run_dir: Path, names: set[str]) -> None:
-    note = "What hfft wrote here: starting the run over removes these and nothing else."
-    run_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"note": note, "written": sorted(names)}, indent=2)
-    atomic_write(run_dir / MANIFEST, text + "\n")
-
-
-def _listing(run_dir: Path) -> dict[str, tuple[int, int, int]]:
-    listing = {}
-    for entry in os.scandir(run_dir):
-        with contextlib.suppress(FileNotFoundError):  # gone since scandir saw it
-            st = entry.stat(follow_symlinks=False)
-            listing[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
-    return listing
-
-
-@contextlib.contextmanager
-def recording(run_dir: str | Path, enabled: bool = True) -> Iterator[None]:
-    """Record in the manifest every top-level entry created or changed inside the block, even
-    when it fails half-way (so a rerun can remove what it left). For steps whose file names hfft
-    does not choose: save_pretrained, a processor's files, the plots, the card."""
-    run_dir = Path(run_dir)
-    if not enabled:
-        yield
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    before = _listing(run_dir)
-    try:
-        yield
-    finally:
-        after = _listing(run_dir)
-        record_written(run_dir, [name for name, sig in after.items() if before.get(name) != sig])
+# Whose folder it is: hfft's own run directory, or someone else's
 
 
 def is_run_dir(run_dir: str | Path) -> bool:
@@ -235,9 +119,12 @@ def _names(names: list[str], limit: int = 5) -> str:
 
 
 def owned_entries(run_dir: str | Path) -> list[Path]:
-    """What starting this run over removes: what hfft wrote (`written`) but the marker."""
+    """What starting this run over removes: what hfft wrote (`written`) but the marker and the
+    lock this process holds (both belong to the run that is starting)."""
     run_dir = Path(run_dir)
     names = written(run_dir) - {MARKER}
+    if run_lock.held_here(run_dir):
+        names.discard(run_lock.LOCK_FILE)
     return sorted(run_dir / n for n in names if os.path.lexists(run_dir / n))
 
 
@@ -256,15 +143,18 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
     folder = Path(run_dir) / CHECKPOINTS
     if not folder.is_dir():
         return []
-    found = [
-        p
-        for p in folder.iterdir()
-        if p.is_dir()
-        and checkpoint_step(p) >= 0
-        and (p / CHECKPOINT_MARKER).is_file()
-        and (p / "trainer_state.json").is_file()
-    ]
+    found = [p for p in folder.iterdir() if p.is_dir() and _complete(p)]
     return sorted(found, key=checkpoint_step)
+
+
+def _complete(folder: Path) -> bool:
+    # The marker names its own step: an empty or half-written one vouches for nothing.
+    try:
+        marked = (folder / CHECKPOINT_MARKER).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    step = checkpoint_step(folder)
+    return step >= 0 and marked == str(step) and (folder / "trainer_state.json").is_file()
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -302,6 +192,7 @@ def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start
             f"training.output_dir {run_dir} is a file: point it at a new or existing folder"
         )
     refuse_foreign(run_dir)
+    run_lock.refuse_second_writer(run_dir)
     started = run_dir.is_dir() and is_run_dir(run_dir)
     if overwrite:
         return Start(wipe=started, why="--overwrite")
@@ -336,7 +227,14 @@ def _named_checkpoint(run_dir: Path, name: str, recipe: Any) -> Path:
     path = Path(name).expanduser()
     candidates = [path, run_dir / CHECKPOINTS / name]
     found = next((p for p in candidates if p.is_dir()), None)
-    if found is None or not (found / "trainer_state.json").is_file():
+    # One of this run's own checkpoints must carry its marker; another run's (a plain Trainer
+    # checkpoint) has none to carry.
+    own = found is not None and found.resolve().parent == (run_dir / CHECKPOINTS).resolve()
+    if (
+        found is None
+        or not (found / "trainer_state.json").is_file()
+        or (own and not _complete(found))
+    ):
         have = [p.name for p in complete_checkpoints(run_dir)]
         raise HfftError(
             f"--resume {name}: not a complete checkpoint folder; {run_dir / CHECKPOINTS} has "
@@ -376,9 +274,13 @@ def _diff(old: Any, new: Any, prefix: str) -> list[str]:
 
 
 def begin(run_dir: Path, recipe: Any, start: Start) -> None:
-    """Prepare the folder for training (main process only): mark it unfinished, wipe what a
-    previous run left if asked, and save the recipe (which a later resume compares with)."""
+    """Prepare the folder for training (main process only): take its lock (refused while another
+    live process holds it), mark it unfinished, wipe what a previous run left if asked, and save
+    the recipe (which a later resume compares with)."""
     run_dir = Path(run_dir)
+    run_lock.acquire(run_dir)  # first: a refused run writes nothing
+    # After the lock: the manifest is not written while another process may be writing it.
+    record_written(run_dir, [run_lock.LOCK_FILE])
     mark_unfinished(run_dir)
     if start.wipe:
         wipe(run_dir, start.why)
@@ -413,7 +315,7 @@ def wipe(run_dir: Path, why: str = "starting over") -> list[str]:
         else:
             entry.unlink(missing_ok=True)
     if gone and (run_dir / MANIFEST).is_file():
-        _write_manifest(run_dir, written(run_dir) - gone)
+        write_manifest(run_dir, written(run_dir) - gone)
     return sorted(gone)
 
 

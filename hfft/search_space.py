@@ -8,8 +8,9 @@ A space is a mapping from a dotted recipe key to a range, e.g.
 
 Every key is checked against the recipe (an unknown key is an error naming the nearest valid one)
 by building the recipe with the range's values, so a trial can never fail on a misspelt key.
-Keys that only matter in one mode are sampled only in trials of that mode (`model.lora.*` in LoRA,
-`model.freeze_layers` in full fine-tuning), which makes `model.mode` itself searchable.
+A mode's own keys (`Mode.own_keys`: `model.lora.*` of LoRA, `model.freeze_layers` of full
+fine-tuning) are sampled only in trials of that mode, which makes `model.mode` itself searchable.
+The default space comes from the modes (`Mode.learning_rates`, `Mode.search_space`).
 """
 
 from __future__ import annotations
@@ -17,22 +18,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, is_dataclass
+from typing import Any, Literal, get_type_hints
 
 from hfft.errors import RecipeError, did_you_mean
-from hfft.recipe import MODES, Recipe, recipe_from_dict
+from hfft.modes import MODES, Mode
+from hfft.recipe import ModelSpec, Recipe, recipe_from_dict, set_dotted
 
 SPEC_KEYS = ("type", "low", "high", "log", "step", "choices")
 TYPES = ("float", "int", "categorical")
-# What may vary between trials. The data is loaded per trial, but a different processor or
-# checkpoint would make trials incomparable, and output paths/Hub settings are not hyper-parameters.
-SEARCHABLE = ("training.", "model.mode", "model.freeze_layers", "model.lora.", "early_stopping.")
+# What may vary between trials: these and every mode's own keys. The data is loaded per trial, but
+# a different processor or checkpoint would make trials incomparable, and output paths/Hub
+# settings are not hyper-parameters.
+SEARCHABLE = ("training.", "model.mode", "early_stopping.")
 NOT_SEARCHABLE = ("training.output_dir",)
-# Keys that only have an effect in one mode: sampled only when the trial runs in that mode.
-MODE_OF = {"model.freeze_layers": "full", "model.lora.": "lora"}
-# Learning-rate ranges per mode (a frozen backbone or LoRA tolerates larger steps than full).
-LEARNING_RATES = {"full": (1e-5, 1e-3), "frozen": (1e-4, 1e-1), "lora": (1e-4, 1e-2)}
 BATCH_SIZES = [8, 16, 32]
 
 
@@ -75,11 +74,39 @@ class Param:
 
 
 def mode_of(key: str) -> str | None:
-    """The mode a key only matters in, or None when it matters in every mode."""
-    for prefix, mode in MODE_OF.items():
-        if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
-            return mode
+    """The mode a key only matters in (one of its own keys, or a key under one), or None when it
+    matters in every mode."""
+    for mode in MODES.values():
+        if any(_under(key, own) for own in mode.search_keys()):
+            return mode.name
     return None
+
+
+def _under(key: str, own: str) -> bool:
+    """Whether `key` is the recipe key `own` or a key inside it (`model.lora.r` in `model.lora`)."""
+    own = own.rstrip(".")
+    return key == own or key.startswith(own + ".")
+
+
+def _searchable(key: str) -> bool:
+    return (key.startswith(SEARCHABLE) or mode_of(key) is not None) and key not in NOT_SEARCHABLE
+
+
+def _own_keys_shown() -> str:
+    """The modes' own keys as a message lists them: `model.freeze_layers, model.lora.*`."""
+    hints = get_type_hints(ModelSpec)
+    return ", ".join(
+        f"model.{key}.*" if is_dataclass(hints[key]) else f"model.{key}"
+        for mode in MODES.values()
+        for key in mode.own_keys
+    )
+
+
+def blocks_sized_keys(mode: Mode) -> set[str]:
+    """Keys of the mode's default space whose range grows with the model's number of blocks
+    (`model.freeze_layers`: 0..blocks): a search over them needs the model's size."""
+    few, more = mode.search_space(1), mode.search_space(2)
+    return {key for key in few.keys() | more.keys() if few.get(key) != more.get(key)}
 
 
 def parse_param(key: str, spec: Any) -> Param:
@@ -169,11 +196,11 @@ def modes_searched(base: Recipe, space: dict[str, Any]) -> list[str]:
 
 
 def default_space(base: Recipe, modes: list[str], num_blocks: int) -> dict[str, dict[str, Any]]:
-    """The default search space for trials in `modes`: learning rate (log-uniform), batch size,
-    epochs, and per mode `freeze_layers` (full, when the model has blocks) or LoRA r/alpha/dropout.
-    """
-    known = [m for m in modes if m in LEARNING_RATES]
-    ranges = [LEARNING_RATES[m] for m in known or [base.model.mode]]
+    """The default search space for trials in `modes`: learning rate (log-uniform, over the
+    modes' ranges), batch size, epochs, and each mode's own default space (`Mode.search_space`,
+    e.g. `freeze_layers` up to `num_blocks`, LoRA r/alpha/dropout)."""
+    searched = [MODES[m] for m in modes if m in MODES] or [MODES[base.model.mode]]
+    ranges = [mode.learning_rates for mode in searched]
     batch = base.training.get("per_device_train_batch_size")
     epochs = int(base.training.get("num_train_epochs") or 3)
     space: dict[str, dict[str, Any]] = {
@@ -189,12 +216,9 @@ def default_space(base: Recipe, modes: list[str], num_blocks: int) -> dict[str, 
         },
         "training.num_train_epochs": {"type": "int", "low": 1, "high": max(epochs, 1) + 2},
     }
-    if "full" in modes and num_blocks > 0:
-        space["model.freeze_layers"] = {"type": "int", "low": 0, "high": num_blocks}
-    if "lora" in modes:
-        space["model.lora.r"] = {"type": "categorical", "choices": [4, 8, 16, 32]}
-        space["model.lora.alpha"] = {"type": "categorical", "choices": [8, 16, 32]}
-        space["model.lora.dropout"] = {"type": "float", "low": 0.0, "high": 0.3}
+    for mode in MODES.values():  # in the registry's order, whatever the order of `modes`
+        if mode.name in modes:
+            space.update(mode.search_space(num_blocks))
     return space
 
 
@@ -222,11 +246,11 @@ def build_space(
         needed = mode_of(key)
         # The recipe names a misspelt key (with the nearest valid one) before anything else.
         check_value(base, key, param.examples()[0], needed)
-        if not key.startswith(SEARCHABLE) or key in NOT_SEARCHABLE:
+        if not _searchable(key):
             raise RecipeError(
                 f"tune.space '{key}' cannot vary between trials: search keys under "
-                "training.* (but output_dir), early_stopping.*, model.lora.*, or model.mode / "
-                "model.freeze_layers"
+                "training.* (but output_dir), early_stopping.*, model.mode, or a mode's own "
+                f"keys ({_own_keys_shown()})"
             )
         if needed and needed not in modes:
             raise RecipeError(
@@ -236,12 +260,25 @@ def build_space(
             )
         for value in param.examples():
             check_value(base, key, value, needed)
-        if key == "model.freeze_layers" and num_blocks is not None and param.high > num_blocks:
-            raise RecipeError(
-                f"tune.space 'model.freeze_layers': high={param.high} but the model has "
-                f"{num_blocks} blocks; use a range within 0..{num_blocks}"
-            )
+        if needed and num_blocks is not None:
+            _check_within_blocks(key, param, MODES[needed], num_blocks)
     return space
+
+
+def _check_within_blocks(key: str, param: Param, mode: Mode, num_blocks: int) -> None:
+    """A key sized by the model's blocks (see `blocks_sized_keys`) stays within the mode's
+    default range for this model."""
+    if key not in blocks_sized_keys(mode):
+        return
+    limit = mode.search_space(num_blocks).get(key, {"low": 0, "high": 0})
+    values = param.choices if param.type == "categorical" else [param.low, param.high]
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numbers and max(numbers) > limit["high"]:
+        shown = f"high={param.high}" if param.type != "categorical" else f"choice {max(numbers)}"
+        raise RecipeError(
+            f"tune.space '{key}': {shown} but the model has {num_blocks} blocks; use a range "
+            f"within {limit['low']}..{limit['high']}"
+        )
 
 
 def check_value(base: Recipe, key: str, value: Any, mode: str | None = None) -> None:
@@ -264,24 +301,18 @@ def check_value(base: Recipe, key: str, value: Any, mode: str | None = None) -> 
 def apply_values(base: Recipe, values: dict[str, Any], output_dir: str | None = None) -> Recipe:
     """The base recipe with `values` (dotted key -> value) set, validated like any recipe."""
     raw = copy.deepcopy(base.to_dict())
-    if values.get("model.mode", base.model.mode) != "full":
-        raw["model"]["freeze_layers"] = 0  # only meaningful (and only allowed) in full mode
+    mode = values.get("model.mode", base.model.mode)
+    for other in MODES.values():
+        if other.name != mode:
+            # Another mode's own keys mean nothing (and are refused) in this trial's mode: back
+            # to their defaults, as a trial from a LoRA recipe in full mode drops model.lora.r.
+            for key in other.own_keys:
+                raw["model"].pop(key, None)
     for key, value in values.items():
         set_dotted(raw, key, value)
     if output_dir is not None:
         raw["training"]["output_dir"] = output_dir
     return recipe_from_dict(raw)
-
-
-def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    """raw['a']['b']['c'] = value for key 'a.b.c', creating missing sections."""
-    *parents, last = key.split(".")
-    node = raw
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise RecipeError(f"'{key}': {part} is a value, not a section")
-    node[last] = value
 
 
 def sample(trial: Any, space: dict[str, Param], base_mode: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""`hfft serve`: run the Gradio demo app of space/app.py locally for a run directory or Hub id.
+"""What `hfft serve` (hfft/commands/serve.py) needs: space/app.py, the Gradio demo app, loaded as a
+module, and a check of the model it is given (a finished run directory, or a Hub id).
 
 The app lives in space/ (not in the hfft package) because the very same file is uploaded to a Hub
 Space, where hfft is not installed; here it is imported by file path.
@@ -6,15 +7,15 @@ Space, where hfft is not installed; here it is imported by file path.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
 
-from hfft.errors import HfftError
-from hfft.local_paths import looks_like_local_path
+from hfft.errors import HfftError, first_line
+from hfft.local_paths import absent_path, looks_like_local_path
 from hfft.resources import space_dir
+from hfft.run_files import open_finished
 
 APP_PATH = space_dir() / "app.py"
 
@@ -42,11 +43,7 @@ def check_model(model: str) -> None:
     """
     path = Path(model).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise HfftError(
-                f"{model} has no config.json, so it is not a trained run directory; pass the "
-                "training.output_dir of a finished `hfft train` (or a Hub model id)"
-            )
+        open_finished(path, "serve", or_hub_id=True)  # an interrupted run: says how to finish it
         return
     if path.exists():
         raise HfftError(f"{model} is a file; pass a run directory or a Hub model id")
@@ -57,19 +54,13 @@ def check_model(model: str) -> None:
         )
 
 
-def serve_command(args: argparse.Namespace) -> int:
-    """Build the app for `args.model` and serve it on args.host:args.port until interrupted."""
-    check_model(args.model)
-    app = load_app_module()
-    try:
-        demo = app.build_app(args.model)
-    except (OSError, ValueError) as err:  # not a classifier / not found on the Hub / offline
-        raise HfftError(f"cannot serve {args.model}: {err}") from err
-    print(f"hfft: serving {args.model} on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    try:
-        app.launch_app(demo, host=args.host, port=args.port)
-    except OSError as err:  # Gradio: "Cannot find empty port in range: 7860-7860"
-        raise HfftError(
-            f"cannot listen on {args.host}:{args.port} ({err}); pass a free --port"
-        ) from err
-    return 0
+def load_failure(model: str, err: BaseException) -> str:
+    """Why `model` could not be loaded, in one line. A value that is no path here was tried as a
+    Hub id; say both, since `runs/nope` may well have been meant as a folder."""
+    missing = absent_path(model)
+    if missing is None:
+        return first_line(err)
+    return (
+        f"there is no run directory {missing}, and as a Hub model id it could not be loaded "
+        f"either ({first_line(err)})"
+    )

@@ -126,13 +126,19 @@ def string_literals(path: Path) -> list[tuple[int, str]]:
     ]
 
 
+# A line may name a `datasets` builder that shares a modality's name (the `text` builder reads
+# .txt files): it says so with this comment, and is not task knowledge.
+BUILDER_NOTE = "# datasets builder"
+
+
 def literal_offenders(literals: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
     out = []
     for name, path in modules().items():
         if name.startswith(allowed):
             continue
+        lines = path.read_text().splitlines()
         for line, value in string_literals(path):
-            if value in literals:
+            if value in literals and BUILDER_NOTE not in lines[line - 1]:
                 out.append(f"{path.relative_to(ROOT)}:{line}: {value!r}")
     return out
 

@@ -338,6 +338,8 @@ def test_matrix_slice(kind, model_type, tmp_path, monkeypatch):
     # As in the matrix: the PNG plots say nothing about an architecture.
     for name in ("plot_confusion_matrix", "plot_training_curves"):
         monkeypatch.setattr(hfft.evaluation, name, lambda *args, **kwargs: None)
+    if not MATRIX.is_file():
+        pytest.skip("docs/architectures.json not generated yet: run scripts/architectures.py")
     expected = json.loads(MATRIX.read_text())[f"{kind}/{model_type}"]["cells"]
     ckpt, data = arch.build(kind, model_type, tmp_path)
     results = {
@@ -361,6 +363,8 @@ def parts(value: str) -> set[str]:
 
 @pytest.mark.parametrize("section", ["Layouts found", "LoRA `target_modules: auto`"])
 def test_the_slice_covers_every_documented_layout(section):
+    if not DOC.is_file():
+        pytest.skip("docs/architectures.md not generated yet: run scripts/architectures.py")
     covered = {t for types in SLICE.values() for t in types}
     found = documented(section)
     assert found

@@ -445,3 +445,71 @@ def test_a_real_hfft_process_prints_no_traceback(world, recipe, expected):
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("hfft: error: ")
     assert expected in done.stderr
+
+
+def _label_only_in_test(w: World) -> Path:
+    """A test split with a class folder that train does not have."""
+    folder = shutil.copytree(w.colors, w.tmp / "colors-yellow")
+    images = sorted((folder / "train" / "red").glob("*.png"))
+    for colour, image in (("red", images[0]), ("yellow", images[1])):
+        (folder / "test" / colour).mkdir(parents=True)
+        shutil.copy(image, folder / "test" / colour / image.name)
+    return folder
+
+
+def _nested_folders(w: World) -> Path:
+    folder = shutil.copytree(w.colors, w.tmp / "colors-nested")
+    for class_dir in sorted((folder / "train").iterdir()):
+        (class_dir / "batch1").mkdir()
+        for image in class_dir.glob("*.png"):
+            image.rename(class_dir / "batch1" / image.name)
+    return folder
+
+
+DATA_LABEL_CASES: list[tuple[str, Callable[[World], list[str]], str]] = [
+    (
+        "imagefolder-label-only-in-test",
+        lambda w: _train(w, w.image_recipe(data={"data_dir": str(_label_only_in_test(w))})),
+        "label(s) ['yellow'] appear in the test split but not in train",
+    ),
+    (
+        "labels-are-row-ids",
+        lambda w: _train(
+            w,
+            w.text_recipe(
+                data={"data_files": str(w.csv([(f"t{i}", f"id{i}") for i in range(50)], "i.csv"))}
+            ),
+        ),
+        "the label column has 50 classes on 50 rows, and 50 of them have fewer than 2 training "
+        "rows",
+    ),
+    (
+        "image-folders-nested",
+        lambda w: _train(w, w.image_recipe(data={"data_dir": str(_nested_folders(w))})),
+        "contain subfolders (e.g. train/blue/batch1/",
+    ),
+    (
+        "data-path-is-a-file-of-unknown-type",
+        lambda w: _train(
+            w, w.text_recipe(data={"path": str(w.csv([], "x.xlsx")), "data_files": None})
+        ),
+        "is a file hfft cannot read by its extension",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "argv", "expected"), DATA_LABEL_CASES, ids=[c[0] for c in DATA_LABEL_CASES]
+)
+def test_unlearnable_labels_and_data_layouts_get_one_clear_message(
+    case, argv, expected, world, capsys, monkeypatch
+):
+    monkeypatch.chdir(world.tmp)
+    code = main(argv(world))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("hfft: error: ")]
+    assert len(errors) == 1, err
+    assert expected in err, err
+    assert "Traceback" not in err
+    assert not (world.tmp / "run" / "checkpoints").exists()

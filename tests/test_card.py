@@ -7,6 +7,7 @@ import yaml
 from huggingface_hub import ModelCard
 
 from hfft.card import build_card_data, is_hub_id, sanitize_recipe, write_model_card
+from hfft.errors import DataError
 
 METRICS = {
     "validation": {
@@ -165,6 +166,42 @@ def test_sanitize_recipe_handles_data_files_and_existing_relative_paths(tmp_path
     assert clean["hub"] == {} and clean["note"] == "<redacted>"
 
 
+def test_one_set_of_rules_for_secrets_and_paths(tmp_path, monkeypatch):
+    """Issue 13: the card, the published recipe of `hfft push`, the data loader and the logs use
+    hfft.redact's rules; the card's own copy knew no `api_key` and no Windows path."""
+    from hfft import card, eval_run, redact, upload_files
+
+    assert card.sanitize_recipe is upload_files.sanitize_recipe is redact.sanitize_recipe
+    assert card.is_hub_id is redact.is_hub_id
+    recipe = {
+        "model": {"checkpoint": "C:\\Users\\me\\models\\vit"},
+        "training": {"report_to": "wandb", "wandb_api_key": "k-0123456789", "hub_token": "t"},
+    }
+    clean = sanitize_recipe(recipe)
+    assert clean == {"model": {"checkpoint": "vit"}, "training": {"report_to": "wandb"}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    published = upload_files.PublishedRecipe.read(tmp_path / "recipe.yaml")
+    assert yaml.safe_load(published.content) == clean
+    assert "k-0123456789" in published.secrets  # hunted in the other files by the leak guard
+    assert redact.redact_tree(recipe)["training"]["wandb_api_key"] == redact.MASK
+    # The builders are datasets' own list (or, if that private name moves, its modules).
+    assert {"text", "csv", "imagefolder"} <= redact.builder_names()
+    assert not is_hub_id("text")
+    from datasets import packaged_modules
+
+    monkeypatch.delattr(packaged_modules, "_PACKAGED_DATASETS_MODULES")
+    redact.builder_names.cache_clear()
+    try:
+        assert {"text", "csv", "imagefolder"} <= redact.builder_names()
+    finally:
+        monkeypatch.undo()
+        redact.builder_names.cache_clear()
+    # `hfft eval --data` tells a Hub id from a builder name by the same rules.
+    assert eval_run.data_source("someone/reviews")["path"] == "someone/reviews"
+    with pytest.raises(DataError, match="does not exist"):
+        eval_run.data_source("text")
+
+
 def test_text_card_with_a_local_csv(tmp_path, text_csv):
     recipe = {
         "task": "text-classification",
@@ -180,3 +217,13 @@ def test_text_card_with_a_local_csv(tmp_path, text_csv):
     text = write_model_card(tmp_path, recipe, {"test": {"accuracy": 0.5}}).read_text()
     assert str(text_csv) not in text and str(tmp_path) not in text
     assert "only the new classification head" in text
+
+
+def test_results_on_other_data_are_not_attributed_to_the_training_dataset(tmp_path):
+    # An older `hfft eval --data test.csv` merged "test.csv:test" into metrics.json; the card
+    # attributed it to the training dataset (beans) with split "test.csv:test".
+    recipe = _recipe("unused", "google/vit-base-patch16-224-in21k", tmp_path / "run")
+    recipe["data"] = {"path": "beans"}
+    metrics = {"test": {"accuracy": 0.9}, "test.csv:test": {"accuracy": 0.4}}
+    data = build_card_data(recipe, metrics)
+    assert [(r.dataset_name, r.dataset_split) for r in data.eval_results] == [("beans", "test")]

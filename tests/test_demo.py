@@ -108,6 +108,27 @@ def test_demo_recipes_are_ordinary_recipes_sharing_one_budget(tmp_path):
     assert relocate("elsewhere/x", tmp_path) == "elsewhere/x"
 
 
+def test_each_row_is_named_after_its_recipe():
+    # Issue 13: the names come from the recipe files, not from mode names written in hfft.demo.
+    from hfft.modes import MODES
+
+    assert [name for name, _ in TARGET_RECIPES] == [
+        "full",
+        "freeze_layers=2",
+        "frozen",
+        "lora",
+        "scratch",
+    ]
+    for name, file in TARGET_RECIPES:
+        recipe = load_recipe(DEMO_RECIPES / file)
+        if name in MODES:
+            assert recipe.model.mode == name, file
+        elif name == "scratch":
+            assert recipe.model.config is not None
+        else:
+            assert recipe.model.freeze_layers == 2
+
+
 def test_format_table_shows_every_run():
     row = DemoRow("lora", "step-1 model", "lora", 0.9, 0.85, 8_517, 150_218, 6.25, "runs/lora")
     table = format_table([row])

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from huggingface_hub import constants, snapshot_download
 
-from hfft import hub as hfft_hub
+from hfft import space_files
 from hfft.cli import main
 from hfft.hub import push_run
 from tests import tiny
@@ -193,7 +193,7 @@ def test_push_uploads_a_loadable_model_and_nothing_private(hub, run_dir, tmp_pat
 
 
 def test_space_is_a_gradio_app_pointed_at_the_model(hub, run_dir):
-    space_dir = hfft_hub.SPACE_DIR
+    space_dir = space_files.SPACE_DIR
     result = push_run(run_dir, REPO, space=True)
     assert result.space_id == REPO and result.space_url == f"{hub.url}/spaces/{REPO}"
     space = hub.repo(REPO, "space")
@@ -323,15 +323,85 @@ def test_a_file_holding_the_token_is_refused(hub, run_dir, tmp_path, capsys):
     (run / "notes.txt").write_text(f"export HF_TOKEN={GOOD_TOKEN}\n")
     assert main(["push", str(run), "--repo-id", REPO]) == 2
     err = capsys.readouterr().err
-    assert "refusing to push: notes.txt contains your Hugging Face token" in err
+    assert "refusing to push: notes.txt line 1 contains your Hugging Face token" in err
     assert GOOD_TOKEN not in err
     assert hub.requests == []
+
+
+# Someone else's token (not the one in use) and other people's home folders: refused all the same.
+OTHER_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "notes.txt",
+            f"trained by me\ntoken: {OTHER_TOKEN}\n",
+            "notes.txt line 2 contains a Hugging Face token (hf_...)",
+        ),
+        (
+            "notes.md",
+            "data in /home/alice/datasets/train.csv\n",
+            "notes.md line 1 contains a local path under a home directory (/home/alice...)",
+        ),
+        (
+            "extra.json",
+            '{"dir": "/root/runs/vit"}',
+            "extra.json line 1 contains a local path under a home directory (/root...)",
+        ),
+        (
+            "extra.json",
+            '{\n"dir":\n"/Users/bob/runs"}',
+            "extra.json line 3 contains a local path under a home directory (/Users/bob...)",
+        ),
+        (
+            "extra.json",
+            '{"dir": "C:\\\\Users\\\\carol\\\\runs"}',
+            "extra.json line 1 contains a local path under a home directory (C:\\Users\\carol...)",
+        ),
+    ],
+)
+def test_any_token_or_home_path_is_refused_whoever_it_belongs_to(hub, run_dir, tmp_path, monkeypatch, capsys, name, content, expected):  # fmt: skip
+    # Another home than every path above: none of them is this user's, so none is rewritten.
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    (run / name).write_text(content)
+    assert main(["push", str(run), "--repo-id", REPO]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"hfft: error: refusing to push: {expected}; remove it from the file (the run directory "
+        "is never edited by hfft) and push again"
+    ]
+    assert OTHER_TOKEN not in err
+    assert hub.requests == []
+    # --dry-run checks the same, offline.
+    assert main(["push", str(run), "--repo-id", REPO, "--dry-run"]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_leak_guard_spares_urls_identifiers_and_vocabularies(tmp_path):
+    from hfft.leak_guard import LeakGuard
+
+    guard = LeakGuard(tmp_path / "run", token=None)
+    guard.check("README.md", b"https://example.org/home/alice/page, hf_hub_download, /srv/data")
+    guard.check("vocab.txt", b"[PAD]\n/home/user\n")  # a code model's token, not a path here
+    with pytest.raises(Exception, match="image.png contains a Hugging Face token"):
+        guard.check_binary(
+            "image.png", _write(tmp_path / "x.png", b"\x89PNG\0" + OTHER_TOKEN.encode())
+        )
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
 
 def test_pin_requirements_pins_only_bare_names():
     from importlib.metadata import version
 
-    pinned = hfft_hub.pin_requirements("transformers\npillow>=9\n# comment\nnot-installed-pkg\n")
+    pinned = space_files.pin_requirements("transformers\npillow>=9\n# comment\nnot-installed-pkg\n")
     assert pinned.splitlines() == [
         f"transformers=={version('transformers')}",
         "pillow>=9",
@@ -357,7 +427,9 @@ def test_recipe_secrets_are_dropped_and_hunted(hub, run_dir, tmp_path, capsys):
     (run / "notes.txt").write_text(f"pushed with {secret}\n")
     assert main(["push", str(run), "--repo-id", REPO]) == 2
     err = capsys.readouterr().err
-    assert "notes.txt contains a token-like value from recipe.yaml" in err and secret not in err
+    assert (
+        "notes.txt line 1 contains a token-like value from recipe.yaml" in err and secret not in err
+    )
 
 
 def test_a_failed_space_says_the_model_was_pushed(hub, run_dir, capsys):

@@ -24,3 +24,12 @@ from hfft.local_paths import looks_like_local_path
 )
 def test_looks_like_local_path(value, local):
     assert looks_like_local_path(value) is local
+
+
+def test_absent_path_is_absolute_and_only_for_what_is_not_there(tmp_path, monkeypatch):
+    from hfft.local_paths import absent_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert absent_path("runs/nope") == tmp_path / "runs" / "nope"
+    assert absent_path("runs") is None

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from transformers import AutoConfig, pipeline
 
 from hfft.cli import main
 from hfft.errors import HfftError
-from hfft.predict import expand_image_inputs, expand_text_inputs, predict, task_for
+from hfft.predict import predict, task_for
+from hfft.tasks.image import expand_inputs as expand_image_inputs
+from hfft.tasks.image import image_problem
+from hfft.tasks.text import expand_inputs as expand_text_inputs
 from tests import tiny
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _name_labels(run_dir, names):
@@ -138,3 +149,42 @@ def test_task_from_architectures():
     assert task_for({"architectures": ["BertForSequenceClassification"]}) == ("text-classification")
     with pytest.raises(HfftError, match="GPT2LMHeadModel"):
         task_for({"architectures": ["GPT2LMHeadModel"]})
+
+
+@pytest.mark.parametrize(
+    ("mode", "dtype", "value"), [("I;16", "uint16", 40000), ("F", "float32", 0.5)]
+)
+def test_wide_images_are_refused_as_in_training(image_run, tmp_path, capsys, mode, dtype, value):
+    wide = tmp_path / f"wide-{dtype}.tif"
+    pixels = np.full((tiny.IMAGE_SIZE, tiny.IMAGE_SIZE), value, dtype=dtype)
+    Image.fromarray(pixels, mode=mode).save(wide)
+    ok = next(iter(sorted((tiny.make_image_folder(tmp_path / "c", per_class=1)).rglob("*.png"))))
+
+    assert main(["predict", str(image_run), str(wide), str(ok)]) == 1
+    out, err = capsys.readouterr()
+    assert [r["input"] for r in _lines(out)] == [str(ok)]
+    [error] = _lines(err)
+    assert error["input"] == str(wide)
+    # The very words training uses for the same file (one check, shared).
+    assert error["error"] == image_problem({"path": str(wide), "bytes": None})
+    assert error["error"].startswith(f"image mode {mode} has more than 8 bits per channel")
+    assert "would clip it" in error["error"]
+
+
+def test_output_piped_into_a_reader_that_stops_ends_quietly(image_run, image_folder):
+    # `hfft predict ... | head -3`: the reader goes away; hfft must stop without a traceback.
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that has already stopped: the first line breaks the pipe
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "hfft.cli", "predict", str(image_run), str(image_folder)],
+            cwd=REPO_ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from hfft.errors import DataError, HfftError
 from hfft.recipe import DataSpec, ModelSpec, load_recipe
 from hfft.redact import MASK, RedactingFilter, redact, redact_tree
 from hfft.tasks import TASKS
+from hfft.tasks.text import TEXT
 from tests import tiny
 from tests.hub_server import GOOD_TOKEN, FakeHub
 
@@ -41,7 +43,7 @@ def corrupt(folder):
 def test_unusable_images_stop_the_run_with_the_whole_list(image_folder):
     spec = DataSpec(path="imagefolder", data_dir=str(corrupt(image_folder)))
     with pytest.raises(DataError) as err:
-        load_data(spec, "image")
+        load_data(spec, TASKS["image-classification"])
     message = str(err.value)
     assert message.startswith("3 unusable example(s): train row ")
     for name, why in (
@@ -56,7 +58,7 @@ def test_unusable_images_stop_the_run_with_the_whole_list(image_folder):
 def test_skip_leaves_unusable_examples_out_and_counts_them(image_folder, caplog):
     spec = DataSpec(path="imagefolder", data_dir=str(corrupt(image_folder)), on_bad_example="skip")
     with caplog.at_level(logging.WARNING, logger="hfft"):
-        data = load_data(spec, "image")
+        data = load_data(spec, TASKS["image-classification"])
     assert sum(data.sizes().values()) == 18  # 6 per class; the 3 bad files are gone
     assert "skipped 3 unusable example(s) (data.on_bad_example=skip): train 3 |" in caplog.text
     # What is left decodes: every image of every split.
@@ -70,7 +72,7 @@ def test_text_rows_without_text_or_label_are_found(tmp_path):
     ds = datasets.Dataset.from_dict(
         {"text": ["fine", "", "  ", None, "ok", "good"], "label": ["a", "b", "a", "b", None, "a"]}
     )
-    found = [(b.row, b.reason) for b in find_bad_examples(ds, "text", "train")]
+    found = [(b.row, b.reason) for b in find_bad_examples(ds, TEXT, "train")]
     assert found == [(1, "empty text"), (2, "empty text"), (3, "no text"), (4, "no label")]
 
 
@@ -82,7 +84,7 @@ def test_many_bad_examples_are_listed_up_to_a_limit(tmp_path):
         path="csv", data_files=str(tmp_path / "t.csv"), columns={"text": "sentence", "label": "sentiment"}
     )  # fmt: skip
     with pytest.raises(DataError, match=r"^30 unusable example\(s\): train row 0: no text;") as err:
-        load_data(spec, "text")
+        load_data(spec, TASKS["text-classification"])
     assert "; ... and 10 more. Fix or remove them" in str(err.value)
 
 
@@ -150,6 +152,144 @@ def test_remote_code_is_never_run_unless_the_recipe_trusts_it(vit_checkpoint, tm
     with pytest.raises(HfftError, match="model.trust_remote_code=true only if you trust"):
         checkpoint.load_model(IMAGE, spec, ["a"])
     assert not ran.exists()
+
+
+# ---------------------------------------------------------------- checkpoint messages
+
+
+def _image_recipe(path, checkpoint_value, folder, out) -> None:
+    raw = {
+        "task": "image-classification",
+        "model": {"checkpoint": str(checkpoint_value)},
+        # 0.2 of 18 rows holds one of each of the 3 classes: carved stratified, no warning.
+        "data": {"path": "imagefolder", "data_dir": str(folder), "validation_fraction": 0.2},
+        "training": {"output_dir": str(out), "use_cpu": True},
+    }
+    path.write_text(yaml.safe_dump(raw))
+
+
+def test_a_missing_relative_checkpoint_says_the_folder_does_not_exist(image_folder, tmp_path, monkeypatch, capsys):  # fmt: skip
+    """`runs/base` could be a Hub id, so the Hub was tried (offline here); the message leads
+    with what the user most likely meant: that folder is not there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    _image_recipe(tmp_path / "r.yaml", "runs/base", image_folder, tmp_path / "out")
+    assert main(["train", str(tmp_path / "r.yaml")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"hfft: error: model.checkpoint 'runs/base' does not exist: there is no "
+        f"{tmp_path / 'runs' / 'base'}, and as a Hub id it could not be loaded either ("
+    )
+
+
+def test_unreadable_weights_say_permission_denied(vit_checkpoint, image_folder, tmp_path):
+    """safetensors calls an unreadable file "No such file or directory"; hfft says what it is.
+    Root reads everything, so as root the command runs in a user namespace, as nobody."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="hfft-unreadable-"))
+    try:
+        root.chmod(0o777)
+        ckpt = Path(shutil.copytree(vit_checkpoint, root / "ckpt"))
+        data = Path(shutil.copytree(image_folder, root / "colors"))
+        for path in [ckpt, data, *data.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        (ckpt / "model.safetensors").chmod(0o000)
+        recipe = root / "r.yaml"
+        _image_recipe(recipe, ckpt, data, root / "out")
+        recipe.chmod(0o666)
+        command = [sys.executable, "-m", "hfft.cli", "train", str(recipe)]
+        if os.geteuid() == 0:
+            if subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode:
+                pytest.skip("running as root without user namespaces: every file is readable")
+            command = ["unshare", "--user", *command]
+        repo = Path(__file__).resolve().parent.parent
+        env = {**os.environ, "PYTHONPATH": str(repo), "HF_HOME": str(root / "hf")}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"hfft: error: model.checkpoint '{ckpt}': cannot read {ckpt / 'model.safetensors'} "
+        "(permission denied); make it readable (chmod -R a+rX) or copy the checkpoint somewhere "
+        "you can read"
+    )
+
+
+class _Records(logging.Handler):
+    """Collects what reaches a logger's handlers (after the logger's own filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def transformers_log():
+    """What transformers logs at its default verbosity (warnings), whatever earlier tests set."""
+    logger = logging.getLogger("transformers")
+    records, level = _Records(), logger.level
+    logger.setLevel(logging.WARNING)  # setLevel, not the attribute: it clears children's caches
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)
+    logger.setLevel(level)
+
+
+def test_a_replaced_head_is_said_once_in_hfft_words(tmp_path, caplog, transformers_log):
+    ckpt = tiny.make_image_checkpoint(tmp_path / "ckpt5", "vit", num_labels=5)
+    caplog.set_level(logging.INFO, logger="hfft")
+    model = checkpoint.load_model(IMAGE, ModelSpec(checkpoint=str(ckpt)), ["a", "b", "c"])
+    assert model.config.num_labels == 3 and model.classifier.out_features == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "hfft"] == [
+        "a new classification head was initialised for 3 labels (the checkpoint's head had 5)"
+    ]
+    library = " ".join(transformers_log.messages)
+    for noise in ("LOAD REPORT", "MISMATCH", "incompatible"):
+        assert noise not in library, library
+
+
+def test_a_headless_checkpoint_and_missing_backbone_weights_are_told_apart(tmp_path, caplog):
+    from safetensors.torch import save_file
+    from transformers import ViTModel
+
+    headless = tmp_path / "headless"
+    ViTModel(tiny.image_config("vit")).save_pretrained(headless)
+    caplog.set_level(logging.INFO, logger="hfft")
+    checkpoint.load_model(IMAGE, ModelSpec(checkpoint=str(headless)), ["a", "b"])
+    assert [r.getMessage() for r in caplog.records if r.name == "hfft"] == [
+        "a new classification head was initialised for 2 labels (the checkpoint had none)"
+    ]
+    # A checkpoint missing backbone weights is not "the head": that is said, as a warning.
+    weights = load_file(headless / "model.safetensors")
+    save_file(
+        {k: v for k, v in weights.items() if "layer.1." not in k}, headless / "model.safetensors"
+    )
+    caplog.clear()
+    checkpoint.load_model(IMAGE, ModelSpec(checkpoint=str(headless)), ["a", "b"])
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.getMessage().startswith("16 backbone weights were not in the checkpoint")
+
+
+def test_the_trainers_mtime_warning_is_dropped(transformers_log):
+    from hfft import library_noise
+
+    library_noise.install()
+    library_noise.install()  # idempotent
+    logger = logging.getLogger("transformers.trainer_utils")
+    assert sum(isinstance(f, library_noise.DropMessages) for f in logger.filters) == 1
+    logger.warning(
+        "mtime may not be reliable on this filesystem, falling back to numerical ordering"
+    )
+    logger.warning("another trainer_utils warning")
+    assert transformers_log.messages == ["another trainer_utils warning"]
 
 
 # ---------------------------------------------------------------- Hub preflight
@@ -262,7 +402,8 @@ def test_a_trained_run_writes_no_token_anywhere(vit_checkpoint, image_folder, tm
             "model": {"checkpoint": str(vit_checkpoint)},
             "data": {"path": "imagefolder", "data_dir": str(image_folder)},
             "training": {"output_dir": str(tmp_path / "run"), "num_train_epochs": 1},
-            "tune": {"note": f"pasted by mistake: {own} and {SECRET}"},
+            # `tune:` is typed now; its metric is a free string until `hfft tune` reads it.
+            "tune": {"metric": f"pasted by mistake: {own} and {SECRET}"},
         }
     )
     with caplog.at_level(logging.INFO):

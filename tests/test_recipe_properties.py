@@ -105,41 +105,49 @@ def test_a_recipe_file_with_an_impossible_date_is_a_recipe_error(tmp_path):
 
 # ---------------------------------------------------------------- whole recipes
 
-recipes = st.fixed_dictionaries(
-    {
-        "task": st.sampled_from(["image-classification", "text-classification"]),
-        "model": st.fixed_dictionaries(
-            {"checkpoint": st.from_regex(r"[a-z]{1,8}/[a-z0-9-]{1,12}", fullmatch=True)},
-            optional={
-                "mode": st.sampled_from(["frozen", "lora"]),
-                "lora": st.fixed_dictionaries(
-                    {},
-                    optional={
-                        "r": st.integers(1, 64),
-                        "alpha": st.integers(1, 64),
-                        "dropout": st.floats(0, 0.99),
-                        "target_modules": st.one_of(
-                            st.just("auto"), st.lists(identifiers, min_size=1, max_size=3)
-                        ),
-                    },
-                ),
-                "cache_features": st.one_of(st.none(), st.booleans()),
-            },
-        ),
-        "data": st.fixed_dictionaries(
+lora_settings = st.fixed_dictionaries(
+    {},
+    optional={
+        "r": st.integers(1, 64),
+        "alpha": st.integers(1, 64),
+        "dropout": st.floats(0, 0.99),
+        "target_modules": st.one_of(st.just("auto"), st.lists(identifiers, min_size=1, max_size=3)),
+    },
+)
+
+
+@st.composite
+def recipes(draw) -> dict:
+    """Valid raw recipes: LoRA settings only in LoRA mode, the task's own columns, a validation
+    fraction no larger than what the test fraction leaves for train."""
+    task = draw(st.sampled_from(["image-classification", "text-classification"]))
+    model = {"checkpoint": draw(st.from_regex(r"[a-z]{1,8}/[a-z0-9-]{1,12}", fullmatch=True))}
+    mode = draw(st.sampled_from([None, "frozen", "lora"]))
+    if mode:
+        model["mode"] = mode
+    if mode == "lora" and draw(st.booleans()):
+        model["lora"] = draw(lora_settings)
+    if draw(st.booleans()):
+        model["cache_features"] = draw(st.one_of(st.none(), st.booleans()))
+    data = draw(
+        st.fixed_dictionaries(
             {"path": st.sampled_from(["beans", "imagefolder", "csv"])},
             optional={
-                "validation_fraction": st.floats(0.01, 0.45),
                 "test_fraction": st.floats(0, 0.45),
                 "seed": st.integers(0, 2**31),
                 "max_train_samples": st.one_of(st.none(), st.integers(1, 10**6)),
                 "on_bad_example": st.sampled_from(["error", "skip"]),
                 "columns": st.dictionaries(
-                    st.sampled_from(["image", "text", "label"]), identifiers
+                    st.sampled_from([task.split("-")[0], "label"]), identifiers
                 ),
             },
-        ),
-        "training": st.fixed_dictionaries(
+        )
+    )
+    if draw(st.booleans()):
+        left = 1.0 - data.get("test_fraction", 0.0)
+        data["validation_fraction"] = draw(st.floats(0.01, left / 2))
+    training = draw(
+        st.fixed_dictionaries(
             {"output_dir": st.from_regex(r"runs/[a-z0-9_-]{1,12}", fullmatch=True)},
             optional={
                 "learning_rate": st.floats(1e-7, 1.0),
@@ -147,27 +155,32 @@ recipes = st.fixed_dictionaries(
                 "per_device_train_batch_size": st.integers(1, 512),
                 "seed": st.integers(0, 2**31),
             },
-        ),
-        "early_stopping": st.fixed_dictionaries(
-            {}, optional={"patience": st.one_of(st.none(), st.integers(1, 10))}
-        ),
-        "eval": st.fixed_dictionaries(
-            {}, optional={"metrics": st.lists(st.sampled_from(["accuracy", "f1_macro"]))}
-        ),
-    }
-)
+        )
+    )
+    rest = draw(
+        st.fixed_dictionaries(
+            {
+                "early_stopping": st.fixed_dictionaries(
+                    {}, optional={"patience": st.one_of(st.none(), st.integers(0, 10))}
+                ),
+                "eval": st.fixed_dictionaries(
+                    {}, optional={"metrics": st.lists(st.sampled_from(["accuracy", "f1_macro"]))}
+                ),
+            }
+        )
+    )
+    return {"task": task, "model": model, "data": data, "training": training, **rest}
 
 
 @SETTINGS
-@given(raw=recipes)
+@given(raw=recipes())
 def test_a_valid_recipe_round_trips_through_its_saved_yaml(raw):
-    assume(raw["data"].get("validation_fraction", 0.1) + raw["data"].get("test_fraction", 0) < 1)
     recipe = recipe_from_dict(raw)
     assert load_recipe(yaml.safe_load(recipe.to_yaml())) == recipe
 
 
 @SETTINGS
-@given(raw=recipes, keys=st.lists(identifiers, min_size=1, max_size=3))
+@given(raw=recipes(), keys=st.lists(identifiers, min_size=1, max_size=3))
 def test_an_unknown_key_anywhere_is_named_in_the_error(raw, keys):
     section = keys[0] if keys[0] in ("model", "data", "eval", "hub") else None
     target = raw.setdefault(section, {}) if section else raw
@@ -178,9 +191,8 @@ def test_an_unknown_key_anywhere_is_named_in_the_error(raw, keys):
 
 
 @SETTINGS
-@given(raw=recipes, epochs=st.floats(0.5, 50), lr=st.floats(1e-6, 1e-1))
+@given(raw=recipes(), epochs=st.floats(0.5, 50), lr=st.floats(1e-6, 1e-1))
 def test_overrides_equal_editing_the_recipe(raw, epochs, lr):
-    assume(raw["data"].get("validation_fraction", 0.1) + raw["data"].get("test_fraction", 0) < 1)
     edited = json.loads(json.dumps(raw))
     edited["training"].update(num_train_epochs=epochs, learning_rate=lr)
     overridden = load_recipe(
@@ -231,3 +243,37 @@ def test_a_junk_value_anywhere_gives_a_recipe_or_a_recipe_error(section, key, va
         return
     assert isinstance(recipe.output_dir.name, str)  # a usable recipe: its paths are paths
     yaml.safe_load(recipe.to_yaml())
+
+
+# ---------------------------------------------------------------- value ranges
+
+# dotted key -> (lowest valid value, whether it is an integer), for a recipe that reads the key
+LOWEST = {
+    "training.learning_rate": (0, False),
+    "training.weight_decay": (0, False),
+    "training.per_device_train_batch_size": (1, True),
+    "training.per_device_eval_batch_size": (1, True),
+    "training.gradient_accumulation_steps": (1, True),
+    "training.seed": (0, True),
+    "data.seed": (0, True),
+    "data.max_train_samples": (1, True),
+    "data.max_eval_samples": (1, True),
+    "data.augmentation.rotation_degrees": (0, False),
+    "early_stopping.patience": (0, True),
+    "model.freeze_layers": (0, True),
+}
+
+
+@SETTINGS
+@given(key=st.sampled_from(sorted(LOWEST)), below=st.floats(1e-6, 1e12))
+def test_any_value_below_its_range_is_refused_naming_key_value_and_range(key, below):
+    low, integer = LOWEST[key]
+    value = low - (max(1, int(below)) if integer else below)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(base(), [f"{key}={value!r}"])
+    message = str(err.value)
+    assert message.startswith(f"{key} must be ")
+    assert f"got {value:.6g}" in message if not integer else f"got {value}" in message
+    assert "\n" not in message
+    # and the lowest valid value itself passes
+    load_recipe(base(), [f"{key}={low}"])

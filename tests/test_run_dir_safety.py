@@ -13,10 +13,12 @@ from transformers import TrainerCallback
 
 import hfft.run
 from hfft import run_dir as run_state
+from hfft import run_manifest
 from hfft.cli import main
 from hfft.errors import HfftError
 from hfft.preflight import check_output_dir
 from hfft.recipe import load_recipe
+from hfft.run_lock import LOCK_FILE as LOCK  # held by this process after run_state.begin
 from tests import tiny
 from tests.test_resume import write_recipe
 
@@ -110,7 +112,7 @@ def test_empty_new_hidden_only_or_tune_only_folders_are_accepted(tmp_path, recip
         assert start.resume_from is None and not start.wipe, name
         run_state.begin(out, load_recipe(recipe_for(out)), start)
         assert_kept(out, files or {})
-        assert run_state.written(out) == {run_state.MARKER, "recipe.yaml", "checkpoints"}
+        assert run_state.written(out) == {run_state.MARKER, LOCK, "recipe.yaml", "checkpoints"}
 
 
 # ---------------------------------------------------------------- the manifest and the wipe
@@ -125,7 +127,7 @@ def test_a_rerun_after_a_failed_run_removes_only_what_hfft_wrote(tmp_path, recip
     out = tmp_path / "run"
     recipe = recipe_for(out)
     fake_run(out, recipe)
-    with run_state.recording(out):  # a crash half-way through writing the results
+    with run_manifest.recording(out):  # a crash half-way through writing the results
         (out / "metrics.json").write_text("{}")
         (out / "examples").mkdir()
     (out / "checkpoints" / "checkpoint-4").mkdir(parents=True)  # incomplete: no marker
@@ -141,16 +143,16 @@ def test_a_rerun_after_a_failed_run_removes_only_what_hfft_wrote(tmp_path, recip
     ]
     assert_kept(out, LATER)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [run_state.MARKER, run_state.MANIFEST, "recipe.yaml", "notes.txt", "mydata"]
+        [run_state.MARKER, run_state.MANIFEST, LOCK, "recipe.yaml", "notes.txt", "mydata"]
     )
-    assert run_state.written(out) == {run_state.MARKER, "recipe.yaml", "checkpoints"}
+    assert run_state.written(out) == {run_state.MARKER, LOCK, "recipe.yaml", "checkpoints"}
 
 
 def test_overwrite_of_a_finished_run_keeps_a_file_added_later(tmp_path, recipe_for, caplog):
     out = tmp_path / "run"
     recipe = recipe_for(out)
     fake_run(out, recipe)
-    with run_state.recording(out):  # what finish_run writes, file names chosen by transformers
+    with run_manifest.recording(out):  # what finish_run writes, file names chosen by transformers
         tiny.make_image_checkpoint(out, "vit")
         (out / "README.md").write_text("# hfft's card\n")
     run_state.mark_finished(out)
@@ -166,7 +168,7 @@ def test_overwrite_of_a_finished_run_keeps_a_file_added_later(tmp_path, recipe_f
     ]
     assert_kept(out, LATER)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [run_state.MARKER, run_state.MANIFEST, "recipe.yaml", "notes.txt", "mydata"]
+        [run_state.MARKER, run_state.MANIFEST, LOCK, "recipe.yaml", "notes.txt", "mydata"]
     )
 
 
@@ -174,7 +176,7 @@ def test_recording_lists_what_save_pretrained_wrote_even_when_a_step_fails(tmp_p
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(RuntimeError), run_state.recording(out):
+    with pytest.raises(RuntimeError), run_manifest.recording(out):
         tiny.make_text_checkpoint(out, "bert")  # config, weights and the tokenizer's own names
         raise RuntimeError("died before the card")
     names = {p.name for p in out.iterdir()} - {"notes.txt", run_state.MANIFEST}
@@ -284,6 +286,6 @@ def test_foreign_files_survive_failed_run_rerun_resume_and_overwrite(
     ) in err
     assert_kept(out, LATER)
     assert run_state.is_finished(out) and not (out / "adapter").exists()
-    # The manifest lists what is hfft's now (and the marker it deleted last), nothing else.
+    # The manifest lists what is hfft's now (and the marker and lock it deleted last), nothing else.
     hfft_names = {p.name for p in out.iterdir()} - {"notes.txt", "mydata", run_state.MANIFEST}
-    assert run_state.written(out) == hfft_names | {run_state.MARKER}
+    assert run_state.written(out) == hfft_names | {run_state.MARKER, LOCK}

@@ -79,6 +79,20 @@ def make_text_run(path: Path) -> Path:
     return path
 
 
+def uploaded(path: Path, name: str | None = None) -> dict:
+    """The payload the app gets for `path` once uploaded: a copy in Gradio's upload folder (the
+    app reads no file from anywhere else)."""
+    import tempfile
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(dir=folder)) / Path(path).name
+    shutil.copyfile(path, copy)
+    return {"path": str(copy), "orig_name": name or Path(path).name}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -196,27 +210,27 @@ def test_unknown_architecture_is_refused_with_the_reason(app, tmp_path):
 def test_prepare_image_converts_downscales_and_refuses(app, interfaces, tmp_path, monkeypatch):
     grey = tmp_path / "grey.png"
     Image.new("LA", (40, 30)).save(grey)
-    prepared = interfaces.prepare_image({"path": str(grey), "orig_name": "grey.png"})
+    prepared = interfaces.prepare_image(uploaded(grey))
     assert prepared.value.mode == "RGB" and prepared.value.size == (40, 30)
     assert prepared.note is None
 
     big = tmp_path / "big.png"
-    Image.new("RGB", (interfaces.MAX_SIDE * 2, 100), "red").save(big)
-    prepared = interfaces.prepare_image({"path": str(big)})
-    assert prepared.value.size == (interfaces.MAX_SIDE, 50)
+    Image.new("RGB", (interfaces.MAX_SIDE * 2, 400), "red").save(big)
+    prepared = interfaces.prepare_image(uploaded(big))
+    assert prepared.value.size == (interfaces.MAX_SIDE, 200)
     assert (
         prepared.note
-        == f"Large image ({interfaces.MAX_SIDE * 2}x100) downscaled to {interfaces.MAX_SIDE}x50."
+        == f"Large image ({interfaces.MAX_SIDE * 2}x400) downscaled to {interfaces.MAX_SIDE}x200."
     )
 
     monkeypatch.setattr(interfaces, "MAX_PIXELS", 1000)
     with pytest.raises(app.InputError, match=r"40x30 pixels \(0.0 MP\); the limit is 0.001 MP"):
-        interfaces.prepare_image({"path": str(grey)})
+        interfaces.prepare_image(uploaded(grey))
 
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     with pytest.raises(app.InputError, match=r"'notes.txt' is not an image"):
-        interfaces.prepare_image({"path": str(text), "orig_name": "notes.txt"})
+        interfaces.prepare_image(uploaded(text))
     with pytest.raises(app.InputError, match="No image"):
         interfaces.prepare_image(None)
 
@@ -260,7 +274,9 @@ def test_image_app_reports_bad_uploads_and_keeps_serving(
     example = handle_file(str(image_app.run / "examples" / "0.png"))
     not_image = tmp_path / "report.pdf"
     not_image.write_bytes(b"%PDF-1.4 not really an image")
-    with pytest.raises(AppError, match=r"'report.pdf' is not an image this app can read"):
+    with pytest.raises(
+        AppError, match=r"'report.pdf' is a PDF document, not an image: upload a PNG"
+    ):
         image_app.client.predict(handle_file(str(not_image)), api_name="/predict")
 
     monkeypatch.setattr(
@@ -318,15 +334,15 @@ def test_predict_endpoint_batches_and_isolates_a_bad_input(app, image_app, tmp_p
         results = list(pool.map(lambda f: image_app.client.predict(f, api_name="/predict"), images))
     assert all(r["label"] in IMAGE_LABELS for r in results)
     assert sum(sizes) == 12 and max(sizes) > 1, sizes  # concurrent calls shared forward passes
-    assert max(sizes) <= app.MAX_BATCH_SIZE
+    assert max(sizes) <= app.serving_settings().max_batch_size
 
     # A bad input that lands in a batch with good ones only spoils its own result.
     predict = next(f for f in image_app.demo.fns.values() if f.api_name == "predict")
     assert predict.batch
     bad = tmp_path / "bad.png"
     bad.write_text("nope")
-    good = {"path": str(image_app.run / "examples" / "0.png")}
-    (results,) = predict.fn([good, {"path": str(bad), "orig_name": "bad.png"}, good])
+    good = uploaded(image_app.run / "examples" / "0.png")
+    (results,) = predict.fn([good, uploaded(bad), good])
     assert set(results[0]) == set(IMAGE_LABELS) and results[2] == results[0]
     assert results[1].startswith("Error: 'bad.png' is not an image")
 
@@ -386,6 +402,39 @@ def test_serve_refuses_a_folder_that_is_not_a_run_directory(tmp_path, capsys):
     check_model("user/some-model")  # left to the Hub
 
 
+def test_serve_says_an_interrupted_run_is_unfinished(tmp_path, capsys):
+    from hfft.cli import main
+
+    run = tmp_path / "run"  # what an interrupted `hfft train` leaves: marker, recipe, checkpoints
+    (run / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (run / "unfinished.json").write_text("{}")
+    (run / "recipe.yaml").write_text("task: image-classification\n")
+    assert main(["serve", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"hfft: error: cannot serve {run}: it is an unfinished hfft run (unfinished.json is there: "
+        "training was interrupted or is still running). Continue it with `hfft train "
+        f"{run / 'recipe.yaml'} --resume`, or point at a finished run directory"
+    ]
+
+
+def test_serve_of_a_missing_relative_folder_is_one_line(app, tmp_path, monkeypatch, capsys):
+    """`runs/nope` is a valid Hub id too: hfft tried the Hub, and says the folder is not there."""
+    import hfft.serve
+    from hfft.cli import main
+
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert main(["serve", "runs/nope"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"hfft: error: cannot serve runs/nope: there is no run directory {tmp_path / 'runs' / 'nope'}, "
+        "and as a Hub model id it could not be loaded either ("
+    )
+
+
 def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_path, monkeypatch):
     import hfft.serve
     from hfft.cli import main
@@ -396,8 +445,32 @@ def test_serve_command_builds_and_launches_on_the_given_host_and_port(app, tmp_p
     run = make_image_run(tmp_path / "run", extras=False)
     assert main(["serve", str(run), "--port", "7999"]) == 0
     ((demo, kwargs),) = calls
-    assert kwargs == {"host": "127.0.0.1", "port": 7999}
+    assert kwargs == {"host": "127.0.0.1", "port": 7999, "prevent_thread_lock": True, "quiet": True}
     assert demo.title == "run · hfft"
+
+
+def test_serve_speaks_once_listening_and_without_gradios_share_hint(app, tmp_path, monkeypatch, capsys):  # fmt: skip
+    import gradio as gr
+
+    import hfft.serve
+    from hfft.cli import main
+
+    monkeypatch.setattr(hfft.serve, "load_app_module", lambda: app)
+    port = free_port()
+    seen = {}
+
+    def block_thread(demo):  # instead of waiting for Ctrl+C: check the server is up, and stop
+        seen["out"] = capsys.readouterr().out
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            seen["status"] = response.status
+        demo.close()
+
+    monkeypatch.setattr(gr.Blocks, "block_thread", block_thread)
+    run = make_image_run(tmp_path / "run", extras=False)
+    assert main(["serve", str(run), "--port", str(port)]) == 0
+    assert seen["status"] == 200
+    assert seen["out"] == f"hfft: serving {run} on http://127.0.0.1:{port}/ (Ctrl+C to stop)\n"
+    assert "share" not in seen["out"] + capsys.readouterr().out
 
 
 def test_serve_reports_a_port_in_use(app, tmp_path, monkeypatch, capsys):
@@ -411,7 +484,11 @@ def test_serve_reports_a_port_in_use(app, tmp_path, monkeypatch, capsys):
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["serve", str(run), "--port", str(port)]) == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "serving" not in captured.out  # nothing was served, so nothing says it is
+    assert captured.err.splitlines()[-1] == (
+        f"hfft: error: cannot listen on 127.0.0.1:{port}: the port is in use; pass a free --port"
+    )
 
 
 def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, capsys):
@@ -430,8 +507,8 @@ def test_app_main_takes_the_model_from_hfft_model(app, tmp_path, monkeypatch, ca
 def test_a_space_without_its_variable_serves_the_model_named_in_its_model_file(
     tmp_path, monkeypatch
 ):
-    from hfft.hub import SPACE_MODEL_FILE, collect_space_files
     from hfft.serve import load_app_module
+    from hfft.space_files import SPACE_MODEL_FILE, collect_space_files
 
     space = tmp_path / "space"  # as `hfft push --space` uploads it
     space.mkdir()
@@ -473,11 +550,11 @@ def _top_level_imports(source: str) -> set[str]:
 
 def test_space_files_import_nothing_but_their_requirements():
     sources = {p.name: p.read_text() for p in sorted((ROOT / "space").glob("*.py"))}
-    assert set(sources) == {"app.py", "interfaces.py"}
+    assert set(sources) == {"app.py", "interfaces.py", "serving.py"}
     imports = {name: _top_level_imports(source) for name, source in sources.items()}
     assert all("hfft" not in found for found in imports.values()), imports
     assert set().union(*imports.values()) == SPACE_REQUIREMENTS
-    assert "PIL" not in imports["app.py"]  # decoding images is the interface table's job
+    assert "PIL" not in imports["app.py"] | imports["serving.py"]  # decoding is the table's job
 
 
 def test_generic_shell_has_no_task_literals():

@@ -246,6 +246,82 @@ def test_sampling_is_seeded_and_mode_conditional(vit_recipe):
             assert r.model.freeze_layers == p.get("model.freeze_layers", 0)
 
 
+def test_a_registered_mode_brings_its_own_default_space_and_keys(vit_recipe, monkeypatch):
+    """Issue 13: search_space and tune_config ask the mode values; a new mode's learning rates,
+    default space and own keys take part in the search with no change outside its module."""
+    from hfft.modes import MODES, Mode
+
+    probe = Mode(
+        name="probe",
+        apply=lambda model, spec: model,
+        describe=lambda model: "probed",
+        hyperparameters=lambda model: {},
+        learning_rates=(0.5, 0.9),
+        search_space=lambda blocks: {"model.cache_features": {"choices": [True, False]}},
+        own_keys=("cache_features",),
+    )
+    monkeypatch.setitem(MODES, "probe", probe)
+    settings = tune_settings(vit_recipe({"space": {"model.mode": ["full", "probe"]}}))
+    assert list(settings.space) == [
+        "model.mode",
+        "training.learning_rate",
+        "training.per_device_train_batch_size",
+        "training.num_train_epochs",
+        "model.freeze_layers",
+        "model.cache_features",
+    ]
+    rate = settings.space["training.learning_rate"]
+    assert (rate.low, rate.high) == (1e-5, 0.9)  # full's low end, the probe's high end
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    base = vit_recipe()
+    modes = set()
+    for _ in range(10):
+        trial = study.ask()
+        values = search_space.sample(trial, settings.space, base.model.mode)
+        modes.add(values["model.mode"])
+        assert ("model.cache_features" in values) == (values["model.mode"] == "probe")
+        assert ("model.freeze_layers" in values) == (values["model.mode"] == "full")
+        search_space.apply_values(base, values, output_dir="x")
+        study.tell(trial, 0.0)
+    assert modes == {"full", "probe"}
+    with pytest.raises(RecipeError) as err:
+        tune_settings(vit_recipe({"space": {"model.cache_features": [True, False]}}))
+    assert "'model.cache_features' only matters in mode probe, but trials run in full" in str(
+        err.value
+    )
+
+
+def test_count_blocks_reads_a_scratch_config_as_training_builds_it(image_folder, tmp_path):
+    raw = image_raw("unused", image_folder, tmp_path / "run")
+    raw["model"] = {
+        "config": {
+            "model_type": "vit",
+            "num_hidden_layers": 3,
+            "hidden_size": 8,
+            "num_attention_heads": 2,
+        },
+        "processor": {"class": "ViTImageProcessor"},
+    }
+    recipe = load_recipe(raw)
+    assert count_blocks(recipe) == 3
+    space = tune_settings(recipe).space["model.freeze_layers"]
+    assert (space.low, space.high) == (0, 3)
+
+
+def test_the_command_lines_trials_and_an_empty_space_line(vit_recipe, tmp_path):
+    with pytest.raises(RecipeError, match=r"^tune.trials must be >= 1, got 0$"):
+        tune_settings(vit_recipe(), trials=0)
+    assert tune_settings(vit_recipe({"trials": 3}), trials=5, timeout=60).trials == 5
+    # `space:` and `enqueue:` with nothing under them read as null in YAML: the defaults.
+    path = tmp_path / "recipe.yaml"
+    vit_recipe().save(path)
+    raw = yaml.safe_load(path.read_text())
+    raw["tune"] = {"space": None, "enqueue": None}
+    recipe = load_recipe(raw)
+    assert (recipe.tune.space, recipe.tune.enqueue) == ({}, [])
+    assert "model.freeze_layers" in tune_settings(recipe).space
+
+
 @pytest.mark.parametrize("path", sorted((RECIPES_DIR / "tune").glob("*.yaml")), ids=str)
 def test_bundled_tune_recipes_have_valid_search_spaces(path):
     recipe = load_recipe(path)
@@ -412,3 +488,56 @@ def test_cli_tune_prunes_a_bad_trial(vit_checkpoint, image_folder, tmp_path, cap
     assert float(rows[1]["loss"]) > float(rows[0]["loss"])
     # `key: null` in the search file dropped those keys from the default space.
     assert [k for k in rows[0] if "." in k] == ["training.learning_rate"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cut_at", [1, 0])
+def test_ctrl_c_ends_the_search_quietly_and_still_reports(vit_checkpoint, image_folder, tmp_path, monkeypatch, capsys, cut_at):  # fmt: skip
+    """A real SIGINT in the middle of a trial's training: no Optuna traceback, the cut-off trial
+    is `interrupted` (no metric), no further trial starts, and the summary of the finished ones
+    still prints before the command exits with 130."""
+    import signal
+
+    from transformers import TrainerCallback
+
+    import hfft.run
+
+    class CtrlC(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            signal.raise_signal(signal.SIGINT)
+
+    def build_run(recipe, _build=hfft.run.build_run):
+        run = _build(recipe)
+        if recipe.output_dir.name == f"trial-{cut_at:03d}":
+            run.trainer.add_callback(CtrlC())
+        return run
+
+    monkeypatch.setattr(hfft.run, "build_run", build_run)
+    raw = image_raw(vit_checkpoint, image_folder, tmp_path / "run")
+    raw["tune"] = {"space": {"training.per_device_train_batch_size": None, "model.freeze_layers": None, "training.num_train_epochs": None}}  # fmt: skip
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(yaml.safe_dump(raw))
+
+    assert main(["tune", str(recipe_path), "--trials", "3"]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "failed" not in captured.err, captured.err
+    assert f"hfft: trial {cut_at}: interrupted" in captured.err
+    tune_dir = tmp_path / "run" / "tune"
+    rows = _rows(tune_dir)
+    assert [r["state"] for r in rows] == ["complete"] * cut_at + ["interrupted"]
+    assert rows[-1]["accuracy"] == "" and rows[-1]["eval_loss"] == ""
+    assert f"| {cut_at} | interrupted |  |" in (tune_dir / "trials.md").read_text()
+    last = captured.err.strip().splitlines()[-1]
+    if cut_at:
+        assert last == "hfft: interrupted: the search stopped after 1 finished trial of 3"
+        assert captured.out.splitlines()[-3:] == [
+            f"best accuracy: {float(rows[0]['accuracy']):.4f}",
+            f"trials: {tune_dir / 'trials.md'}",
+            f"reproduce: hfft train {tune_dir / 'best.yaml'}",
+        ]
+    else:
+        assert last == (
+            "hfft: interrupted: no trial finished before the interruption; see "
+            f"{tune_dir / 'trials.md'}"
+        )
+        assert "best accuracy" not in captured.out and not (tune_dir / "best.yaml").exists()

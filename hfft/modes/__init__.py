@@ -26,11 +26,35 @@ MODES: dict[str, Mode] = {
     "frozen": FROZEN,
     "lora": LORA,
 }
+# A recipe that names no mode fine-tunes everything.
+DEFAULT_MODE = FULL.name
+
+
+def mode_named(name: str | None) -> Mode:
+    """The mode called `name` (the default mode for None, as a recipe without model.mode)."""
+    return MODES[name or DEFAULT_MODE]
 
 
 def mode_of(spec: Any) -> Mode:
     """The `Mode` of a recipe's model section (validated, so the name is known)."""
     return MODES[spec.mode]
+
+
+def saved_model_spec(spec: Any, model_dir: str | Path) -> Any:
+    """The recipe's model section for loading a saved, complete model (a run directory: LoRA
+    merged, head trained) as it is, to evaluate it: no freezing, no adapters."""
+    from dataclasses import fields, replace
+
+    defaults = {f.name: f.default_factory() for f in fields(spec) if f.name in LORA.own_keys}
+    return replace(
+        spec,
+        checkpoint=str(model_dir),
+        config=None,
+        processor=None,
+        mode=FULL.name,
+        freeze_layers=0,
+        **defaults,
+    )
 
 
 def apply_mode(model: nn.Module, spec: Any) -> nn.Module:
@@ -91,6 +115,7 @@ def trainable_summary(model: nn.Module) -> str:
 
 
 __all__ = [
+    "DEFAULT_MODE",
     "MODES",
     "Mode",
     "anatomy",
@@ -100,6 +125,8 @@ __all__ = [
     "finalize",
     "is_peft",
     "lora_target_modules",
+    "mode_named",
     "mode_of",
+    "saved_model_spec",
     "trainable_summary",
 ]

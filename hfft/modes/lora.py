@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from hfft.errors import RecipeError, first_line
 from hfft.modes.mode import Mode
+from hfft.recipe_types import check_range
+from hfft.run_files import ADAPTER_DIR
 
 if TYPE_CHECKING:
     from torch import nn
@@ -29,7 +32,24 @@ ATTENTION_PAIRS = (
 )
 FUSED_ATTENTION = ("qkv", "query_key_value", "Wqkv", "c_attn", "in_proj")
 ATTENTION = re.compile("attn|attention", re.IGNORECASE)  # a module path part inside attention
-ADAPTER_DIR = "adapter"
+
+
+@dataclass
+class LoraSpec:
+    """The mode's options, `model.lora` in a recipe: LoRA hyper-parameters for `peft.LoraConfig`."""
+
+    r: int = 16
+    alpha: int = 16
+    dropout: float = 0.1
+    # "auto" derives the attention projections of each architecture (see `target_modules`).
+    target_modules: Union[str, list[str]] = "auto"  # noqa: UP007 (runtime-inspected)
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+    def __post_init__(self) -> None:
+        check_range("model.lora.r", self.r, 1)
+        # The update is scaled by alpha / r: zero or negative silences or inverts it.
+        check_range("model.lora.alpha", self.alpha, 0, low_open=True)
+        check_range("model.lora.dropout", self.dropout, 0.0, 1.0, high_open=True)
 
 
 def target_modules(model: nn.Module, backbone: str | None = None) -> str:

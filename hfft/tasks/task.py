@@ -1,32 +1,200 @@
-"""The `Task` value: everything task-specific the pipeline needs, as plain functions."""
+"""The `Task` value and its parts: everything task-specific the pipeline needs, as data and
+plain functions (a task is data, not a subclass). A task combines
+
+- a `Modality`: how its input column is named, cast, checked, read from a user's files for
+  `hfft predict`, saved as a demo example and shown in the card's usage snippet, with the
+  modality's own recipe options (a dataclass validated like the rest of the recipe);
+- a `LabelScheme`: how labels are encoded and stratified, what the model is told about them
+  (`problem_type`), how examples are picked, how the frozen-feature head computes its loss, and
+  the metrics: logit reduction, scores, the per-class report and the plots;
+- the transformers pieces: the Auto model class, the architecture suffix that names the task in
+  a saved `config.json`, the preprocessing (`prepare`) and the data collator.
+
+Adding a task is one module in `hfft/tasks/` and one line in `TASKS`; see the README's "Adding a
+task". Every part here is imported when recipes are validated: no torch or datasets at import
+time (those are imported inside the functions).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
+if TYPE_CHECKING:
     import datasets
+
+
+@dataclass
+class Item:
+    """One user input for `hfft predict`: as the user will see it, and what to feed the
+    pipeline (or why it cannot be read)."""
+
+    input: str
+    payload: Any = None
+    error: str | None = None
+
+
+@dataclass
+class NoOptions:
+    """A modality without recipe options of its own."""
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One kind of input (the standard input column's name is the modality's name)."""
+
+    name: str
+    # Column names tried, in order, when data.columns does not map the input column.
+    aliases: tuple[str, ...]
+    # What the checkpoint's processor is called in messages ("image processor", "tokenizer").
+    processor_kind: str
+    # (checkpoint dir or Hub id, from_pretrained kwargs) -> processor.
+    load_processor: Callable[[str, dict[str, Any]], Any]
+    # A standardised split -> the same split with the input column typed for decoding (e.g. a
+    # column of image paths cast to `datasets.Image()`).
+    cast: Callable[[datasets.Dataset], datasets.Dataset]
+    # A standardised split -> (the view to scan, a check of one value that returns why it is
+    # unusable or None). The view may skip decoding (raw bytes and paths).
+    scan: Callable[[datasets.Dataset], tuple[datasets.Dataset, Callable[[Any], str | None]]]
+    # `hfft predict`: the user's arguments -> items (files found, folders expanded), lazily.
+    expand_inputs: Callable[[Iterable[str]], Iterator[Item]]
+    # `hfft predict`: fill one item's payload (decode a file), or set its error.
+    read_input: Callable[[Item], Item]
+    # (one raw example's input, examples dir, index) -> the "input" value of examples.json.
+    save_example: Callable[[Any, Path, int], str]
+    # The input of the card's usage snippet, as Python source ('"path/to/image.jpg"').
+    usage_example: str
+    # Keyword arguments for every pipeline call on this input (e.g. truncation for texts).
+    pipeline_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # The modality's recipe options, read from the `data:` section (see hfft.recipe).
+    options: type = NoOptions
+    # recipe -> reasons the model's inputs change from epoch to epoch (augmentation), which
+    # rules out caching frozen-backbone features.
+    varying_inputs: Callable[[Any], list[str]] = lambda recipe: []
+    # The `datasets` builder that takes labels from folder names for this modality
+    # (imagefolder), whose layout mistakes hfft explains.
+    folder_builder: str | None = None
+
+
+def top_predictions(
+    scores: list[dict[str, Any]], decision: Any, top_k: int, all_scores: bool
+) -> dict[str, Any]:
+    """The single-label `hfft predict` line: the `top_k` best labels (every label's score
+    too with `all_scores`)."""
+    out: dict[str, Any] = {"predictions": scores[:top_k]}
+    if all_scores:
+        out["scores"] = scores
+    return out
+
+
+@dataclass(frozen=True)
+class LabelScheme:
+    """How a task's targets are encoded, scored and reported.
+
+    `build_metrics` returns an object with preprocess_logits_for_metrics, compute_metrics,
+    names, report(predictions, label_ids), and the scheme's decision rule: fit(predictions,
+    label_ids) chooses it on the validation split after training (per-label thresholds; a no-op
+    for argmax), decision() is what `decision_file` saves (None: nothing), use(saved) loads it.
+    """
+
+    name: str
+    # {split: standardised split} -> (label names, splits with encoded labels); checks that no
+    # held-out split has labels train lacks.
+    encode: Callable[[dict[str, datasets.Dataset]], tuple[list[str], dict[str, datasets.Dataset]]]
+    # (split, label names, split name) -> the split encoded with those (a trained model's) names.
+    encode_with: Callable[[datasets.Dataset, Sequence[str], str], datasets.Dataset]
+    # (split, fraction, seed, name of the held-out split) -> (kept, carved): a held-out split
+    # carved from train, stratified as the scheme allows.
+    carve: Callable[[datasets.Dataset, float, int, str], tuple[datasets.Dataset, datasets.Dataset]]
+    # ({split: encoded split}, label names) -> None, or DataError for labels a model cannot
+    # learn (a held-out class without training rows, a label column of per-row ids).
+    check_coverage: Callable[[dict[str, datasets.Dataset], Sequence[str]], None]
+    # (split, n) -> row indices of a few examples that cover the labels, for the demo.
+    pick_examples: Callable[[datasets.Dataset, int], list[int]]
+    # (one encoded label, label names) -> the "label" value of examples.json.
+    example_label: Callable[[Any, Sequence[str]], Any]
+    # (logits, labels) -> loss, for the head trained alone on cached features; the same loss as
+    # the task model's own.
+    head_loss: Callable[[Any, Any], Any]
+    # (metric names, label names) -> a metrics object for the Trainer and the report:
+    # preprocess_logits_for_metrics (reduce logits batch by batch), compute_metrics, ks...,
+    # report(predictions, label_ids) -> (the split's metrics.json entry, its plot data).
+    build_metrics: Callable[[Sequence[str], Sequence[str]], Any]
+    # (plot data, label names, run dir, split name) -> names of the plot files written.
+    plot: Callable[[Any, Sequence[str], Path, str], list[str]]
+    # (title, file name) of the plots `plot` may write, for the card.
+    plots: tuple[tuple[str, str], ...] = ()
+    # Extra arguments of the pipeline call in the card's usage snippet (Python source).
+    usage_kwargs: str = ""
+    # Extra config kwargs for the model (e.g. problem_type).
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # Metric names computed when eval.metrics is not set.
+    default_metrics: tuple[str, ...] = ()
+    # ({split: standardised split}, the recipe's data spec) -> (why the data is in this scheme's
+    # form, the splits with their labels as the scheme reads them), or None when it is not; a
+    # task tries its `label_schemes` in order. None: every data is (the reason is "").
+    resolve: Callable[[dict[str, datasets.Dataset], Any], tuple[str, dict] | None] | None = None
+    # The run-directory file holding the decision rule `fit` chose (None: the scheme has none).
+    decision_file: str | None = None
+    # (every label's {"label", "score"} best first, the saved decision or None, --top-k,
+    # --all-scores) -> the fields of one `hfft predict` line besides "input".
+    predict_fields: Callable[[list[dict[str, Any]], Any, int, bool], dict[str, Any]] = (
+        top_predictions
+    )
+    # A sentence under the card's usage snippet (how to read the pipeline's scores).
+    usage_note: str = ""
 
 
 @dataclass(frozen=True)
 class Task:
     """A task is data, not a subclass: adding one is a new module and a dict line."""
 
+    # The recipe's `task:` value and the Hub pipeline tag.
     name: str
-    # hfft's standard name of the input column ("image" or "text").
-    input_column: str
+    modality: Modality
+    labels: LabelScheme
     # transformers Auto class that builds the model, e.g. "AutoModelForImageClassification".
     model_class: str
-    # (checkpoint dir or Hub id, load kwargs) -> image processor or tokenizer.
-    load_processor: Callable[[str, dict[str, Any]], Any]
+    # `architectures` suffix in a saved config.json that marks a model of this task.
+    architecture_suffix: str
     # (standardised splits, processor, recipe) -> model-ready splits (train augmented).
     prepare: Callable[[datasets.DatasetDict, Any, Any], datasets.DatasetDict]
     # processor -> data collator for the Trainer (None: the Trainer's default).
     collator: Callable[[Any], Any]
-    # (one raw example's input, examples dir, index) -> the "input" value of examples.json.
-    save_example: Callable[[Any, Path, int], str]
     # TrainingArguments defaults for this task; the recipe's training: wins.
     training_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # What the card calls the part of the model that is new ("classification head").
+    head_name: str = "classification head"
+    # Every label scheme the task's data may ask for, in the order they are tried when data
+    # loads (`resolve_labels`); `labels` is the one in use. Empty: `labels` alone.
+    label_schemes: tuple[LabelScheme, ...] = ()
+
+    def resolve_labels(
+        self, splits: dict[str, datasets.Dataset], spec: Any
+    ) -> tuple[Task, str, dict[str, datasets.Dataset]]:
+        """(this task with the label scheme the data asks for, why, the splits with their labels
+        as that scheme reads them): the first of `label_schemes` whose `resolve` claims them."""
+        for scheme in self.label_schemes or (self.labels,):
+            claimed = scheme.resolve(splits, spec) if scheme.resolve else ("", splits)
+            if claimed is not None:
+                return replace(self, labels=scheme), claimed[0], claimed[1]
+        from hfft.errors import DataError
+
+        names = [scheme.name for scheme in self.label_schemes]
+        raise DataError(f"the label column fits none of {self.name}'s label schemes ({names})")
+
+    def for_config(self, config: Mapping[str, Any]) -> Task:
+        """This task with the label scheme of a saved model, told by its config's problem_type
+        (the scheme whose model_kwargs set it; else the default)."""
+        problem = config.get("problem_type")
+        for scheme in self.label_schemes:
+            if problem and scheme.model_kwargs.get("problem_type") == problem:
+                return replace(self, labels=scheme)
+        return self
+
+    @property
+    def input_column(self) -> str:
+        """hfft's standard name of the input column."""
+        return self.modality.name

@@ -1,0 +1,30 @@
+"""`hfft demo [--out DIR] [--quick] [--threads N]`: the transfer-learning story, offline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger("hfft")
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """Run the demo (hfft.demo) offline and print its comparison table."""
+    from hfft.demo import OFFLINE_ENV, format_table, run_demo
+
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    result = run_demo(Path(args.out), quick=args.quick, threads=args.threads)
+    print()
+    print(format_table(result.rows))
+    print()
+    log.info(
+        "demo done in %.0fs: %s, %s, run directories under %s",
+        result.total_seconds,
+        result.out / "results.md",
+        result.out / "results.png",
+        result.out / "runs",
+    )
+    return 0
