@@ -268,14 +268,20 @@ def _sequence_head(model: Any, head: str) -> bool:
     return bool(seen) and seen[0] == 3 and model.main_input_name == "input_ids"
 
 
+def plot_functions() -> list[tuple[Any, str]]:
+    """(module, name) of hfft's PNG plot functions, wherever the pipeline looks them up."""
+    import hfft.evaluation
+    import hfft.plots
+
+    names = [n for n in dir(hfft.plots) if n.startswith("plot_")]
+    return [(m, n) for m in (hfft.plots, hfft.evaluation) for n in names if hasattr(m, n)]
+
+
 def _skip_plots() -> None:
     """The run directory's PNG plots say nothing about an architecture and take a third of a
     tiny run's time: the matrix skips drawing them (everything else is the real pipeline)."""
-    import hfft.evaluation
-
-    for name in ("plot_confusion_matrix", "plot_training_curves"):
-        if hasattr(hfft.evaluation, name):
-            setattr(hfft.evaluation, name, lambda *args, **kwargs: None)
+    for module, name in plot_functions():
+        setattr(module, name, lambda *args, **kwargs: None)
 
 
 def transformers_auto(kind: str) -> str:
