@@ -152,6 +152,8 @@ def assert_complete_run(case: Case, run: Path, stderr: str) -> None:
     assert (run / "adapter" / "adapter_config.json").is_file() == (case.mode == "lora")
     labels = set(json.loads((run / "config.json").read_text())["id2label"].values())
     example = tiny.TASK_FIXTURES[case.task].space_input(run)
+    if isinstance(example, dict):  # an uploaded file's Gradio payload: pipeline() takes its path
+        example = example["path"]
     predicted = pipeline(case.task, model=str(run), top_k=None)([example])[0]
     assert {p["label"] for p in predicted} == labels
 
