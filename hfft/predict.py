@@ -1,6 +1,7 @@
 """Batch prediction with `transformers.pipeline`: `hfft predict RUN_DIR|HUB_ID INPUT...`.
 
-One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]}.
+One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]} (a
+tagger's predictions are entities: {"label", "text", "start", "end", "score"}).
 An input that cannot be used (a missing file, a file that is not an image, an image that training
 would refuse, such as a 16-bit one) gives one JSON line on stderr, {"input": ..., "error": ...};
 the other inputs are still predicted and the exit code is 1. When the reader of stdout stops
@@ -73,8 +74,8 @@ def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
 def predict(
     model: str, inputs: Iterable[str], top_k: int = 5, batch_size: int = 8
 ) -> Iterator[dict[str, Any]]:
-    """Predict the top_k labels of each input, in input order: {"input", "predictions"} per
-    input, or {"input", "error"} for one that could not be read."""
+    """Predict the top_k labels (a tagger: the entities) of each input, in input order:
+    {"input", "predictions"} per input, or {"input", "error"} for one that could not be read."""
     if top_k < 1 or batch_size < 1:
         raise HfftError(f"--top-k and --batch-size must be >= 1, got {top_k} and {batch_size}")
     ref, config = resolve_model(model)
@@ -87,12 +88,11 @@ def predict(
         classifier = pipeline(task.name, model=ref)
     except (OSError, ValueError) as err:
         raise HfftError(f"cannot load {model} as a {task.name} pipeline: {err}") from err
-    top_k = min(top_k, classifier.model.config.num_labels)
     items = modality.expand_inputs(inputs)
     call_kwargs: dict[str, Any] = {
-        "top_k": top_k,
         "batch_size": batch_size,
         **modality.pipeline_kwargs,
+        **task.labels.predict_kwargs(classifier, top_k),  # top_k, or a tagger's aggregation
     }
 
     for chunk in _chunks(items, batch_size * _CHUNK_BATCHES):
@@ -104,9 +104,6 @@ def predict(
             if item.error is not None:
                 yield {"input": item.input, "error": item.error}
                 continue
-            scores = next(outputs)
-            yield {
-                "input": item.input,
-                "predictions": [{"label": s["label"], "score": float(s["score"])} for s in scores],
-            }
+            found = task.labels.format_predictions(next(outputs), item.payload)
+            yield {"input": item.input, "predictions": found}
             item.payload = None  # release the decoded image

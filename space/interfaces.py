@@ -145,6 +145,19 @@ def text_truncation(pipe: Any) -> dict[str, Any]:
     return {"truncation": True, "max_length": max_length} if max_length else {}
 
 
+def token_windows(pipe: Any) -> dict[str, Any]:
+    """The token-classification pipeline's `stride`: it takes no `truncation` (it truncates at
+    the tokenizer's model_max_length itself), so a long text is read in overlapping windows and
+    its entities merged instead of cut. A tokenizer saved without a limit gets the model's."""
+    tokenizer = pipe.tokenizer
+    positions = getattr(pipe.model.config, "max_position_embeddings", None)
+    if tokenizer.model_max_length > 100_000 and positions:
+        tokenizer.model_max_length = positions - 2  # as text_truncation
+    if not tokenizer.is_fast or tokenizer.model_max_length > 100_000:
+        return {}
+    return {"stride": max(1, tokenizer.model_max_length // 4)}
+
+
 # ---------------------------------------------------------------- outputs: labels
 
 
@@ -156,6 +169,16 @@ def top_k(model: Model) -> int:
 def label_scores(output: list[dict], value: Any, model: Model) -> dict[str, float]:
     """{label: score} from one input's pipeline output (a list of {"label", "score"})."""
     return {o["label"]: float(o["score"]) for o in output}
+
+
+def entity_spans(output: list[dict], text: str, model: Model) -> dict[str, Any]:
+    """gr.HighlightedText's {"text", "entities"} from one text's grouped entities (the offsets
+    are into `text`, the input as it was predicted)."""
+    entities = [
+        {"entity": o["entity_group"], "start": int(o["start"]), "end": int(o["end"])}
+        for o in output
+    ]
+    return {"text": text, "entities": entities}
 
 
 def _no_kwargs(*_: Any) -> dict[str, Any]:
@@ -252,6 +275,28 @@ SINGLE_LABEL_OUTPUT = OutputKind(
     call_kwargs=lambda pipe, model: {"top_k": top_k(model)},
 )
 
+# Pre-split words in training, raw text here: TEXT_INPUT without text_truncation, which the
+# token-classification pipeline refuses.
+TOKEN_TEXT_INPUT = InputKind(
+    component=lambda: gr.Textbox(label="Text", lines=4, placeholder="Type a sentence..."),
+    prepare=prepare_text,
+    read_example=example_text,
+    user_events=("input",),
+    submit_events=("submit",),
+    call_kwargs=token_windows,
+)
+
+# The text with its entities highlighted, one colour per entity type; the API returns
+# [{"token": span, "class_or_confidence": type or null}, ...].
+ENTITY_OUTPUT = OutputKind(
+    component=lambda model: gr.HighlightedText(
+        label="Entities", combine_adjacent=False, show_legend=True
+    ),
+    postprocess=entity_spans,
+    call_kwargs=lambda pipe, model: {"aggregation_strategy": "simple"},
+    error_value=lambda message: [(f"Error: {message}", None)],
+)
+
 # Task name (the recipe's `task:`, here equal to the pipeline tag) -> its interface, in the order
 # models are matched against them.
 INTERFACES: dict[str, Interface] = {
@@ -260,5 +305,12 @@ INTERFACES: dict[str, Interface] = {
     ),
     "text-classification": Interface(
         "text-classification", ("ForSequenceClassification",), TEXT_INPUT, SINGLE_LABEL_OUTPUT
+    ),
+    "token-classification": Interface(
+        "token-classification",
+        ("ForTokenClassification",),
+        TOKEN_TEXT_INPUT,
+        ENTITY_OUTPUT,
+        action="Find entities",
     ),
 }

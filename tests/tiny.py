@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tests import tiny_tokens
+
 IMAGE_SIZE = 32
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 WORDS = {
@@ -136,6 +138,11 @@ def make_text_csv(path: Path, rows: int = 24, seed: int = 0, name: str = "train.
 # section, and an input for `hfft predict` and one for the Space.
 
 
+def top_label_is_a_class(predictions: list[dict], labels: Any) -> None:
+    """A classifier's top prediction is one of its labels."""
+    assert predictions[0]["label"] in labels, predictions
+
+
 @dataclass(frozen=True)
 class TaskFixture:
     make_checkpoint: Callable[[Path], Path]
@@ -145,6 +152,8 @@ class TaskFixture:
     predict_inputs: Callable[[Path], list[str]]
     # run directory -> one raw value for the Space's input component
     space_input: Callable[[Path], Any]
+    # (one input's `hfft predict` predictions, the model's labels) -> None, or AssertionError
+    check_predictions: Callable[[list[dict], Any], None] = top_label_is_a_class
 
 
 def _image_data(path: Path) -> dict:
@@ -172,5 +181,12 @@ TASK_FIXTURES: dict[str, TaskFixture] = {
         make_data=_text_data,
         predict_inputs=lambda data: ["the movie was great fun", "an awful boring film"],
         space_input=lambda run: "the movie was really good",
+    ),
+    "token-classification": TaskFixture(
+        make_checkpoint=tiny_tokens.make_token_checkpoint,
+        make_data=tiny_tokens.token_data,
+        predict_inputs=lambda data: ["alice smith lives in paris .", "globex hired dave"],
+        space_input=lambda run: "bob jones works for acme corp in berlin .",
+        check_predictions=tiny_tokens.entities_ok,
     ),
 }

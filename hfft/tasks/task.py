@@ -41,6 +41,16 @@ class NoOptions:
     """A modality without recipe options of its own."""
 
 
+def top_k_kwargs(pipe: Any, top_k: int) -> dict[str, Any]:
+    """`hfft predict`'s pipeline kwargs of a classifier: the top_k labels (at most all)."""
+    return {"top_k": min(top_k, pipe.model.config.num_labels)}
+
+
+def label_scores(output: Any, payload: Any) -> list[dict[str, Any]]:
+    """`hfft predict`'s "predictions" of a classifier: [{"label", "score"}, ...]."""
+    return [{"label": s["label"], "score": float(s["score"])} for s in output]
+
+
 @dataclass(frozen=True)
 class Modality:
     """One kind of input (the standard input column's name is the modality's name)."""
@@ -76,6 +86,12 @@ class Modality:
     # The `datasets` builder that takes labels from folder names for this modality
     # (imagefolder), whose layout mistakes hfft explains.
     folder_builder: str | None = None
+    # Formats the modality reads itself, not through `datasets`: a data.path name (used like a
+    # builder, with data.data_files/data_dir) or a data file's extension (".conll") -> a reader
+    # of {split: [file paths]} -> splits.
+    readers: Mapping[str, Callable[[Mapping[str, Sequence[str]]], Any]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,13 @@ class LabelScheme:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Metric names computed when eval.metrics is not set.
     default_metrics: tuple[str, ...] = ()
+    # Column names tried, in order, for the label column when data.columns does not map it
+    # (empty: hfft.data's defaults, "label", "labels", "class", ...).
+    aliases: tuple[str, ...] = ()
+    # `hfft predict`: (pipeline, --top-k) -> kwargs of the pipeline call.
+    predict_kwargs: Callable[[Any, int], dict[str, Any]] = top_k_kwargs
+    # `hfft predict`: (one input's pipeline output, its payload) -> its "predictions" list.
+    format_predictions: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,127 @@
+"""Tiny token-classification fixtures: template sentences of people, places and companies
+tagged in IOB2, as JSON lines or CoNLL files, a tiny BERT token classifier with a WordPiece
+vocabulary (some words split into sub-tokens) and a tiny byte-level BPE tokenizer."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+PEOPLE = [["alice"], ["bob", "jones"], ["carol", "smith"], ["dave"], ["erin", "johnson"],
+          ["frank", "brown"], ["grace"], ["heidi", "johnson"]]  # fmt: skip
+PLACES = [["paris"], ["berlin"], ["new", "york"], ["rome"], ["madrid"], ["san", "francisco"]]
+COMPANIES = [
+    ["acme", "corp"],
+    ["globex"],
+    ["initech"],
+    ["umbrella", "inc"],
+    ["stark", "industries"],
+]
+TEMPLATES = [
+    "{PER} lives in {LOC} .",
+    "{PER} works for {ORG} in {LOC} .",
+    "yesterday {PER} visited {LOC} with {PER} .",
+    "the {ORG} office is in {LOC} .",
+    "{ORG} hired {PER} last week .",
+]
+TAG_NAMES = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+# "johnson" is no word of the vocabulary: WordPiece reads it as "john" + "##son".
+TOKEN_VOCAB = sorted(
+    {w for group in (PEOPLE, PLACES, COMPANIES) for name in group for w in name if w != "johnson"}
+    | {w for t in TEMPLATES for w in t.split() if not w.startswith("{")}
+    | {"john", "##son", "##s"}
+)
+
+
+def entity_sentences(rows: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """(words, IOB2 tags) of `rows` template sentences, the names drawn at random."""
+    rnd = random.Random(seed)
+    pools = {"PER": PEOPLE, "LOC": PLACES, "ORG": COMPANIES}
+    out = []
+    for i in range(rows):
+        words: list[str] = []
+        tags: list[str] = []
+        for part in TEMPLATES[i % len(TEMPLATES)].split():
+            if part.startswith("{"):
+                kind = part.strip("{}")
+                name = rnd.choice(pools[kind])
+                words += name
+                tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(name) - 1)
+            else:
+                words.append(part)
+                tags.append("O")
+        out.append((words, tags))
+    return out
+
+
+def make_entity_jsonl(path: Path, rows: int = 30, seed: int = 0, name: str = "ner.jsonl") -> Path:
+    """A JSON-lines file of {"tokens": [...], "ner_tags": [...]} rows (tag names)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    out = path / name
+    lines = [json.dumps({"tokens": w, "ner_tags": t}) for w, t in entity_sentences(rows, seed)]
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def make_entity_conll(path: Path, rows: int = 30, seed: int = 0, docstart: bool = True) -> Path:
+    """The same sentences as a CoNLL file (word POS tag per line, -DOCSTART- first)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blocks = ["-DOCSTART- -X- O"] if docstart else []
+    for words, tags in entity_sentences(rows, seed):
+        blocks.append("\n".join(f"{w} X {t}" for w, t in zip(words, tags, strict=True)))
+    path.write_text("\n\n".join(blocks) + "\n\n\n")  # trailing blank lines, as files often end
+    return path
+
+
+def make_token_checkpoint(path: Path) -> Path:
+    """Save a tiny random token classifier and a word-level WordPiece tokenizer for it."""
+    import torch
+    from transformers import AutoModelForTokenClassification, BertConfig, BertTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TOKEN_VOCAB]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizer.from_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=64, num_labels=len(TAG_NAMES),
+    )  # fmt: skip
+    assert len(vocab) <= config.vocab_size
+    AutoModelForTokenClassification.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def make_bpe_tokenizer(path: Path) -> Path:
+    """A tiny byte-level BPE (RoBERTa-style) tokenizer trained on the entity sentences."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    corpus = [" ".join(w) for w, _ in entity_sentences(200)]
+    bpe = ByteLevelBPETokenizer()
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    bpe.train_from_iterator(corpus, vocab_size=300, min_frequency=2, special_tokens=specials)
+    bpe.save_model(str(path))
+    RobertaTokenizer.from_pretrained(path).save_pretrained(path)
+    return path
+
+
+def token_data(path: Path) -> dict:
+    jsonl = make_entity_jsonl(path / "ner", rows=40)
+    return {"path": "json", "data_files": str(jsonl), "test_fraction": 0.2,
+            "validation_fraction": 0.2}  # fmt: skip
+
+
+def entities_ok(predictions: list[dict], labels: Any) -> None:
+    """A tagger's predictions are entities whose type is one of its tags' types."""
+    kinds = {label.split("-", 1)[-1] for label in labels}
+    for entity in predictions:
+        assert entity["label"] in kinds and {"text", "start", "end", "score"} <= set(entity)
