@@ -19,6 +19,12 @@ COMPANIES = [
     ["umbrella", "inc"],
     ["stark", "industries"],
 ]
+# Names no training sentence holds, for a test split that needs more than memory.
+UNSEEN = {
+    "PER": [["ivan"], ["judy", "miller"], ["mallory", "davis"], ["oscar"], ["peggy", "wilson"]],
+    "LOC": [["london"], ["tokyo"], ["los", "angeles"], ["vienna"], ["cairo"]],
+    "ORG": [["hooli"], ["wayne", "enterprises"], ["cyberdyne"], ["soylent", "corp"]],
+}
 TEMPLATES = [
     "{PER} lives in {LOC} .",
     "{PER} works for {ORG} in {LOC} .",
@@ -35,10 +41,13 @@ TOKEN_VOCAB = sorted(
 )
 
 
-def entity_sentences(rows: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
-    """(words, IOB2 tags) of `rows` template sentences, the names drawn at random."""
+def entity_sentences(
+    rows: int, seed: int = 0, unseen: bool = False
+) -> list[tuple[list[str], list[str]]]:
+    """(words, IOB2 tags) of `rows` template sentences, the names drawn at random (from UNSEEN
+    with `unseen`)."""
     rnd = random.Random(seed)
-    pools = {"PER": PEOPLE, "LOC": PLACES, "ORG": COMPANIES}
+    pools = UNSEEN if unseen else {"PER": PEOPLE, "LOC": PLACES, "ORG": COMPANIES}
     out = []
     for i in range(rows):
         words: list[str] = []
@@ -56,12 +65,15 @@ def entity_sentences(rows: int, seed: int = 0) -> list[tuple[list[str], list[str
     return out
 
 
-def make_entity_jsonl(path: Path, rows: int = 30, seed: int = 0, name: str = "ner.jsonl") -> Path:
+def make_entity_jsonl(
+    path: Path, rows: int = 30, seed: int = 0, name: str = "ner.jsonl", unseen: bool = False
+) -> Path:
     """A JSON-lines file of {"tokens": [...], "ner_tags": [...]} rows (tag names)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     out = path / name
-    lines = [json.dumps({"tokens": w, "ner_tags": t}) for w, t in entity_sentences(rows, seed)]
+    rows_ = entity_sentences(rows, seed, unseen)
+    lines = [json.dumps({"tokens": w, "ner_tags": t}) for w, t in rows_]
     out.write_text("\n".join(lines) + "\n")
     return out
 
