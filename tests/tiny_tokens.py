@@ -89,22 +89,32 @@ def make_entity_conll(path: Path, rows: int = 30, seed: int = 0, docstart: bool 
     return path
 
 
-def make_token_checkpoint(path: Path) -> Path:
-    """Save a tiny random token classifier and a word-level WordPiece tokenizer for it."""
+def make_token_checkpoint(path: Path, model_type: str = "bert") -> Path:
+    """Save a tiny random token classifier with a tokenizer: a word-level WordPiece one for
+    BERT, a byte-level BPE one for RoBERTa and DeBERTa (as their real checkpoints have)."""
     import torch
-    from transformers import AutoModelForTokenClassification, BertConfig, BertTokenizer
+    from transformers import AutoConfig, AutoModelForTokenClassification, BertTokenizer
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TOKEN_VOCAB]
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizer.from_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, max_position_embeddings=64, num_labels=len(TAG_NAMES),
+    if model_type == "bert":
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TOKEN_VOCAB]
+        (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+        tokenizer = BertTokenizer.from_pretrained(path)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(make_bpe_tokenizer(path))
+    sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 37, "max_position_embeddings": 66}  # fmt: skip
+    specials = (
+        {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2} if model_type != "bert" else {}
+    )
+    config = AutoConfig.for_model(
+        model_type, vocab_size=max(96, len(tokenizer)), num_labels=len(TAG_NAMES), **sizes,
+        **specials,
     )  # fmt: skip
-    assert len(vocab) <= config.vocab_size
+    torch.manual_seed(0)
     AutoModelForTokenClassification.from_config(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
