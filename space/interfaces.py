@@ -173,10 +173,12 @@ def label_scores(output: list[dict], value: Any, model: Model) -> dict[str, floa
 
 def entity_spans(output: list[dict], text: str, model: Model) -> dict[str, Any]:
     """gr.HighlightedText's {"text", "entities"} from one text's grouped entities (the offsets
-    are into `text`, the input as it was predicted)."""
+    are into `text`, the input as it was predicted); a group of no characters (a lone BPE
+    space-marker token) is left out."""
     entities = [
         {"entity": o["entity_group"], "start": int(o["start"]), "end": int(o["end"])}
         for o in output
+        if int(o["end"]) > int(o["start"])
     ]
     return {"text": text, "entities": entities}
 

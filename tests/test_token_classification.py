@@ -4,6 +4,7 @@ files, and bad input refused in one line before anything is written."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 
@@ -57,7 +58,7 @@ def test_only_the_first_sub_token_of_a_word_gets_its_tag(kind, tokenizers):
     tags = ["B-PER", "I-PER", "O", "O", "B-ORG", "I-ORG", "O"]
     encoded, (labels, _, _) = _labels(tokenizer, [words], [[ID[t] for t in tags]], score_once=False)
     word_ids = encoded.word_ids(0)
-    assert any(a == b is not None for a, b in zip(word_ids, word_ids[1:], strict=False)), (
+    assert any(a == b is not None for a, b in itertools.pairwise(word_ids)), (
         "the fixture must split some word into several sub-tokens"
     )
     for position, (word, label) in enumerate(zip(word_ids, labels[0], strict=True)):
@@ -126,8 +127,13 @@ def test_windows_stitch_back_to_one_prediction_per_word(kind, max_length, stride
 
 
 def test_metrics_equal_seqeval_on_fixed_predictions():
-    from seqeval.metrics import accuracy_score, classification_report, f1_score
-    from seqeval.metrics import precision_score, recall_score
+    from seqeval.metrics import (
+        accuracy_score,
+        classification_report,
+        f1_score,
+        precision_score,
+        recall_score,
+    )
 
     rng = np.random.default_rng(0)
     true = [[NAMES[t] for t in rng.integers(0, len(NAMES), size=n)] for n in (5, 9, 3, 12, 7)]

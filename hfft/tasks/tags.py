@@ -247,10 +247,13 @@ def predict_kwargs(pipe: Any, top_k: int) -> dict[str, Any]:
 
 
 def entities(output: Any, text: Any) -> list[dict[str, Any]]:
-    """`hfft predict`'s entities: type, the text span, its character offsets, the score."""
+    """`hfft predict`'s entities: type, the text span, its character offsets, the score. A
+    group of no characters (a lone space-marker token of a BPE tokenizer) is no entity."""
     found = []
     for entity in sorted(output, key=lambda e: e["start"]):
         start, end = int(entity["start"]), int(entity["end"])
+        if end <= start:
+            continue
         span = text[start:end] if isinstance(text, str) else entity["word"]
         found.append(
             {
