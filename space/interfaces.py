@@ -171,16 +171,21 @@ def label_scores(output: list[dict], value: Any, model: Model) -> dict[str, floa
     return {o["label"]: float(o["score"]) for o in output}
 
 
-def entity_spans(output: list[dict], text: str, model: Model) -> dict[str, Any]:
-    """gr.HighlightedText's {"text", "entities"} from one text's grouped entities (the offsets
-    are into `text`, the input as it was predicted); a group of no characters (a lone BPE
-    space-marker token) is left out."""
-    entities = [
-        {"entity": o["entity_group"], "start": int(o["start"]), "end": int(o["end"])}
-        for o in output
-        if int(o["end"]) > int(o["start"])
-    ]
-    return {"text": text, "entities": entities}
+def entity_spans(output: list[dict], text: str, model: Model) -> list[tuple[str, str | None]]:
+    """gr.HighlightedText's [(piece of text, entity type or None), ...] from one text's grouped
+    entities, whose offsets are into `text` (the input as it was predicted): the pieces put
+    together are the text. A group of no characters (a lone BPE space-marker token) or one
+    overlapping the previous is left out."""
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for entity in sorted(output, key=lambda e: int(e["start"])):
+        start, end = int(entity["start"]), int(entity["end"])
+        if end <= start or start < at:
+            continue
+        pieces += [(text[at:start], None), (text[start:end], entity["entity_group"])]
+        at = end
+    pieces.append((text[at:], None))
+    return [(piece, kind) for piece, kind in pieces if piece]
 
 
 def _no_kwargs(*_: Any) -> dict[str, Any]:
@@ -289,7 +294,7 @@ TOKEN_TEXT_INPUT = InputKind(
 )
 
 # The text with its entities highlighted, one colour per entity type; the API returns
-# [{"token": span, "class_or_confidence": type or null}, ...].
+# [{"token": piece of text, "class_or_confidence": its entity type or null}, ...].
 ENTITY_OUTPUT = OutputKind(
     component=lambda model: gr.HighlightedText(
         label="Entities", combine_adjacent=False, show_legend=True

@@ -419,3 +419,69 @@ def test_bad_token_data_is_one_line_from_the_cli(tmp_path, capsys, monkeypatch):
         "row 12 has 2 words but 1 tags; give every word exactly one tag"
     ]
     assert not any((tmp_path / "run").iterdir())  # preflight checked it is writable, no more
+
+
+# ---------------------------------------------------------------- model side
+
+
+def test_head_loss_is_the_token_models_own_loss(tmp_path):
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(tt.make_token_checkpoint(tmp_path))
+    input_ids = torch.randint(5, 40, (3, 7))
+    labels = torch.randint(0, len(NAMES), (3, 7))
+    labels[:, 0] = labels[:, -1] = -100  # special tokens
+    out = model(input_ids=input_ids, labels=labels)
+    assert TASK.labels.head_loss(out.logits, labels).item() == pytest.approx(out.loss.item())
+
+
+def test_frozen_mode_does_not_cache_token_features_and_says_why(tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    from hfft import feature_cache
+    from hfft.recipe import load_recipe
+
+    ckpt = tt.make_token_checkpoint(tmp_path / "ckpt")
+    model = AutoModelForTokenClassification.from_pretrained(ckpt)
+    raw = {"task": "token-classification", "model": {"checkpoint": str(ckpt), "mode": "frozen"},
+           "data": {"path": "conll", "data_files": "x.conll"},
+           "training": {"output_dir": str(tmp_path / "run")}}  # fmt: skip
+    cache, why = feature_cache.cache_decision(load_recipe(raw), model)
+    assert (
+        not cache
+        and why == "token-level features (one per token, rows of varying length) are not cached"
+    )
+    raw["model"]["cache_features"] = True
+    with pytest.raises(RecipeError, match=r"model.cache_features is true but cannot apply: token"):
+        feature_cache.cache_decision(load_recipe(raw), model)
+
+
+def test_the_space_shows_entities_as_highlighted_text():
+    from types import SimpleNamespace
+
+    from hfft.serve import load_app_module
+
+    entry = load_app_module().interfaces.INTERFACES["token-classification"]
+    text = "Alice Smith lives in Paris."
+    output = [
+        {"entity_group": "PER", "start": 0, "end": 11, "score": 0.9, "word": "alice smith"},
+        {"entity_group": "LOC", "start": 11, "end": 11, "score": 0.4, "word": " "},  # zero-width
+        {"entity_group": "LOC", "start": 21, "end": 26, "score": 0.8, "word": "paris"},
+    ]
+    component = entry.output.component(None)
+    shown = component.postprocess(entry.output.postprocess(output, text, None))
+    assert [(d.token, d.class_or_confidence) for d in shown.root] == [
+        ("Alice Smith", "PER"), (" lives in ", None), ("Paris", "LOC"), (".", None),
+    ]  # fmt: skip
+    error = component.postprocess(entry.output.error_value("The text is empty"))
+    assert [d.token for d in error.root] == ["Error: The text is empty"]
+    assert entry.output.call_kwargs(None, None) == {"aggregation_strategy": "simple"}
+    # the pipeline takes no `truncation`: a tokenizer without a limit gets the model's, and a
+    # stride reads longer texts in windows
+    tokenizer = SimpleNamespace(model_max_length=int(1e30), is_fast=True)
+    pipe = SimpleNamespace(
+        tokenizer=tokenizer,
+        model=SimpleNamespace(config=SimpleNamespace(max_position_embeddings=514)),
+    )
+    assert entry.input.call_kwargs(pipe) == {"stride": 128} and tokenizer.model_max_length == 512
