@@ -8,7 +8,9 @@ base name, and no token ever reaches the card (the rules: `hfft.redact`).
 
 from __future__ import annotations
 
+import ast
 import re
+import shlex
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -220,7 +222,8 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         "```python\nfrom transformers import pipeline\n\n"
         f'classifier = pipeline("{task.name}", model="{target}")\n'
         f"print(classifier({example}{task.labels.usage_kwargs}))\n```",
-        f"or, with hfft: `hfft predict {target} {example.strip(chr(34))}`",
+        # one shell word: a text example unquoted would be predicted word by word
+        f"or, with hfft: `hfft predict {target} {shlex.quote(ast.literal_eval(example))}`",
     ]
 
     published = sanitize_recipe(recipe)

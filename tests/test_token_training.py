@@ -165,6 +165,7 @@ def test_a_bpe_model_trains_from_conll_files_in_windows(tmp_path, caplog):
     assert all(e["text"] == text[e["start"] : e["end"]] for e in out["predictions"])
     card = (run / "README.md").read_text()
     assert "a local dataset (`train.conll`)" in card and "\ndatasets:" not in card
+    assert "`hfft predict path/to/run 'My name is Wolfgang and I live in Berlin.'`" in card
     # the Space: raw text in, the text with its entities out
     from hfft.serve import load_app_module
 
