@@ -106,10 +106,10 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
     return LoadedData(datasets.DatasetDict(picked), label_names)
 
 
-def _load(spec: DataSpec, task: Task | None = None) -> datasets.DatasetDict:
+def _load(spec: DataSpec, task: Task) -> datasets.DatasetDict:
     if spec.data_dir and not Path(spec.data_dir).exists():
         raise DataError(f"data.data_dir '{spec.data_dir}' does not exist")
-    readers = task.modality.readers if task is not None else {}
+    readers = task.modality.readers
     own = _own_format(spec, readers)
     if own is not None:
         return own
