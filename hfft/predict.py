@@ -71,11 +71,39 @@ def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
+def read_decision(model: str, name: str | None) -> Any:
+    """The model's saved decision rule (a multi-label run's thresholds.json) from its run
+    directory or Hub repo; None when it has none (the label scheme's defaults apply)."""
+    if name is None:
+        return None
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = Path(hf_hub_download(model, name)).parent
+        except Exception:  # a repo without it, offline: the defaults apply
+            return None
+    file = path / name
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise HfftError(f"{file} is not valid JSON ({err})") from err
+
+
 def predict(
-    model: str, inputs: Iterable[str], top_k: int = 5, batch_size: int = 8
+    model: str,
+    inputs: Iterable[str],
+    top_k: int = 5,
+    batch_size: int = 8,
+    all_scores: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Predict the top_k labels (a tagger: the entities) of each input, in input order:
-    {"input", "predictions"} per input, or {"input", "error"} for one that could not be read."""
+    """Predict each input, in input order: {"input", "predictions"} per input (the top_k
+    labels; for a multi-label model, those above their thresholds; for a tagger, the entities),
+    plus "scores" (every label's) with `all_scores`; or {"input", "error"} for one that could
+    not be read."""
     if top_k < 1 or batch_size < 1:
         raise HfftError(f"--top-k and --batch-size must be >= 1, got {top_k} and {batch_size}")
     ref, config = resolve_model(model)
@@ -88,11 +116,13 @@ def predict(
         classifier = pipeline(task.name, model=ref)
     except (OSError, ValueError) as err:
         raise HfftError(f"cannot load {model} as a {task.name} pipeline: {err}") from err
+    decision = read_decision(ref, task.labels.decision_file)
     items = modality.expand_inputs(inputs)
     call_kwargs: dict[str, Any] = {
         "batch_size": batch_size,
         **modality.pipeline_kwargs,
-        **task.labels.predict_kwargs(classifier, top_k),  # top_k, or a tagger's aggregation
+        # every label's score (the scheme picks), or a tagger's entity grouping
+        **task.labels.predict_kwargs(classifier),
     }
 
     for chunk in _chunks(items, batch_size * _CHUNK_BATCHES):
@@ -104,6 +134,9 @@ def predict(
             if item.error is not None:
                 yield {"input": item.input, "error": item.error}
                 continue
-            found = task.labels.format_predictions(next(outputs), item.payload)
-            yield {"input": item.input, "predictions": found}
+            scores = task.labels.read_output(next(outputs), item.payload)
+            yield {
+                "input": item.input,
+                **task.labels.predict_fields(scores, decision, top_k, all_scores),
+            }
             item.payload = None  # release the decoded image

@@ -142,8 +142,8 @@ def token_data(path: Path) -> dict:
             "validation_fraction": 0.2}  # fmt: skip
 
 
-def entities_ok(predictions: list[dict], labels: Any) -> None:
-    """A tagger's predictions are entities whose type is one of its tags' types."""
+def entities_ok(line: dict, labels: Any, scheme: Any) -> None:
+    """A tagger's `hfft predict` line: entities whose type is one of its tags' types."""
     kinds = {label.split("-", 1)[-1] for label in labels}
-    for entity in predictions:
+    for entity in line["predictions"]:
         assert entity["label"] in kinds and {"text", "start", "end", "score"} <= set(entity)

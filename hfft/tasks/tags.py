@@ -239,7 +239,7 @@ def head_loss(logits: Any, labels: Any) -> Any:
     )
 
 
-def predict_kwargs(pipe: Any, top_k: int) -> dict[str, Any]:
+def predict_kwargs(pipe: Any) -> dict[str, Any]:
     """Entities grouped from the word tags (aggregation "simple"), long texts in windows."""
     from hfft.tasks.tokens import pipeline_windows
 
@@ -267,6 +267,14 @@ def entities(output: Any, text: Any) -> list[dict[str, Any]]:
     return found
 
 
+def entity_fields(
+    found: list[dict[str, Any]], decision: Any, top_k: int, all_scores: bool
+) -> dict[str, Any]:
+    """A tagger's `hfft predict` line: every entity found (--top-k and --all-scores rank
+    labels of a whole input, which a tagger has none of)."""
+    return {"predictions": found}
+
+
 TAGS = LabelScheme(
     name="tags",
     encode=encode,
@@ -283,5 +291,6 @@ TAGS = LabelScheme(
     default_metrics=DEFAULT_METRICS,
     aliases=("tags", "ner_tags", "labels", "label", "tag", "ner"),
     predict_kwargs=predict_kwargs,
-    format_predictions=entities,
+    read_output=entities,
+    predict_fields=entity_fields,
 )

@@ -18,7 +18,7 @@ time (those are imported inside the functions).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +41,14 @@ class NoOptions:
     """A modality without recipe options of its own."""
 
 
-def top_k_kwargs(pipe: Any, top_k: int) -> dict[str, Any]:
-    """`hfft predict`'s pipeline kwargs of a classifier: the top_k labels (at most all)."""
-    return {"top_k": min(top_k, pipe.model.config.num_labels)}
+def every_label(pipe: Any) -> dict[str, Any]:
+    """`hfft predict`'s pipeline kwargs of a classifier: every label's score (the scheme's
+    `predict_fields` picks)."""
+    return {"top_k": pipe.model.config.num_labels}
 
 
 def label_scores(output: Any, payload: Any) -> list[dict[str, Any]]:
-    """`hfft predict`'s "predictions" of a classifier: [{"label", "score"}, ...]."""
+    """A classifier's pipeline output for one input as [{"label", "score"}, ...]."""
     return [{"label": s["label"], "score": float(s["score"])} for s in output]
 
 
@@ -94,9 +95,26 @@ class Modality:
     )
 
 
+def top_predictions(
+    scores: list[dict[str, Any]], decision: Any, top_k: int, all_scores: bool
+) -> dict[str, Any]:
+    """The single-label `hfft predict` line: the `top_k` best labels (every label's score
+    too with `all_scores`)."""
+    out: dict[str, Any] = {"predictions": scores[:top_k]}
+    if all_scores:
+        out["scores"] = scores
+    return out
+
+
 @dataclass(frozen=True)
 class LabelScheme:
-    """How a task's targets are encoded, scored and reported."""
+    """How a task's targets are encoded, scored and reported.
+
+    `build_metrics` returns an object with preprocess_logits_for_metrics, compute_metrics,
+    names, report(predictions, label_ids), and the scheme's decision rule: fit(predictions,
+    label_ids) chooses it on the validation split after training (per-label thresholds; a no-op
+    for argmax), decision() is what `decision_file` saves (None: nothing), use(saved) loads it.
+    """
 
     name: str
     # {split: standardised split} -> (label names, splits with encoded labels); checks that no
@@ -131,13 +149,27 @@ class LabelScheme:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Metric names computed when eval.metrics is not set.
     default_metrics: tuple[str, ...] = ()
+    # ({split: standardised split}, the recipe's data spec) -> (why the data is in this scheme's
+    # form, the splits with their labels as the scheme reads them), or None when it is not; a
+    # task tries its `label_schemes` in order. None: every data is (the reason is "").
+    resolve: Callable[[dict[str, datasets.Dataset], Any], tuple[str, dict] | None] | None = None
+    # The run-directory file holding the decision rule `fit` chose (None: the scheme has none).
+    decision_file: str | None = None
+    # (every label's {"label", "score"} best first, the saved decision or None, --top-k,
+    # --all-scores) -> the fields of one `hfft predict` line besides "input".
+    predict_fields: Callable[[list[dict[str, Any]], Any, int, bool], dict[str, Any]] = (
+        top_predictions
+    )
+    # A sentence under the card's usage snippet (how to read the pipeline's scores).
+    usage_note: str = ""
     # Column names tried, in order, for the label column when data.columns does not map it
     # (empty: hfft.data's defaults, "label", "labels", "class", ...).
     aliases: tuple[str, ...] = ()
-    # `hfft predict`: (pipeline, --top-k) -> kwargs of the pipeline call.
-    predict_kwargs: Callable[[Any, int], dict[str, Any]] = top_k_kwargs
-    # `hfft predict`: (one input's pipeline output, its payload) -> its "predictions" list.
-    format_predictions: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
+    # `hfft predict`: pipeline -> kwargs of every pipeline call (a tagger's aggregation).
+    predict_kwargs: Callable[[Any], dict[str, Any]] = every_label
+    # `hfft predict`: (one input's pipeline output, its payload) -> what `predict_fields` reads
+    # (a classifier's [{"label", "score"}, ...] best first; a tagger's entities).
+    read_output: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
 
 
 @dataclass(frozen=True)
@@ -160,6 +192,32 @@ class Task:
     training_defaults: Mapping[str, Any] = field(default_factory=dict)
     # What the card calls the part of the model that is new ("classification head").
     head_name: str = "classification head"
+    # Every label scheme the task's data may ask for, in the order they are tried when data
+    # loads (`resolve_labels`); `labels` is the one in use. Empty: `labels` alone.
+    label_schemes: tuple[LabelScheme, ...] = ()
+
+    def resolve_labels(
+        self, splits: dict[str, datasets.Dataset], spec: Any
+    ) -> tuple[Task, str, dict[str, datasets.Dataset]]:
+        """(this task with the label scheme the data asks for, why, the splits with their labels
+        as that scheme reads them): the first of `label_schemes` whose `resolve` claims them."""
+        for scheme in self.label_schemes or (self.labels,):
+            claimed = scheme.resolve(splits, spec) if scheme.resolve else ("", splits)
+            if claimed is not None:
+                return replace(self, labels=scheme), claimed[0], claimed[1]
+        from hfft.errors import DataError
+
+        names = [scheme.name for scheme in self.label_schemes]
+        raise DataError(f"the label column fits none of {self.name}'s label schemes ({names})")
+
+    def for_config(self, config: Mapping[str, Any]) -> Task:
+        """This task with the label scheme of a saved model, told by its config's problem_type
+        (the scheme whose model_kwargs set it; else the default)."""
+        problem = config.get("problem_type")
+        for scheme in self.label_schemes:
+            if problem and scheme.model_kwargs.get("problem_type") == problem:
+                return replace(self, labels=scheme)
+        return self
 
     @property
     def input_column(self) -> str:
