@@ -160,6 +160,16 @@ class TagMetrics:
         scores = self.scores(*self.words(predictions, label_ids))
         return {name: scores[name] for name in self.names}
 
+    # A tagger's decision is the argmax per token: nothing to fit after training or to save.
+    def fit(self, predictions: Any, label_ids: Any) -> None:
+        return None
+
+    def decision(self) -> None:
+        return None
+
+    def use(self, saved: Any) -> None:
+        return None
+
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         """`Trainer(compute_metrics=...)`: an `EvalPrediction` -> {metric name: value}."""
         return self.compute(eval_pred.predictions, eval_pred.label_ids)
@@ -173,8 +183,16 @@ class TagMetrics:
         return results, (flat_true, flat_pred, results["per_class"], results.get("f1"))
 
 
-def build_metrics(names: Sequence[str], label_names: Sequence[str]) -> TagMetrics:
-    """The tagging metrics `names` (the defaults when empty) for these tags."""
+def build_metrics(
+    names: Sequence[str], label_names: Sequence[str], threshold: float | None = None
+) -> TagMetrics:
+    """The tagging metrics `names` (the defaults when empty) for these tags. A decision
+    threshold (eval.threshold) is a multi-label setting: refused."""
+    if threshold is not None:
+        raise RecipeError(
+            f"eval.threshold={threshold:g} applies to multi-label runs; a tagger takes each "
+            "token's best tag: remove eval.threshold"
+        )
     return TagMetrics(validate_metric_names(list(names) or DEFAULT_METRICS), list(label_names))
 
 
