@@ -66,10 +66,12 @@ def uploaded_file(payload: Any, kind: str) -> tuple[Any, str]:
 
     With preprocess=False Gradio checks a payload's path only when it carries FileData's `meta`
     marker: a hand-made {"path": "/srv/secret.png"} would reach this function unchecked, so the
-    path must lie in Gradio's upload folder (where uploads and the examples' copies live).
+    path must lie in Gradio's upload folder (where uploads and the examples' copies live). A plain
+    str or Path comes from Python code calling the app (Gradio's validation turns a string sent
+    over HTTP for a file component away before it gets here), and is read as it is.
     """
     if isinstance(payload, (str, Path)):
-        payload = {"path": str(payload)}
+        return str(payload), Path(payload).name
     if not isinstance(payload, dict):
         raise InputError(f"No {kind} received; upload a file.")
     path, url = payload.get("path"), payload.get("url") or ""
@@ -293,33 +295,26 @@ def is_multi_label(config: Any) -> bool:
 def read_thresholds(config: Any, extras_dir: Path | None) -> dict[str, Any]:
     """{"thresholds": {label: cut}} from the run's thresholds.json; 0.5 where it is missing,
     unreadable or lacks a label (a model trained outside hfft has none)."""
-    labels = [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
-    saved: Any = None
     path = extras_dir / THRESHOLDS_FILE if extras_dir else None
-    if path is not None and path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            print(f"[app] ignoring unreadable {path}: {err}")
+    try:
+        saved = json.loads(path.read_text()) if path and path.is_file() else {}
+    except (OSError, ValueError) as err:
+        print(f"[app] ignoring unreadable {path}: {err}")
+        saved = {}
     saved = saved if isinstance(saved, dict) else {}
     cuts = {}
-    for label in labels:
-        try:
-            cuts[label] = float(saved.get(label, DEFAULT_THRESHOLD))
-        except (TypeError, ValueError):
-            cuts[label] = DEFAULT_THRESHOLD
+    for label in (str(config.id2label[i]) for i in sorted(config.id2label, key=int)):
+        value = saved.get(label)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        cuts[label] = float(value) if ok else DEFAULT_THRESHOLD
     return {"thresholds": cuts}
 
 
 def marked_scores(output: list[dict], value: Any, model: Model) -> dict[str, float]:
     """{label: score} for every label, each label at or above its threshold marked with MARK."""
     cuts = model.settings.get("thresholds") or {}
-    return {
-        (MARK if o["score"] >= cuts.get(o["label"], DEFAULT_THRESHOLD) else "") + o["label"]: (
-            float(o["score"])
-        )
-        for o in output
-    }
+    marked = [(o["score"] >= cuts.get(o["label"], DEFAULT_THRESHOLD), o) for o in output]
+    return {(MARK if on else "") + o["label"]: float(o["score"]) for on, o in marked}
 
 
 # ---------------------------------------------------------------- outputs: entities
@@ -461,16 +456,14 @@ ENTITY_OUTPUT = OutputKind(
     error_value=lambda message: [(f"Error: {message}", None)],
 )
 
-# Every label with its own sigmoid score, those at or above their threshold marked (a set of
-# labels, not a ranking: gr.Label shows them all, best first).
+# Every label's own sigmoid score, those at or above their threshold marked.
 MULTI_LABEL_OUTPUT = OutputKind(
     component=lambda model: gr.Label(
         label=f"Labels ({MARK.strip()} = predicted: score at or above its threshold)",
         num_top_classes=len(model.labels),
     ),
     postprocess=marked_scores,
-    # Every label's score (the image pipeline returns 5 unless told).
-    call_kwargs=lambda pipe, model: {"top_k": len(model.labels)},
+    call_kwargs=lambda pipe, model: {"top_k": len(model.labels)},  # image pipelines default to 5
 )
 
 

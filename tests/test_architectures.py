@@ -326,6 +326,8 @@ def test_matrix_slice(kind, model_type, tmp_path, monkeypatch):
     # As in the matrix: the PNG plots say nothing about an architecture.
     for name in ("plot_confusion_matrix", "plot_training_curves"):
         monkeypatch.setattr(hfft.evaluation, name, lambda *args, **kwargs: None)
+    if not MATRIX.is_file():
+        pytest.skip("docs/architectures.json not generated yet: run scripts/architectures.py")
     expected = json.loads(MATRIX.read_text())[f"{kind}/{model_type}"]["cells"]
     ckpt, data = arch.build(kind, model_type, tmp_path)
     results = {
@@ -343,6 +345,8 @@ def documented_layouts() -> dict[str, list[str]]:
 
 
 def test_the_slice_covers_every_documented_layout():
+    if not DOC.is_file():
+        pytest.skip("docs/architectures.md not generated yet: run scripts/architectures.py")
     covered = {t for types in SLICE.values() for t in types}
     layouts = documented_layouts()
     assert layouts

@@ -205,7 +205,7 @@ def test_the_space_shows_every_score_and_marks_those_above_threshold(world, tmp_
     assert info.examples and all(len(e) == 2 for e in info.examples)
     predictor = app.Predictor(info)
     image = _image(["red", "blue"], tmp_path / "rb.png")
-    (shown,) = predictor.predict([predictor.prepare(image).value])
+    (shown,) = predictor.predict([predictor.prepare(tiny.uploaded_image(Path(image))).value])
     assert set(shown) == {"✓ red", "✓ green", "blue"}
     assert all(0 < s < 1 for s in shown.values())
 

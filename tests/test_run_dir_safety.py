@@ -286,6 +286,6 @@ def test_foreign_files_survive_failed_run_rerun_resume_and_overwrite(
     ) in err
     assert_kept(out, LATER)
     assert run_state.is_finished(out) and not (out / "adapter").exists()
-    # The manifest lists what is hfft's now (and the marker it deleted last), nothing else.
+    # The manifest lists what is hfft's now (and the marker and lock it deleted last), nothing else.
     hfft_names = {p.name for p in out.iterdir()} - {"notes.txt", "mydata", run_state.MANIFEST}
-    assert run_state.written(out) == hfft_names | {run_state.MARKER}
+    assert run_state.written(out) == hfft_names | {run_state.MARKER, LOCK}

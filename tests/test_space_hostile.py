@@ -220,9 +220,10 @@ def test_a_path_on_the_server_is_never_read(image_app, good, tmp_path):
             f"'{name}' was not uploaded to this app: send the file itself (gradio_client: "
             "handle_file(path)), not a path on the server.",
         )
-        # Marked as a Gradio file, the path is refused by Gradio itself, before the app.
-        event, _ = call(image_app, {"path": path, "meta": {"_type": "gradio.FileData"}})
-        assert event == "error"
+        # Marked as a Gradio file, or sent as a bare string, the path is refused by Gradio
+        # itself (its file check, its input validation), before the app.
+        for payload in ({"path": path, "meta": {"_type": "gradio.FileData"}}, path):
+            assert call(image_app, payload) == ("error", None), payload
     good()
 
 

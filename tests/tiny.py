@@ -192,13 +192,6 @@ def make_multilabel_images(path: Path, rows: int = 40, seed: int = 0) -> Path:
 # section, and an input for `hfft predict` and one for the Space.
 
 
-def as_data_url(path: Path) -> dict:
-    """An image as the Space receives a pasted one (it refuses paths it was not sent)."""
-    import base64
-
-    return {"url": "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()}
-
-
 def ranked_labels(line: dict, labels: Any, scheme: Any) -> None:
     """A classifier's `hfft predict` line (top_k=1, all_scores): labels it has, one unless its
     scheme decides by thresholds, and every label's score."""
@@ -220,6 +213,21 @@ class TaskFixture:
     check_predictions: Callable[[dict, Any, Any], None] = ranked_labels
 
 
+def uploaded_image(path: Path) -> dict:
+    """The Space's payload for an image file once uploaded: a copy in Gradio's upload folder (the
+    app reads no file from anywhere else)."""
+    import shutil
+    import tempfile
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(dir=folder)) / Path(path).name
+    shutil.copyfile(path, copy)
+    return {"path": str(copy), "orig_name": Path(path).name}
+
+
 def _image_data(path: Path) -> dict:
     folder = make_image_folder(path / "colors", per_class=6)
     return {"path": "imagefolder", "data_dir": str(folder), "test_fraction": 0.2,
@@ -238,7 +246,7 @@ TASK_FIXTURES: dict[str, TaskFixture] = {
         make_checkpoint=make_image_checkpoint,
         make_data=_image_data,
         predict_inputs=lambda data: [str(data / "colors" / "train" / "red")],
-        space_input=lambda run: as_data_url(run / "examples" / "0.png"),
+        space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
     ),
     "text-classification": TaskFixture(
         make_checkpoint=make_text_checkpoint,
@@ -275,7 +283,7 @@ SCHEME_FIXTURES: dict[tuple[str, str], TaskFixture] = {
         make_checkpoint=make_image_checkpoint,
         make_data=_multilabel_image_data,
         predict_inputs=lambda data: [str(data / "tags" / "images")],
-        space_input=lambda run: as_data_url(run / "examples" / "0.png"),
+        space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
     ),
     ("text-classification", "multi-label"): TaskFixture(
         make_checkpoint=make_text_checkpoint,
