@@ -8,7 +8,9 @@ base name, and no token ever reaches the card (the rules: `hfft.redact`).
 
 from __future__ import annotations
 
+import ast
 import re
+import shlex
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -39,10 +41,14 @@ RUN_SPLITS = ("train", "validation", "test")
 _FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub")
 
 
-def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]:
+def _dataset_description(
+    data: Mapping[str, Any], task: str | None = None
+) -> tuple[str | None, str, str]:
     """(Hub dataset id or None, model-index dataset type, human-readable dataset name)."""
     path = str(data.get("path") or "")
-    if is_hub_id(path):
+    # A format the task's modality reads itself (`conll`) names local files, like a builder.
+    own = TASKS[task].modality.readers if task in TASKS else {}
+    if is_hub_id(path) and path not in own:
         return path, path, path
     where = data.get("data_dir") or data.get("data_files") or path
     if isinstance(where, Mapping):
@@ -50,7 +56,7 @@ def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]
     if isinstance(where, list | tuple):
         where = where[0] if where else path
     name = basename(str(where)) if where else "local data"
-    kind = path if path in builder_names() else "local"
+    kind = path if path in builder_names() or path in own else "local"
     return None, kind if kind != "local" else name, name
 
 
@@ -117,7 +123,7 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     hub = recipe.get("hub") or {}
     mode = mode_named(model.get("mode")).name
     checkpoint = model.get("checkpoint")
-    dataset_id, dataset_type, dataset_name = _dataset_description(data)
+    dataset_id, dataset_type, dataset_name = _dataset_description(data, task)
     repo_id = hub.get("repo_id")
     output_dir = (recipe.get("training") or {}).get("output_dir") or "model"
     model_name = str(repo_id).split("/")[-1] if repo_id else basename(str(output_dir))
@@ -167,7 +173,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     hub = recipe.get("hub") or {}
     mode = mode_named(model.get("mode"))
     checkpoint = str(model.get("checkpoint") or "")
-    dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {})
+    dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {}, task.name)
 
     base = (
         f"[{checkpoint}](https://huggingface.co/{checkpoint})"
@@ -224,7 +230,8 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         f'classifier = pipeline("{task.name}", model="{target}")\n'
         f"print(classifier({example}{task.labels.usage_kwargs.format(num_labels=num_labels)}))"
         "\n```",
-        f"or, with hfft: `hfft predict {target} {example.strip(chr(34))}`",
+        # one shell word: a text example unquoted would be predicted word by word
+        f"or, with hfft: `hfft predict {target} {shlex.quote(ast.literal_eval(example))}`",
     ]
     if task.labels.usage_note:
         parts.append(task.labels.usage_note)

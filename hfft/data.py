@@ -76,7 +76,7 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
     labels only some splits have) and raised together as one `PreflightError`."""
     from hfft.preflight import Problems
 
-    raw = _load(spec)
+    raw = _load(spec, task)
     _check_folder_labels(raw, spec, task)
     picked = _pick_splits(raw, spec)
     problems = Problems()
@@ -111,9 +111,13 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
     return LoadedData(datasets.DatasetDict(picked), label_names, task, reason)
 
 
-def _load(spec: DataSpec) -> datasets.DatasetDict:
+def _load(spec: DataSpec, task: Task) -> datasets.DatasetDict:
     if spec.data_dir and not Path(spec.data_dir).exists():
         raise DataError(f"data.data_dir '{spec.data_dir}' does not exist")
+    readers = task.modality.readers
+    own = _own_format(spec, readers)
+    if own is not None:
+        return own
     kwargs = {
         key: getattr(spec, key)
         for key in ("name", "data_dir", "data_files", "revision")
@@ -133,7 +137,7 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
     if looks_like_local_path(spec.path) and not local.exists():
         raise DataError(f"data.path '{spec.path}' does not exist")
     # A data file as data.path: `load_dataset` only takes files through data_files.
-    path = _file_builder(spec, local, kwargs) if local.is_file() else spec.path
+    path = _file_builder(spec, local, kwargs, readers) if local.is_file() else spec.path
     try:
         loaded = datasets.load_dataset(path, **kwargs)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
@@ -150,25 +154,57 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
     return _as_dict(loaded)
 
 
+def _refuse_files_beside_a_file(spec: DataSpec) -> None:
+    if spec.data_files or spec.data_dir:
+        raise DataError(
+            f"data.path '{spec.path}' is a file, so data.data_files/data.data_dir would be "
+            "ignored: give the data either as data.path or as data.data_files"
+        )
+
+
+def _own_format(spec: DataSpec, readers: Any) -> datasets.DatasetDict | None:
+    """The splits of a format the task's modality reads itself (`Modality.readers`): a data
+    file with one of its extensions as data.path, or its name as data.path with data.data_files
+    or data.data_dir (resolved, globs and split names, as `datasets` does); else None."""
+    from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
+
+    local = Path(spec.path).expanduser()
+    if local.is_file() and local.suffix.lower() in readers:
+        _refuse_files_beside_a_file(spec)
+        return datasets.DatasetDict(readers[local.suffix.lower()]({"train": [str(local)]}))
+    if spec.path not in readers or local.exists():
+        return None
+    if not (spec.data_dir or spec.data_files):
+        raise DataError(
+            f"data.path '{spec.path}' reads local files: set data.data_dir (a folder) or "
+            "data.data_files (a file, a glob, or {train: ..., test: ...})"
+        )
+    base = str(Path(spec.data_dir).expanduser()) if spec.data_dir else str(Path.cwd())
+    try:
+        files = spec.data_files
+        patterns = sanitize_patterns(files) if files else get_data_patterns(base)
+        files = DataFilesDict.from_patterns(patterns, base_path=base)
+    except FileNotFoundError as err:  # datasets' DataFilesNotFoundError, EmptyDatasetError
+        raise DataError(f"data.path '{spec.path}': {first_line(err)}") from None
+    return datasets.DatasetDict(readers[spec.path]({str(k): list(v) for k, v in files.items()}))
+
+
 def _as_dict(loaded: datasets.Dataset | datasets.DatasetDict) -> datasets.DatasetDict:
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
 
 
-def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any]) -> str:
+def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any], readers: Any = ()) -> str:
     """The builder that reads the data file `file` (data.path), its options set in `kwargs`."""
     if file.suffix.lower() not in FILE_BUILDERS:
+        known = sorted({*FILE_BUILDERS, *(r for r in readers if r.startswith("."))})
         raise DataError(
             f"data.path '{spec.path}' is a file hfft cannot read by its extension; use one of "
-            f"{sorted(FILE_BUILDERS)}, or set data.path to a builder (csv, json, ...) and "
+            f"{known}, or set data.path to a builder (csv, json, ...) and "
             "data.data_files to the file"
         )
-    if spec.data_files or spec.data_dir:
-        raise DataError(
-            f"data.path '{spec.path}' is a file, so data.data_files/data.data_dir would be "
-            "ignored: give the data either as data.path or as data.data_files"
-        )
+    _refuse_files_beside_a_file(spec)
     builder, options = FILE_BUILDERS[file.suffix.lower()]
     kwargs.update(options, data_files=str(file))
     return builder
@@ -253,7 +289,7 @@ def standardize_columns(
     if isinstance(mapping.get(LABEL), list):  # 0/1 columns, one per label: the scheme reads them
         ds, mapping = _pack_label_columns(ds, mapping, split)
     existing = list(ds.column_names)
-    aliases = {input_column: task.modality.aliases, LABEL: LABEL_ALIASES}
+    aliases = {input_column: task.modality.aliases, LABEL: task.labels.aliases or LABEL_ALIASES}
     sources = {}
     for std in standard:
         if std in mapping:
@@ -299,7 +335,7 @@ def load_split(
 ) -> datasets.Dataset:
     """One split of a dataset, standardised and encoded with a trained model's label names. A
     dataset with a single split (a CSV file, a flat image folder) gives that split."""
-    raw = _load(spec)
+    raw = _load(spec, task)
     if split in raw:
         ds = raw[split]
     elif len(raw) == 1:

@@ -189,13 +189,18 @@ def training_origin(run_dir: Path, output_dir: Path) -> Path | None:
 
 
 def data_source(data: str) -> dict[str, Any]:
-    """DataSpec fields for `--data`: a folder, a csv/json/jsonl/parquet file, or a Hub id."""
+    """DataSpec fields for `--data`: a folder, a csv/json/jsonl/parquet file (or one a task's
+    modality reads itself, such as .conll), or a Hub id."""
     from hfft.redact import is_hub_id
+    from hfft.tasks import TASKS
 
     path = Path(data).expanduser()
     builders = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
     source: dict[str, Any] = {"name": None, "revision": None, "data_dir": None, "data_files": None}
+    own = {ext for task in TASKS.values() for ext in task.modality.readers if ext[:1] == "."}
     if path.is_file():
+        if path.suffix.lower() in own - set(builders):
+            return {**source, "path": str(path)}  # read as data.path, by the task's modality
         if path.suffix not in builders:
             raise DataError(f"--data {data}: expected a folder or a {sorted(builders)} file")
         return {**source, "path": builders[path.suffix], "data_files": str(path)}

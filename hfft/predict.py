@@ -1,6 +1,7 @@
 """Batch prediction with `transformers.pipeline`: `hfft predict RUN_DIR|HUB_ID INPUT...`.
 
-One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]}.
+One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]} (a
+tagger's predictions are entities: {"label", "text", "start", "end", "score"}).
 An input that cannot be used (a missing file, a file that is not an image, an image that training
 would refuse, such as a 16-bit one) gives one JSON line on stderr, {"input": ..., "error": ...};
 the other inputs are still predicted and the exit code is 1. When the reader of stdout stops
@@ -100,8 +101,9 @@ def predict(
     all_scores: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Predict each input, in input order: {"input", "predictions"} per input (the top_k
-    labels; for a multi-label model, those above their thresholds), plus "scores" (every
-    label's) with `all_scores`; or {"input", "error"} for one that could not be read."""
+    labels; for a multi-label model, those above their thresholds; for a tagger, the entities),
+    plus "scores" (every label's) with `all_scores`; or {"input", "error"} for one that could
+    not be read."""
     if top_k < 1 or batch_size < 1:
         raise HfftError(f"--top-k and --batch-size must be >= 1, got {top_k} and {batch_size}")
     ref, config = resolve_model(model)
@@ -117,9 +119,10 @@ def predict(
     decision = read_decision(ref, task.labels.decision_file)
     items = modality.expand_inputs(inputs)
     call_kwargs: dict[str, Any] = {
-        "top_k": classifier.model.config.num_labels,  # every label; the scheme picks
         "batch_size": batch_size,
         **modality.pipeline_kwargs,
+        # every label's score (the scheme picks), or a tagger's entity grouping
+        **task.labels.predict_kwargs(classifier),
     }
 
     for chunk in _chunks(items, batch_size * _CHUNK_BATCHES):
@@ -131,7 +134,7 @@ def predict(
             if item.error is not None:
                 yield {"input": item.input, "error": item.error}
                 continue
-            scores = [{"label": s["label"], "score": float(s["score"])} for s in next(outputs)]
+            scores = task.labels.read_output(next(outputs), item.payload)
             yield {
                 "input": item.input,
                 **task.labels.predict_fields(scores, decision, top_k, all_scores),

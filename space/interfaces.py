@@ -252,6 +252,19 @@ def text_truncation(pipe: Any) -> dict[str, Any]:
     return {"truncation": True, "max_length": max_length} if max_length else {}
 
 
+def token_windows(pipe: Any) -> dict[str, Any]:
+    """The token-classification pipeline's `stride`: it takes no `truncation` (it truncates at
+    the tokenizer's model_max_length itself), so a long text is read in overlapping windows and
+    its entities merged instead of cut. A tokenizer saved without a limit gets the model's."""
+    tokenizer = pipe.tokenizer
+    positions = getattr(pipe.model.config, "max_position_embeddings", None)
+    if tokenizer.model_max_length > 100_000 and positions:
+        tokenizer.model_max_length = positions - 2  # as text_truncation
+    if not tokenizer.is_fast or tokenizer.model_max_length > 100_000:
+        return {}
+    return {"stride": max(1, tokenizer.model_max_length // 4)}
+
+
 # ---------------------------------------------------------------- outputs: labels
 
 
@@ -302,6 +315,26 @@ def marked_scores(output: list[dict], value: Any, model: Model) -> dict[str, flo
     cuts = model.settings.get("thresholds") or {}
     marked = [(o["score"] >= cuts.get(o["label"], DEFAULT_THRESHOLD), o) for o in output]
     return {(MARK if on else "") + o["label"]: float(o["score"]) for on, o in marked}
+
+
+# ---------------------------------------------------------------- outputs: entities
+
+
+def entity_spans(output: list[dict], text: str, model: Model) -> list[tuple[str, str | None]]:
+    """gr.HighlightedText's [(piece of text, entity type or None), ...] from one text's grouped
+    entities, whose offsets are into `text` (the input as it was predicted): the pieces put
+    together are the text. A group of no characters (a lone BPE space-marker token) or one
+    overlapping the previous is left out."""
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for entity in sorted(output, key=lambda e: int(e["start"])):
+        start, end = int(entity["start"]), int(entity["end"])
+        if end <= start or start < at:
+            continue
+        pieces += [(text[at:start], None), (text[start:end], entity["entity_group"])]
+        at = end
+    pieces.append((text[at:], None))
+    return [(piece, kind) for piece, kind in pieces if piece]
 
 
 def _no_kwargs(*_: Any) -> dict[str, Any]:
@@ -401,6 +434,28 @@ SINGLE_LABEL_OUTPUT = OutputKind(
     call_kwargs=lambda pipe, model: {"top_k": top_k(model)},
 )
 
+# Pre-split words in training, raw text here: TEXT_INPUT without text_truncation, which the
+# token-classification pipeline refuses.
+TOKEN_TEXT_INPUT = InputKind(
+    component=lambda: gr.Textbox(label="Text", lines=4, placeholder="Type a sentence..."),
+    prepare=prepare_text,
+    read_example=example_text,
+    user_events=("input",),
+    submit_events=("submit",),
+    call_kwargs=token_windows,
+)
+
+# The text with its entities highlighted, one colour per entity type; the API returns
+# [{"token": piece of text, "class_or_confidence": its entity type or null}, ...].
+ENTITY_OUTPUT = OutputKind(
+    component=lambda model: gr.HighlightedText(
+        label="Entities", combine_adjacent=False, show_legend=True
+    ),
+    postprocess=entity_spans,
+    call_kwargs=lambda pipe, model: {"aggregation_strategy": "simple"},
+    error_value=lambda message: [(f"Error: {message}", None)],
+)
+
 # Every label's own sigmoid score, those at or above their threshold marked.
 MULTI_LABEL_OUTPUT = OutputKind(
     component=lambda model: gr.Label(
@@ -434,5 +489,12 @@ INTERFACES: dict[str, Interface] = {
     ),
     "text-classification": Interface(
         "text-classification", ("ForSequenceClassification",), TEXT_INPUT, SINGLE_LABEL_OUTPUT
+    ),
+    "token-classification": Interface(
+        "token-classification",
+        ("ForTokenClassification",),
+        TOKEN_TEXT_INPUT,
+        ENTITY_OUTPUT,
+        action="Find entities",
     ),
 }

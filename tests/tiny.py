@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tests import tiny_tokens
+
 IMAGE_SIZE = 32
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 WORDS = {
@@ -190,6 +192,14 @@ def make_multilabel_images(path: Path, rows: int = 40, seed: int = 0) -> Path:
 # section, and an input for `hfft predict` and one for the Space.
 
 
+def ranked_labels(line: dict, labels: Any, scheme: Any) -> None:
+    """A classifier's `hfft predict` line (top_k=1, all_scores): labels it has, one unless its
+    scheme decides by thresholds, and every label's score."""
+    assert all(p["label"] in labels for p in line["predictions"]), line
+    assert len(line["predictions"]) <= 1 or scheme.decision_file, line
+    assert sorted(s["label"] for s in line["scores"]) == sorted(labels), line
+
+
 @dataclass(frozen=True)
 class TaskFixture:
     make_checkpoint: Callable[[Path], Path]
@@ -199,6 +209,8 @@ class TaskFixture:
     predict_inputs: Callable[[Path], list[str]]
     # run directory -> one raw value for the Space's input component
     space_input: Callable[[Path], Any]
+    # (one `hfft predict` line, the model's labels, its label scheme) -> None, or AssertionError
+    check_predictions: Callable[[dict, Any, Any], None] = ranked_labels
 
 
 def uploaded_image(path: Path) -> dict:
@@ -241,6 +253,13 @@ TASK_FIXTURES: dict[str, TaskFixture] = {
         make_data=_text_data,
         predict_inputs=lambda data: ["the movie was great fun", "an awful boring film"],
         space_input=lambda run: "the movie was really good",
+    ),
+    "token-classification": TaskFixture(
+        make_checkpoint=tiny_tokens.make_token_checkpoint,
+        make_data=tiny_tokens.token_data,
+        predict_inputs=lambda data: ["alice smith lives in paris .", "globex hired dave"],
+        space_input=lambda run: "bob jones works for acme corp in berlin .",
+        check_predictions=tiny_tokens.entities_ok,
     ),
 }
 

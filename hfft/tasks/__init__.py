@@ -9,10 +9,12 @@ from hfft.errors import HfftError
 from hfft.tasks.image_classification import IMAGE_CLASSIFICATION
 from hfft.tasks.task import Item, LabelScheme, Modality, Task
 from hfft.tasks.text_classification import TEXT_CLASSIFICATION
+from hfft.tasks.token_classification import TOKEN_CLASSIFICATION
 
 TASKS: dict[str, Task] = {
     "image-classification": IMAGE_CLASSIFICATION,
     "text-classification": TEXT_CLASSIFICATION,
+    "token-classification": TOKEN_CLASSIFICATION,
 }
 
 

@@ -41,6 +41,17 @@ class NoOptions:
     """A modality without recipe options of its own."""
 
 
+def every_label(pipe: Any) -> dict[str, Any]:
+    """`hfft predict`'s pipeline kwargs of a classifier: every label's score (the scheme's
+    `predict_fields` picks)."""
+    return {"top_k": pipe.model.config.num_labels}
+
+
+def label_scores(output: Any, payload: Any) -> list[dict[str, Any]]:
+    """A classifier's pipeline output for one input as [{"label", "score"}, ...]."""
+    return [{"label": s["label"], "score": float(s["score"])} for s in output]
+
+
 @dataclass(frozen=True)
 class Modality:
     """One kind of input (the standard input column's name is the modality's name)."""
@@ -76,6 +87,12 @@ class Modality:
     # The `datasets` builder that takes labels from folder names for this modality
     # (imagefolder), whose layout mistakes hfft explains.
     folder_builder: str | None = None
+    # Formats the modality reads itself, not through `datasets`: a data.path name (used like a
+    # builder, with data.data_files/data_dir) or a data file's extension (".conll") -> a reader
+    # of {split: [file paths]} -> splits.
+    readers: Mapping[str, Callable[[Mapping[str, Sequence[str]]], Any]] = field(
+        default_factory=dict
+    )
 
 
 def top_predictions(
@@ -145,6 +162,14 @@ class LabelScheme:
     )
     # A sentence under the card's usage snippet (how to read the pipeline's scores).
     usage_note: str = ""
+    # Column names tried, in order, for the label column when data.columns does not map it
+    # (empty: hfft.data's defaults, "label", "labels", "class", ...).
+    aliases: tuple[str, ...] = ()
+    # `hfft predict`: pipeline -> kwargs of every pipeline call (a tagger's aggregation).
+    predict_kwargs: Callable[[Any], dict[str, Any]] = every_label
+    # `hfft predict`: (one input's pipeline output, its payload) -> what `predict_fields` reads
+    # (a classifier's [{"label", "score"}, ...] best first; a tagger's entities).
+    read_output: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
 
 
 @dataclass(frozen=True)
