@@ -34,6 +34,11 @@ TOP_K = 5
 MAX_PIXELS = 50_000_000
 MAX_SIDE = 2048
 MAX_TEXT_CHARS = 20_000  # longer texts are cut before tokenizing (the model truncates anyway)
+# Audio: the crop length of a model without a recipe; the longest clip a model trained on whole
+# clips (data.max_duration: null) is given; sample rates a real recording can have.
+DEFAULT_CLIP_SECONDS = 30.0
+MAX_WHOLE_CLIP_SECONDS = 60.0
+MIN_RATE, MAX_RATE = 1_000, 384_000
 
 
 class InputError(ValueError):
@@ -145,6 +150,112 @@ def text_truncation(pipe: Any) -> dict[str, Any]:
     return {"truncation": True, "max_length": max_length} if max_length else {}
 
 
+# ---------------------------------------------------------------- inputs: audio
+
+
+def _audio_source(payload: Any) -> tuple[Any, str]:
+    """(a path or byte stream for soundfile, a name for messages) from a Gradio audio payload
+    (FileData dict, maybe a data URL from the microphone) or a path."""
+    if isinstance(payload, dict):
+        path, url = payload.get("path"), payload.get("url") or ""
+        name = payload.get("orig_name") or (Path(path).name if path else "the recording")
+        if path:
+            return path, name
+        if url.startswith("data:"):
+            try:
+                return io.BytesIO(base64.b64decode(url.split(",", 1)[1], validate=True)), name
+            except (IndexError, binascii.Error) as err:
+                raise InputError(
+                    "The audio data could not be read; record or upload it again."
+                ) from err
+        raise InputError("No audio received; upload a file or record with the microphone.")
+    return payload, Path(str(payload)).name
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
+
+
+def decode_audio(payload: Any, rate: int, limit: float | None) -> Prepared:
+    """Decode one clip (soundfile: WAV, FLAC, OGG, MP3; no FFmpeg) to mono float32 at `rate` Hz,
+    only its middle `limit` seconds (the crop the model was trained on) read when it is longer.
+    With no limit (a model trained on whole clips) a clip over MAX_WHOLE_CLIP_SECONDS is refused.
+    The frame count comes from libsndfile, which checks a WAV header's length against the data
+    actually there, so a header that lies about its length decodes what the file holds."""
+    import soundfile
+    import soxr
+
+    if payload is None:
+        raise InputError("No audio: upload a file or record with the microphone.")
+    source, name = _audio_source(payload)
+    try:
+        with soundfile.SoundFile(source) as clip:
+            native, frames = clip.samplerate, clip.frames
+            if not MIN_RATE <= native <= MAX_RATE:
+                raise InputError(
+                    f"'{name}' claims a sample rate of {native} Hz, which no recording has; "
+                    "export it again as WAV or FLAC."
+                )
+            length = frames / native
+            if limit is None and length > MAX_WHOLE_CLIP_SECONDS:
+                raise InputError(
+                    f"'{name}' is {_duration(length)} long; this model reads whole clips, up to "
+                    f"{_duration(MAX_WHOLE_CLIP_SECONDS)} here. Trim it and upload it again."
+                )
+            note = None
+            if limit is not None and length > limit:
+                clip.seek(int((length - limit) / 2 * native))
+                frames = int(limit * native)
+                note = (
+                    f"The clip is {_duration(length)} long: its middle {_duration(limit)} was "
+                    "classified (the length the model was trained on)."
+                )
+            samples = clip.read(frames, dtype="float32", always_2d=True)
+    except InputError:
+        raise
+    except Exception as err:  # soundfile's LibsndfileError, RuntimeError, TypeError...
+        raise InputError(
+            f"'{name}' is not an audio file this app can read ({type(err).__name__}). "
+            "Upload a WAV, FLAC, OGG or MP3 file."
+        ) from err
+    if samples.shape[0] == 0:
+        raise InputError(f"'{name}' holds no audio samples; record or upload it again.")
+    mono = samples.mean(axis=1)
+    if float(abs(mono).max()) <= 1 / 32768:
+        raise InputError(f"'{name}' is silent; record or upload a clip with sound in it.")
+    if native != rate:
+        mono = soxr.resample(mono, native, rate, quality="HQ").astype("float32")
+    return Prepared({"raw": mono, "sampling_rate": rate}, note)
+
+
+def audio_for(pipe: Any, model: Model) -> Callable[[Any], Prepared]:
+    """The audio `prepare` for this model: its feature extractor's rate, and the crop length of
+    its recipe (`data.max_duration`; DEFAULT_CLIP_SECONDS without a recipe)."""
+    rate = pipe.feature_extractor.sampling_rate
+    data = model.recipe.get("data") if isinstance(model.recipe.get("data"), dict) else {}
+    limit = data.get("max_duration", DEFAULT_CLIP_SECONDS)
+    limit = float(limit) if isinstance(limit, (int, float)) and limit > 0 else None
+    return lambda payload: decode_audio(payload, rate, limit)
+
+
+def _no_audio_model(payload: Any) -> Prepared:
+    raise InputError("This input needs the model's feature extractor: it is read per model.")
+
+
+def is_audio_model(config: Any) -> bool:
+    """An audio classifier: an *ForAudioClassification class, or a model type transformers lists
+    for audio classification (wav2vec2, HuBERT and WavLM heads are *ForSequenceClassification,
+    like text ones)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES,
+    )
+
+    architectures = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForAudioClassification") for a in architectures):
+        return True
+    return getattr(config, "model_type", None) in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+
 # ---------------------------------------------------------------- outputs: labels
 
 
@@ -189,6 +300,9 @@ class InputKind:
     submit_events: tuple[str, ...] = ()
     # (pipeline) -> kwargs every pipeline call needs for this modality, computed once.
     call_kwargs: Callable[[Any], dict[str, Any]] = _no_kwargs
+    # (pipeline, model) -> the `prepare` to use for this model, when decoding depends on it
+    # (audio resampled to the feature extractor's rate); None: `prepare` as it is.
+    prepare_for: Callable[[Any, Model], Callable[[Any], Prepared]] | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +358,16 @@ TEXT_INPUT = InputKind(
     call_kwargs=text_truncation,
 )
 
+AUDIO_INPUT = InputKind(
+    component=lambda: gr.Audio(
+        label="Audio", sources=["upload", "microphone"], type="filepath", format="wav"
+    ),
+    prepare=_no_audio_model,
+    read_example=example_file,
+    user_events=("upload", "stop_recording"),
+    prepare_for=audio_for,
+)
+
 # The top labels with their scores: gr.Label's {label: score}, which the API returns as
 # {"label": top label, "confidences": [{"label", "confidence"}, ...]}.
 SINGLE_LABEL_OUTPUT = OutputKind(
@@ -255,6 +379,14 @@ SINGLE_LABEL_OUTPUT = OutputKind(
 # Task name (the recipe's `task:`, here equal to the pipeline tag) -> its interface, in the order
 # models are matched against them.
 INTERFACES: dict[str, Interface] = {
+    # Before text: wav2vec2-style audio heads share the *ForSequenceClassification suffix.
+    "audio-classification": Interface(
+        "audio-classification",
+        ("ForAudioClassification", "ForSequenceClassification"),
+        AUDIO_INPUT,
+        SINGLE_LABEL_OUTPUT,
+        matches=is_audio_model,
+    ),
     "image-classification": Interface(
         "image-classification", ("ForImageClassification",), IMAGE_INPUT, SINGLE_LABEL_OUTPUT
     ),

@@ -30,6 +30,8 @@ AUDIO_EXTENSIONS = frozenset(
 )
 # A clip whose loudest sample is at most one 16-bit step holds nothing audible.
 SILENCE_PEAK = 1.0 / 32768
+# Sample rates a real recording can have; a header outside them is damaged or forged.
+MIN_RATE, MAX_RATE = 1_000, 384_000
 # Examples saved for the demo app are cut to this many seconds (a demo, not a dataset copy).
 EXAMPLE_SECONDS = 10.0
 # `hfft predict` on a model without a recipe (a Hub model): its middle this many seconds.
@@ -130,6 +132,14 @@ def _soundfile_error(err: Exception) -> UnusableAudio:
     )
 
 
+def _check_rate(rate: int) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise UnusableAudio(
+            f"its header claims a sample rate of {rate} Hz, which no recording has (damaged "
+            "file?): export it again"
+        )
+
+
 def clip_info(source: Any) -> tuple[int, int, int]:
     """(frames, sample rate, channels) from the file's header, or `UnusableAudio`."""
     import soundfile
@@ -140,6 +150,7 @@ def clip_info(source: Any) -> tuple[int, int, int]:
         raise
     except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
         raise _soundfile_error(err) from err
+    _check_rate(int(info.samplerate))
     return int(info.frames), int(info.samplerate), int(info.channels)
 
 
@@ -153,6 +164,7 @@ def read_clip(
     try:
         with soundfile.SoundFile(_open(source)) as clip:
             rate = clip.samplerate
+            _check_rate(rate)
             first = round(start * rate)
             if first:
                 clip.seek(min(first, clip.frames))
@@ -190,6 +202,7 @@ def audio_problem(value: Any) -> str | None:
     try:
         peak, frames = 0.0, 0
         with soundfile.SoundFile(_open(value)) as clip:
+            _check_rate(clip.samplerate)
             for block in clip.blocks(_BLOCK_FRAMES, dtype="float32", always_2d=True):
                 frames += block.shape[0]
                 if block.size:
