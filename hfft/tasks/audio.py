@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,8 +127,11 @@ def _open(source: Any) -> Any:
 
 
 def _soundfile_error(err: Exception) -> UnusableAudio:
+    # libsndfile names the file object ("Error opening <_io.BytesIO object at 0x...>: "); the
+    # list of bad examples names the file already.
+    reason = re.sub(r"^Error opening .*?: ", "", first_line(err))
     return UnusableAudio(
-        f"not a readable audio file ({type(err).__name__}: {first_line(err)}); hfft reads WAV, "
+        f"not a readable audio file ({type(err).__name__}: {reason}); hfft reads WAV, "
         "FLAC, OGG/Opus, MP3 and AIFF with libsndfile: convert the file to one of them"
     )
 
@@ -256,7 +260,10 @@ def cast(ds: datasets.Dataset) -> datasets.Dataset:
     feature = ds.features[NAME]
     if isinstance(feature, datasets.Audio):
         return ds.cast_column(NAME, datasets.Audio(decode=False)) if feature.decode else ds
-    if getattr(feature, "dtype", None) in ("string", "large_string", "binary", "large_binary"):
+    dtype = getattr(feature, "dtype", None)
+    if dtype == "large_string":  # pandas' CSV strings; Audio casts only from plain strings
+        ds = ds.cast_column(NAME, datasets.Value("string"))
+    if dtype in ("string", "large_string", "binary", "large_binary"):
         return ds.cast_column(NAME, datasets.Audio(decode=False))
     return ds
 
