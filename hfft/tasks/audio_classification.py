@@ -121,10 +121,18 @@ def collator(processor: Any) -> Any:
 
 
 def adapt_model(model: Any, processor: Any, recipe: Any) -> Any:
-    """Whisper's window cut to data.max_duration (see the module docstring); window averaging
-    installed for data.eval_windows=sliding."""
-    from hfft.tasks.audio_models import average_windows, cut_window
+    """Whisper's window cut to data.max_duration (see the module docstring) and its fixed
+    position table kept frozen, no backward pass through a frozen conv feature encoder, window
+    averaging for data.eval_windows=sliding."""
+    from hfft.tasks.audio_models import (
+        average_windows,
+        cut_window,
+        keep_positions_fixed,
+        skip_frozen_feature_encoder,
+    )
 
+    skip_frozen_feature_encoder(model)
+    keep_positions_fixed(model)
     cut_window(model, processor, recipe.data.max_duration)
     if recipe.data.eval_windows == "sliding":
         average_windows(model, SINGLE_LABEL.head_loss)

@@ -28,6 +28,30 @@ def name_encoder_backbone(model: nn.Module) -> None:
         model.base_model_prefix = "encoder"
 
 
+def skip_frozen_feature_encoder(model: nn.Module) -> None:
+    """wav2vec2/HuBERT/WavLM feature encoders make their input require grad while their
+    `_requires_grad` flag is set (`freeze_feature_encoder` clears it), so that gradient
+    checkpointing works; once a mode has frozen the encoder's weights that only buys a backward
+    pass through the convolutions over the raw waveform. Keep the flag in step with the weights
+    (checked at each forward: the mode freezes after this runs)."""
+    for module in model.modules():
+        if hasattr(module, "_requires_grad") and hasattr(module, "conv_layers"):
+            module.register_forward_pre_hook(_sync_requires_grad)
+
+
+def _sync_requires_grad(module: nn.Module, args: Any) -> None:
+    module._requires_grad = any(p.requires_grad for p in module.parameters())
+
+
+def keep_positions_fixed(model: nn.Module) -> None:
+    """Whisper's encoder position table is fixed sinusoids (WhisperEncoder freezes it when it
+    builds it), but transformers 5.24's from_pretrained hands it back trainable: freeze it again,
+    or full fine-tuning (and its weight decay) moves what was never meant to be learned."""
+    table = getattr(getattr(model, "encoder", None), "embed_positions", None)
+    if isinstance(table, nn.Embedding) and hasattr(model.config, "max_source_positions"):
+        table.requires_grad_(False)
+
+
 def window_seconds(max_duration: float | None, full: int) -> int:
     """Whole seconds of a fixed window cut to max_duration (at least 1, at most `full`)."""
     if max_duration is None:
@@ -64,7 +88,7 @@ def cut_window(model: nn.Module, processor: Any, max_duration: float | None) -> 
         )
     shorter = nn.Embedding(positions, table.embedding_dim, dtype=table.weight.dtype)
     shorter.weight.data.copy_(table.weight.data[:positions])
-    shorter.requires_grad_(table.weight.requires_grad)
+    shorter.requires_grad_(False)
     encoder.embed_positions = shorter.to(table.weight.device)
     encoder.max_source_positions = positions
     model.config.max_source_positions = positions
