@@ -163,25 +163,33 @@ def read_clip(
 ) -> tuple[np.ndarray, int]:
     """(mono float32 samples in [-1, 1], sample rate) of `duration` seconds from `start` (None:
     to the end); only those frames are decoded. Raises `UnusableAudio`."""
+    (samples,), rate = read_windows(source, lambda length: [(start, duration)])
+    return samples, rate
+
+
+def read_windows(source: Any, windows: Any) -> tuple[list[np.ndarray], int]:
+    """([mono float32 samples of each window], sample rate), the file opened once:
+    `windows(length in seconds)` says which (start, duration or None) to decode. Raises
+    `UnusableAudio`."""
     import soundfile
 
+    out = []
     try:
         with soundfile.SoundFile(_open(source)) as clip:
             rate = clip.samplerate
             _check_rate(rate)
-            first = round(start * rate)
-            if first:
-                clip.seek(min(first, clip.frames))
-            frames = -1 if duration is None else max(1, round(duration * rate))
-            samples = clip.read(frames, dtype="float32", always_2d=True)
+            for start, duration in windows(clip.frames / rate):
+                clip.seek(min(round(start * rate), clip.frames))
+                frames = -1 if duration is None else max(1, round(duration * rate))
+                out.append(clip.read(frames, dtype="float32", always_2d=True))
     except UnusableAudio:
         raise
     except Exception as err:
         raise _soundfile_error(err) from err
-    if samples.shape[0] == 0:
+    if any(samples.shape[0] == 0 for samples in out):
         raise UnusableAudio("empty: the file holds no audio samples")
     # Mono mixdown: the mean of the channels (what a stereo-trained listener hears centred).
-    return samples.mean(axis=1), rate
+    return [samples.mean(axis=1) for samples in out], rate
 
 
 def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
     import datasets
 
-from hfft.tasks.audio import AUDIO, NAME, center_window, clip_info, read_clip, resample
+from hfft.tasks.audio import AUDIO, NAME, center_window, read_windows, resample
 from hfft.tasks.single_label import SINGLE_LABEL
 from hfft.tasks.task import Task
 
@@ -30,18 +30,17 @@ from hfft.tasks.task import Task
 CLIP, WINDOWS = "audio", "audio_windows"
 
 
-def _windows(value: Any, train: bool, data: Any) -> list[tuple[float, float | None]]:
-    """(start, duration) of what the model sees of one clip (see the module docstring)."""
+def _windows(train: bool, data: Any) -> Any:
+    """length in seconds -> (start, duration) of what the model sees of a clip (see the module
+    docstring)."""
     from hfft.tasks.audio_clips import random_window, sliding_windows
 
-    frames, rate, _ = clip_info(value)
-    length = frames / rate
     if train:
         crop = random_window if data.train_crop == "random" else center_window
-        return [crop(length, data.max_duration)]
+        return lambda length: [crop(length, data.max_duration)]
     if data.eval_windows == "sliding":
-        return sliding_windows(length, data.max_duration, data.window_hop)
-    return [center_window(length, data.max_duration)]
+        return lambda length: sliding_windows(length, data.max_duration, data.window_hop)
+    return lambda length: [center_window(length, data.max_duration)]
 
 
 def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datasets.DatasetDict:
@@ -55,16 +54,15 @@ def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datase
     sliding = data.eval_windows == "sliding"
 
     def make_transform(train: bool):
+        choose = _windows(train, data)
+
         def transform(batch: dict[str, list]) -> dict[str, Any]:
             clips = []
             for value in batch[NAME]:
-                windows = []
-                for start, duration in _windows(value, train, data):
-                    samples, native = read_clip(value, start, duration)
-                    samples = resample(samples, native, rate)
-                    if train:
-                        samples = augment(samples, rate, data.augmentation)
-                    windows.append(samples)
+                windows, native = read_windows(value, choose)
+                windows = [resample(samples, native, rate) for samples in windows]
+                if train:
+                    windows = [augment(samples, rate, data.augmentation) for samples in windows]
                 clips.append(windows)
             if sliding and not train:
                 return {WINDOWS: clips, "labels": batch["label"]}
