@@ -188,3 +188,34 @@ def test_predict_feeds_the_pipeline_the_models_rate_and_crop(tmp_path, monkeypat
     item = pipeline_reader(Pipe())(Item(str(path)))
     assert item.error is None and item.payload["sampling_rate"] == 16000
     assert item.payload["raw"].shape == (8000,)  # the run's 0.5 s, at 16 kHz, mono
+
+
+@pytest.mark.slow
+def test_a_trained_audio_run_pushes_its_clips_and_a_space_that_decodes_them(tmp_path, capsys):
+    from hfft.cli import main
+    from hfft.recipe import load_recipe
+    from hfft.run import train
+
+    checkpoint = tiny.make_audio_checkpoint(tmp_path / "ckpt", "wav2vec2")
+    data = tiny.make_audio_folder(tmp_path / "tones", per_class=4)
+    recipe = load_recipe(
+        {
+            "task": "audio-classification",
+            "model": {"checkpoint": str(checkpoint), "mode": "lora"},
+            "data": {"path": "audiofolder", "data_dir": str(data), "test_fraction": 0.25},
+            "training": {"output_dir": str(tmp_path / "run"), "num_train_epochs": 1,
+                         "use_cpu": True, "save_strategy": "no", "load_best_model_at_end": False},
+        }
+    )  # fmt: skip
+    run = train(recipe).run_dir
+    card = (run / "README.md").read_text()
+    assert "pipeline_tag: audio-classification" in card
+    assert 'classifier = pipeline("audio-classification", model=' in card
+    assert 'print(classifier("path/to/clip.wav", top_k=5))' in card
+    assert main(["push", str(run), "--repo-id", "user/tones", "--dry-run", "--space"]) == 0
+    out = capsys.readouterr().out
+    pushed = out.split("left out:")[0]
+    assert "  examples/0.wav" in pushed and "  examples/examples.json" in pushed
+    assert "would push Gradio Space user/tones" in out and "  requirements.txt" in out
+    requirements = (Path(__file__).parent.parent / "space" / "requirements.txt").read_text()
+    assert "soundfile==" in requirements and "soxr==" in requirements
