@@ -72,7 +72,9 @@ def test_the_demo_audio_recipes_share_one_budget():
     targets = []
     for name in names:
         path = story.recipes / name
-        assert path.read_text().splitlines()[0].startswith(f"# hfft train recipes/demo-audio/{name}")
+        assert (
+            path.read_text().splitlines()[0].startswith(f"# hfft train recipes/demo-audio/{name}")
+        )
         recipe = load_recipe(path)
         assert recipe.task == "audio-classification"
         assert str(recipe.output_dir).startswith("demo-out-audio/")
