@@ -16,8 +16,9 @@ from hfft.data import load_data
 from hfft.errors import DataError, RecipeError
 from hfft.recipe import load_recipe
 from hfft.tasks import TASKS
-from hfft.tasks.audio import AUDIO, AudioAugmentationSpec, audio_problem, read_clip, resample
+from hfft.tasks.audio import AUDIO, audio_problem, read_clip, resample
 from hfft.tasks.audio_clips import augment, describe_clips, sliding_windows
+from hfft.tasks.audio_options import AudioAugmentationSpec
 from tests import tiny
 
 TASK = TASKS["audio-classification"]

@@ -14,11 +14,11 @@ import glob
 import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any
 
-from hfft.errors import RecipeError, first_line
+from hfft.errors import first_line
+from hfft.tasks.audio_options import AudioOptions
 from hfft.tasks.task import Item, Modality
 
 if TYPE_CHECKING:
@@ -39,65 +39,6 @@ EXAMPLE_SECONDS = 10.0
 DEFAULT_PREDICT_SECONDS = 30.0
 # Clips are checked block by block, so a long file never sits in memory whole.
 _BLOCK_FRAMES = 1 << 16
-
-
-@dataclass
-class AudioAugmentationSpec:
-    """Train-time audio augmentation, applied lazily to each mono clip (switch it all off with
-    `enabled: false`, or one part with its neutral value)."""
-
-    enabled: bool = True
-    # Random shift in [-s, s] seconds (the gap filled with silence); 0 disables it.
-    time_shift: float = 0.1
-    # Random gain in [low, high] dB; [0, 0] disables it.
-    gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
-    # White noise at a random signal-to-noise ratio in [low, high] dB; [] disables it.
-    noise_snr_db: list[float] = field(default_factory=lambda: [20.0, 40.0])
-    # Speed (and pitch, as a tape does) times a random factor in [low, high]; [1, 1] disables it.
-    speed: list[float] = field(default_factory=lambda: [0.9, 1.1])
-
-    def __post_init__(self) -> None:
-        from hfft.recipe_schema import check_range
-
-        check_range("data.augmentation.time_shift", self.time_shift, 0, 10)
-        _check_pair("data.augmentation.gain_db", self.gain_db, -40, 40)
-        if self.noise_snr_db:
-            _check_pair("data.augmentation.noise_snr_db", self.noise_snr_db, -20, 120)
-        _check_pair("data.augmentation.speed", self.speed, 0.5, 2.0)
-
-
-def _check_pair(key: str, pair: list[float], low: float, high: float) -> None:
-    if len(pair) != 2 or not low <= pair[0] <= pair[1] <= high:
-        raise RecipeError(
-            f"{key} must be [low, high] with {low:g} <= low <= high <= {high:g}, got {pair}"
-        )
-
-
-@dataclass
-class AudioOptions:
-    """The `data:` options of audio tasks."""
-
-    # Seconds of audio the model sees per example: longer clips are cropped (training takes a
-    # random crop, evaluation as `eval_windows` says); null: whole clips, however long.
-    max_duration: Union[float, None] = 10.0  # noqa: UP007  (runtime-inspected)
-    # Training crop of a longer clip: "random" (a new crop every epoch) or "center".
-    train_crop: Literal["random", "center"] = "random"
-    # Evaluation of a longer clip: "crop" (its middle max_duration seconds) or "sliding" (windows
-    # of max_duration seconds every window_hop seconds, their class scores averaged).
-    eval_windows: Literal["crop", "sliding"] = "crop"
-    # Seconds between sliding windows (null: half of max_duration).
-    window_hop: Union[float, None] = None  # noqa: UP007
-    augmentation: AudioAugmentationSpec = field(default_factory=AudioAugmentationSpec)
-
-    def __post_init__(self) -> None:
-        from hfft.recipe_schema import check_range
-
-        check_range("data.max_duration", self.max_duration, 0, low_open=True, hint=" (or null)")
-        check_range("data.window_hop", self.window_hop, 0, low_open=True, hint=" (or null)")
-        if self.eval_windows == "sliding" and self.max_duration is None:
-            raise RecipeError(
-                "data.eval_windows=sliding needs data.max_duration (the window length in seconds)"
-            )
 
 
 class UnusableAudio(ValueError):
@@ -338,13 +279,14 @@ def pipeline_reader(pipe: Any) -> Any:
     target = pipe.feature_extractor.sampling_rate
     limit = run_max_duration(getattr(pipe.model, "name_or_path", None))
 
+    def middle(length: float) -> list[tuple[float, float | None]]:
+        return [center_window(length, limit)]
+
     def read(item: Item) -> Item:
         item = read_input(item)
         if item.error is None:
             try:
-                frames, rate, _ = clip_info(item.input)
-                start, duration = center_window(frames / rate, limit)
-                samples, rate = read_clip(item.input, start, duration)
+                (samples,), rate = read_windows(item.input, middle)
             except UnusableAudio as err:
                 item.error, item.payload = str(err), None
                 return item
@@ -358,9 +300,7 @@ def save_example(value: Any, folder: Path, index: int) -> str:
     """The middle (at most EXAMPLE_SECONDS) of a clip as a 16-bit mono WAV."""
     import soundfile
 
-    frames, rate, _ = clip_info(value)
-    start, duration = center_window(frames / rate, EXAMPLE_SECONDS)
-    samples, rate = read_clip(value, start, duration)
+    (samples,), rate = read_windows(value, lambda length: [center_window(length, EXAMPLE_SECONDS)])
     name = f"{index}.wav"
     soundfile.write(folder / name, samples, rate, subtype="PCM_16")
     return name
