@@ -264,3 +264,27 @@ def test_training_logs_the_summary(tmp_path, caplog):
         prepare(loaded.splits, tiny.audio_feature_extractor("whisper"), recipe)
     assert "audio: 9 clips, 0.3 s to 0.4 s" in caplog.text
     assert "16,000 Hz x6, 22,050 Hz x3; mono x9 -> mono 16,000 Hz" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("augmentation", "kind"),
+    [({"time_shift": 0.5}, "audio"), ({"rotation_degrees": 30}, "image")],
+)
+def test_a_shared_option_name_is_refused_for_the_modality_it_belongs_to(
+    tmp_path, augmentation, kind
+):
+    # The audio and image modalities both have data.augmentation, of different shapes.
+    with pytest.raises(RecipeError) as err:
+        load_recipe(
+            {
+                "task": "text-classification",
+                "model": {"checkpoint": "x"},
+                "data": {"path": "csv", "data_files": "x.csv", "augmentation": augmentation},
+                "training": {"output_dir": str(tmp_path)},
+            }
+        )
+    key, value = next(iter(augmentation.items()))
+    assert str(err.value) == (
+        f"data.augmentation.{key}={float(value)} only applies to {kind} tasks "
+        "(text-classification reads text): remove data.augmentation"
+    )
