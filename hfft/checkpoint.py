@@ -242,7 +242,7 @@ def reset_head(model: Any) -> None:
     from hfft.modes import anatomy
 
     for name in anatomy(model).head:
-        for module in getattr(model, name).modules():
+        for module in model.get_submodule(name).modules():  # a head may be nested (Perceiver)
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 

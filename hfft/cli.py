@@ -89,8 +89,14 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict labels: one JSON line per input")
     p.add_argument("model", help="run directory or Hub id")
     p.add_argument("inputs", nargs="+", help="image paths/folders/globs, or texts / a text file")
-    p.add_argument("--top-k", type=int, default=5, help="labels per input (default: 5)")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        help="labels per input (default: 5); a multi-label model gives those above threshold",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default: 8)")
+    p.add_argument("--all-scores", action="store_true", help='also every label\'s score ("scores")')
     p.set_defaults(func=_lazy("hfft.commands.predict", "predict_command"))
 
 

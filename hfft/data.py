@@ -56,10 +56,13 @@ log = logging.getLogger("hfft")
 
 @dataclass
 class LoadedData:
-    """Standardised splits plus the label names (index = class id)."""
+    """Standardised splits plus the label names (index = class id), and the task with the
+    label scheme the data asked for (and why)."""
 
     splits: datasets.DatasetDict
     label_names: list[str]
+    task: Task | None = None
+    scheme_reason: str = ""
 
     def sizes(self) -> dict[str, int]:
         """Rows per split."""
@@ -82,6 +85,8 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
         with problems.collect():
             standard[name] = standardize_columns(ds, spec.columns, task, name)
     problems.raise_if_any()
+    # Single- or multi-label (lists of labels...): the task's label schemes decide from the data.
+    task, reason, standard = task.resolve_labels(standard, spec)
     with problems.collect():
         standard = drop_bad_examples(standard, task.modality, spec.on_bad_example)
     problems.raise_if_any()
@@ -103,7 +108,7 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
             if name in picked:
                 n = min(spec.max_eval_samples, len(picked[name]))
                 picked[name] = picked[name].select(range(n))
-    return LoadedData(datasets.DatasetDict(picked), label_names)
+    return LoadedData(datasets.DatasetDict(picked), label_names, task, reason)
 
 
 def _load(spec: DataSpec) -> datasets.DatasetDict:
@@ -245,6 +250,8 @@ def standardize_columns(
                 f"{task.name} reads {input_column!r} and 'label': map them to your dataset's "
                 "columns"
             )
+    if isinstance(mapping.get(LABEL), list):  # 0/1 columns, one per label: the scheme reads them
+        ds, mapping = _pack_label_columns(ds, mapping, split)
     existing = list(ds.column_names)
     aliases = {input_column: task.modality.aliases, LABEL: LABEL_ALIASES}
     sources = {}
@@ -269,6 +276,24 @@ def standardize_columns(
     return task.modality.cast(ds)
 
 
+def _pack_label_columns(
+    ds: datasets.Dataset, mapping: dict[str, Any], split: str
+) -> tuple[datasets.Dataset, dict[str, Any]]:
+    """The columns data.columns.label lists, packed into one column of per-row value lists (in
+    the listed order) that the label scheme reads; the mapping then names that column."""
+    columns = list(mapping[LABEL])
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"column(s) {missing} (data.columns.label) not found in the {split} split"
+            f"{did_you_mean(missing[0], ds.column_names)}; its columns are {ds.column_names}"
+        )
+    packed = "__hfft_label_columns__"
+    rows = [list(values) for values in zip(*(ds[c] for c in columns), strict=True)]
+    ds = ds.remove_columns(columns).add_column(packed, rows)
+    return ds, {**mapping, LABEL: packed}
+
+
 def load_split(
     spec: DataSpec, task: Task, split: str, label_names: Sequence[str]
 ) -> datasets.Dataset:
@@ -285,5 +310,12 @@ def load_split(
             f"{list(raw)}"
         )
     ds = standardize_columns(ds, spec.columns, task, split)
-    ds = drop_bad_examples({split: ds}, task.modality, spec.on_bad_example)[split]
+    # The labels as the model's scheme reads them (lists of labels for a multi-label model).
+    claimed = task.labels.resolve({split: ds}, spec) if task.labels.resolve else ("", {split: ds})
+    if claimed is None:
+        raise DataError(
+            f"the {split} split holds one label per row, but the model is {task.labels.name}: "
+            "give it lists of labels (or set data.multi_label: true / data.label_separator)"
+        )
+    ds = drop_bad_examples(claimed[1], task.modality, spec.on_bad_example)[split]
     return task.labels.encode_with(ds, label_names, split)

@@ -4,6 +4,7 @@ the report under RUN_DIR/eval/<name>/ without touching the training run's report
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from hfft.errors import DataError
 from hfft.evaluation import evaluate_and_report
-from hfft.run_files import EVAL_DIR, METRICS_FILE
+from hfft.run_files import CONFIG_FILE, EVAL_DIR, METRICS_FILE
 
 log = logging.getLogger("hfft")
 
@@ -40,13 +41,19 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
         recipe = load_recipe(run_dir / RECIPE_FILE, ["training.report_to=none"])
     except RecipeError as err:
         raise RecipeError(f"{run_dir / RECIPE_FILE}: {err}") from None
-    task = TASKS[recipe.task]
+    # With the label scheme the saved model has (its config's problem_type).
+    task = TASKS[recipe.task].for_config(json.loads((run_dir / CONFIG_FILE).read_text()))
     # The saved model is complete (LoRA merged, head trained): evaluate it as it is.
     saved = modes.saved_model_spec(recipe.model, run_dir)
     processor = checkpoint.load_processor(task, saved)
     names = checkpoint.label_names(run_dir)
     if source is None:
         loaded = load_data(data_here(recipe.data, run_dir, recipe.output_dir), task)
+        if loaded.task is not None and loaded.task.labels.name != task.labels.name:
+            raise DataError(
+                f"the data's labels are {loaded.task.labels.name} ({loaded.scheme_reason}), but "
+                f"the model is {task.labels.name}"
+            )
         held_out = sorted(s for s in loaded.splits if s != "train")
         if split not in held_out:
             raise DataError(
@@ -76,9 +83,10 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     out = run_dir / EVAL_DIR / folder
     # hfft wrote eval/: starting the run over (--overwrite) removes it with the old model's files
     run_manifest.record_written(run_dir, [EVAL_DIR])
-    report = evaluate_and_report(
-        trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics
-    )
+    report = evaluate_and_report(  # with the thresholds chosen when the run was trained
+        trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics,
+        threshold=recipe.eval.threshold, decision_dir=run_dir,
+    )  # fmt: skip
     log.info("report written to %s (%s and plots)", out, METRICS_FILE)
     return report[key]
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import gradio as gr
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 TOP_K = 5
 # Decoding a W*H image costs ~3*W*H bytes: refuse anything above 50 MP (~150 MB decoded) and
@@ -60,53 +62,137 @@ class Model(Protocol):
     settings: dict[str, Any]  # what the entry's read_settings returned
 
 
+# ---------------------------------------------------------------- inputs: files
+
+
+def uploaded_file(payload: Any, kind: str) -> tuple[Any, str]:
+    """(a path or byte stream to read, the name to show) from a Gradio file payload (FileData
+    dict), refusing any path the server did not receive as an upload.
+
+    With preprocess=False Gradio checks a payload's path only when it carries FileData's `meta`
+    marker: a hand-made {"path": "/srv/secret.png"} would reach this function unchecked, so the
+    path must lie in Gradio's upload folder (where uploads and the examples' copies live). A plain
+    str or Path comes from Python code calling the app (Gradio's validation turns a string sent
+    over HTTP for a file component away before it gets here), and is read as it is.
+    """
+    if isinstance(payload, (str, Path)):
+        return str(payload), Path(payload).name
+    if not isinstance(payload, dict):
+        raise InputError(f"No {kind} received; upload a file.")
+    path, url = payload.get("path"), payload.get("url") or ""
+    name = str(payload.get("orig_name") or Path(str(path or "upload")).name)
+    if path:
+        upload_folder = Path(gr.utils.get_upload_folder()).resolve()
+        if not Path(path).resolve().is_relative_to(upload_folder):
+            raise InputError(
+                f"'{name}' was not uploaded to this app: send the file itself "
+                "(gradio_client: handle_file(path)), not a path on the server."
+            )
+        return path, name
+    if url.startswith("data:"):  # webcam/clipboard images can arrive as a data URL
+        try:
+            return io.BytesIO(base64.b64decode(url.split(",", 1)[1], validate=True)), "pasted"
+        except (IndexError, binascii.Error) as err:
+            raise InputError(f"The {kind} data could not be read; upload it again.") from err
+    # Anything else (an http:// or file:// URL) is not fetched: no requests on a visitor's behalf.
+    raise InputError(f"No {kind} received; upload a file.")
+
+
+def _head(source: Any, size: int = 512) -> bytes:
+    """The first bytes of a path or an in-memory stream (its position left alone)."""
+    if isinstance(source, io.BytesIO):
+        return source.getvalue()[:size]
+    try:
+        with open(source, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
 # ---------------------------------------------------------------- inputs: images
 
+# Decoders an upload may reach: the common photo formats. PIL knows ~40 more, some with a long
+# record of decoder bugs, and EPS would run Ghostscript; none is worth that on a public page.
+# (The JPEG decoder also reads the MPO files many phones save.)
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+SHOWN_FORMATS = "PNG, JPEG, WebP, GIF or BMP"
+MAX_ASPECT = 20  # a 20000x10 strip is no picture a classifier can read after resizing to a square
+# What a file that is no image often is, by its first bytes: said in the message.
+KNOWN_CONTENT = {
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an Office document)",
+    b"\x7fELF": "a program",
+    b"MZ": "a Windows program",
+    b"\x1f\x8b": "a gzip archive",
+    b"RIFF": "a RIFF file (audio or video)",
+    b"ID3": "an MP3 file",
+}
 
-def _image_source(payload: Any) -> Any:
-    """A path or byte stream from a Gradio image payload (FileData dict), a path or a PIL image."""
-    if isinstance(payload, dict):
-        path, url = payload.get("path"), payload.get("url") or ""
-        if path:
-            return path
-        if url.startswith("data:"):  # webcam/clipboard images can arrive as a data URL
-            try:
-                return io.BytesIO(base64.b64decode(url.split(",", 1)[1], validate=True))
-            except (IndexError, binascii.Error) as err:
-                raise InputError("The image data could not be read; upload it again.") from err
-        raise InputError("No image received; upload an image (PNG, JPEG, WebP...).")
-    return payload
+
+def _not_an_image(name: str, head: bytes) -> InputError:
+    """The message for a file PIL will not open, saying what it is when that is recognisable."""
+    if not head:
+        return InputError(f"'{name}' is empty (0 bytes): upload the image file again.")
+    text = head.lstrip().lower()
+    if b"<svg" in text or (text.startswith(b"<?xml") and name.lower().endswith(".svg")):
+        return InputError(
+            f"'{name}' is an SVG (vector) image; this app reads pixels: export it as PNG and "
+            "upload that."
+        )
+    found = next((what for magic, what in KNOWN_CONTENT.items() if head.startswith(magic)), None)
+    if found is None and text.startswith(b"<"):
+        found = "an HTML or XML text"
+    what = f"is {found}, not an image" if found else "is not an image this app can read"
+    return InputError(
+        f"'{name}' {what}: upload a {SHOWN_FORMATS} image (what counts is the file's content, "
+        "not its name)."
+    )
+
+
+def _bomb(name: str, err: Exception) -> InputError:
+    # PIL refuses before decoding, saying "Image size (N pixels) exceeds limit of M pixels".
+    match = re.search(r"\((\d+) pixels\)", str(err))
+    declared = f"{int(match.group(1)) / 1e6:,.0f} MP" if match else "an enormous number of pixels"
+    return InputError(
+        f"'{name}' declares {declared} in a small file (a decompression bomb?); the limit is "
+        f"{MAX_PIXELS / 1e6:g} MP. Downscale the image and upload it again."
+    )
 
 
 def prepare_image(payload: Any) -> Prepared:
-    """Decode one uploaded image into RGB, refusing non-images and huge ones, shrinking big ones."""
+    """Decode one uploaded image into RGB, refusing non-images, decompression bombs, huge and
+    absurdly shaped images and damaged files, each with its own message; big images shrink."""
     if payload is None:
         raise InputError("No image: upload one, take a webcam picture or paste one.")
     if isinstance(payload, Image.Image):
-        image = payload
+        image, name = payload, "image"
     else:
+        source, name = uploaded_file(payload, "image")
         try:
-            image = Image.open(_image_source(payload))
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
-            name = payload.get("orig_name") if isinstance(payload, dict) else None
-            what = f"'{name}'" if name else "The uploaded file"
-            raise InputError(
-                f"{what} is not an image this app can read ({type(err).__name__}). "
-                "Upload a PNG, JPEG, WebP, GIF or BMP image."
-            ) from err
+            image = Image.open(source, formats=IMAGE_FORMATS)
+        except Image.DecompressionBombError as err:
+            raise _bomb(name, err) from None
+        except Exception:  # UnidentifiedImageError, or a header that crashes a parser
+            raise _not_an_image(name, _head(source)) from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise InputError(
             f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} MP); the limit is "
             f"{MAX_PIXELS / 1e6:g} MP. Downscale it and upload it again."
         )
-    note = None
+    if max(width, height) > MAX_ASPECT * max(min(width, height), 1):
+        raise InputError(
+            f"The image is {width}x{height} pixels: one side is over {MAX_ASPECT} times the "
+            "other, which leaves nothing to see once the model squeezes it into a square. Crop "
+            "it and upload it again."
+        )
     try:
         # JPEG can decode at 1/2, 1/4, 1/8 scale directly: far less memory for camera photos.
         image.draft("RGB", (MAX_SIDE, MAX_SIDE))
         image = ImageOps.exif_transpose(image).convert("RGB")
-    except (OSError, ValueError, SyntaxError) as err:
-        raise InputError(f"The image file is damaged ({err}); upload it again.") from err
+    except Exception as err:  # truncated data, a corrupt chunk, broken EXIF: never a crash
+        raise InputError(f"'{name}' is damaged or cut short ({err}); upload it again.") from None
+    note = None
     if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE))
     if max(width, height) > MAX_SIDE:
@@ -115,23 +201,44 @@ def prepare_image(payload: Any) -> Prepared:
 
 
 def example_file(value: str, folder: Path) -> str | None:
-    """An examples.json file entry as an absolute path; None when it is missing or outside
-    `folder`: the server hands example files to browsers, so only files inside it qualify."""
-    path = (folder / value).resolve()
-    return str(path) if path.is_file() and path.is_relative_to(folder) else None
+    """An examples.json file entry as a path inside `folder`; None when it is missing, names a
+    place outside it (`..`, an absolute path) or is a link to a file outside it: the server hands
+    example files to browsers, so only the model's own qualify.
+
+    In a Hub snapshot every file is a link into the cache's blobs/ folder (huggingface_hub's own
+    layout): those links qualify; a link in a local run directory must stay inside examples/.
+    """
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        return None
+    path = folder / value
+    roots = [folder.resolve()]
+    if folder.parent.parent.name == "snapshots":  # <cache>/models--o--n/snapshots/<rev>/examples
+        roots.append((folder.parent.parent.parent / "blobs").resolve())
+    target = path.resolve()
+    inside = any(target.is_relative_to(root) for root in roots)
+    return str(path) if inside and target.is_file() else None
 
 
 # ---------------------------------------------------------------- inputs: texts
 
 
 def prepare_text(text: Any) -> Prepared:
-    """Check one text input: non-empty, and cut to MAX_TEXT_CHARS characters."""
-    if not isinstance(text, str) or not text.strip():
+    """Check one text input: a non-empty string, cut to MAX_TEXT_CHARS characters, with any lone
+    surrogate (which JSON can carry but the tokenizer cannot encode) replaced."""
+    if text is not None and not isinstance(text, str):
+        raise InputError(f"Expected a text, got {type(text).__name__}: send a string.")
+    if not text or not "".join(c for c in text if c.isprintable()).strip():  # NULs, controls
         raise InputError("The text is empty: type or paste a sentence to classify.")
     text = text.strip()
+    notes = []
+    clean = text.encode("utf-8", errors="replace").decode("utf-8")
+    if clean != text:
+        text = clean
+        notes.append("Characters that are not valid Unicode were replaced by '?'.")
     if len(text) > MAX_TEXT_CHARS:
-        return Prepared(text[:MAX_TEXT_CHARS], f"Text cut to {MAX_TEXT_CHARS} characters.")
-    return Prepared(text)
+        text = text[:MAX_TEXT_CHARS]
+        notes.append(f"Text cut to {MAX_TEXT_CHARS} characters.")
+    return Prepared(text, " ".join(notes) or None)
 
 
 def example_text(value: str, folder: Path) -> str:
@@ -153,25 +260,6 @@ def text_truncation(pipe: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- inputs: audio
 
 
-def _audio_source(payload: Any) -> tuple[Any, str]:
-    """(a path or byte stream for soundfile, a name for messages) from a Gradio audio payload
-    (FileData dict, maybe a data URL from the microphone) or a path."""
-    if isinstance(payload, dict):
-        path, url = payload.get("path"), payload.get("url") or ""
-        name = payload.get("orig_name") or (Path(path).name if path else "the recording")
-        if path:
-            return path, name
-        if url.startswith("data:"):
-            try:
-                return io.BytesIO(base64.b64decode(url.split(",", 1)[1], validate=True)), name
-            except (IndexError, binascii.Error) as err:
-                raise InputError(
-                    "The audio data could not be read; record or upload it again."
-                ) from err
-        raise InputError("No audio received; upload a file or record with the microphone.")
-    return payload, Path(str(payload)).name
-
-
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
 
@@ -187,7 +275,8 @@ def decode_audio(payload: Any, rate: int, limit: float | None) -> Prepared:
 
     if payload is None:
         raise InputError("No audio: upload a file or record with the microphone.")
-    source, name = _audio_source(payload)
+    source, name = uploaded_file(payload, "audio")
+    name = "the recording" if name == "pasted" else name
     try:
         with soundfile.SoundFile(source) as clip:
             native, frames = clip.samplerate, clip.frames
@@ -269,6 +358,45 @@ def label_scores(output: list[dict], value: Any, model: Model) -> dict[str, floa
     return {o["label"]: float(o["score"]) for o in output}
 
 
+# ---------------------------------------------------------------- outputs: sets of labels
+
+# A multi-label run's per-label thresholds (hfft/run_files.py's THRESHOLDS_FILE, repeated here:
+# this file cannot import hfft), and the cut for a label it lacks.
+THRESHOLDS_FILE = "thresholds.json"
+DEFAULT_THRESHOLD = 0.5
+MARK = "✓ "  # before each label whose score reaches its threshold
+
+
+def is_multi_label(config: Any) -> bool:
+    """A model trained with one sigmoid per label (transformers' multi-label problem type)."""
+    return getattr(config, "problem_type", None) == "multi_label_classification"
+
+
+def read_thresholds(config: Any, extras_dir: Path | None) -> dict[str, Any]:
+    """{"thresholds": {label: cut}} from the run's thresholds.json; 0.5 where it is missing,
+    unreadable or lacks a label (a model trained outside hfft has none)."""
+    path = extras_dir / THRESHOLDS_FILE if extras_dir else None
+    try:
+        saved = json.loads(path.read_text()) if path and path.is_file() else {}
+    except (OSError, ValueError) as err:
+        print(f"[app] ignoring unreadable {path}: {err}")
+        saved = {}
+    saved = saved if isinstance(saved, dict) else {}
+    cuts = {}
+    for label in (str(config.id2label[i]) for i in sorted(config.id2label, key=int)):
+        value = saved.get(label)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        cuts[label] = float(value) if ok else DEFAULT_THRESHOLD
+    return {"thresholds": cuts}
+
+
+def marked_scores(output: list[dict], value: Any, model: Model) -> dict[str, float]:
+    """{label: score} for every label, each label at or above its threshold marked with MARK."""
+    cuts = model.settings.get("thresholds") or {}
+    marked = [(o["score"] >= cuts.get(o["label"], DEFAULT_THRESHOLD), o) for o in output]
+    return {(MARK if on else "") + o["label"]: float(o["score"]) for on, o in marked}
+
+
 def _no_kwargs(*_: Any) -> dict[str, Any]:
     return {}
 
@@ -336,6 +464,9 @@ class Interface:
     extra_files: tuple[str, ...] = ()
     # (config, folder of the run's extra files or None) -> Model.settings, read once at load.
     read_settings: Callable[[Any, Path | None], dict[str, Any]] = _no_settings
+    # Whether concurrent requests share one pipeline call (the pipeline pads a list of inputs
+    # into batches); False for a pipeline that gains nothing from it or cannot mix inputs.
+    batches: bool = True
 
 
 # ---------------------------------------------------------------- the table
@@ -376,16 +507,41 @@ SINGLE_LABEL_OUTPUT = OutputKind(
     call_kwargs=lambda pipe, model: {"top_k": top_k(model)},
 )
 
-# Task name (the recipe's `task:`, here equal to the pipeline tag) -> its interface, in the order
-# models are matched against them.
+# Every label's own sigmoid score, those at or above their threshold marked.
+MULTI_LABEL_OUTPUT = OutputKind(
+    component=lambda model: gr.Label(
+        label=f"Labels ({MARK.strip()} = predicted: score at or above its threshold)",
+        num_top_classes=len(model.labels),
+    ),
+    postprocess=marked_scores,
+    call_kwargs=lambda pipe, model: {"top_k": len(model.labels)},  # image pipelines default to 5
+)
+
+
+def _multi_label(task: str, architecture: str, input_kind: InputKind) -> Interface:
+    return Interface(
+        task, (architecture,), input_kind, MULTI_LABEL_OUTPUT, action="Tag",
+        matches=is_multi_label, extra_files=(THRESHOLDS_FILE,), read_settings=read_thresholds,
+    )  # fmt: skip
+
+
+# Task name (the recipe's `task:`, here equal to the pipeline tag; "multi-label ..." for the
+# multi-label scheme of one) -> its interface, in the order models are matched against them:
+# the multi-label entries (narrower: problem_type) before the single-label ones.
 INTERFACES: dict[str, Interface] = {
-    # Before text: wav2vec2-style audio heads share the *ForSequenceClassification suffix.
+    # First: wav2vec2-style audio heads share the *ForSequenceClassification suffix of text ones.
     "audio-classification": Interface(
         "audio-classification",
         ("ForAudioClassification", "ForSequenceClassification"),
         AUDIO_INPUT,
         SINGLE_LABEL_OUTPUT,
         matches=is_audio_model,
+    ),
+    "multi-label-image-classification": _multi_label(
+        "image-classification", "ForImageClassification", IMAGE_INPUT
+    ),
+    "multi-label-text-classification": _multi_label(
+        "text-classification", "ForSequenceClassification", TEXT_INPUT
     ),
     "image-classification": Interface(
         "image-classification", ("ForImageClassification",), IMAGE_INPUT, SINGLE_LABEL_OUTPUT

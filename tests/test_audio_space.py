@@ -54,6 +54,12 @@ def write(path: Path, data: bytes) -> str:
     return str(path)
 
 
+def upload(path: str, name: str | None = None) -> dict:
+    """The Space's payload for a file once uploaded (a copy in Gradio's upload folder)."""
+    payload = tiny.uploaded_image(Path(path))
+    return {**payload, "orig_name": name} if name else {"path": payload["path"]}
+
+
 @pytest.fixture(scope="module")
 def app():
     from hfft.serve import load_app_module
@@ -80,14 +86,14 @@ def test_the_space_serves_an_audio_model_with_an_audio_component(app, tmp_path):
     assert app.INTERFACES["audio-classification"].input.user_events == ("upload", "stop_recording")
     predict_fn = next(f for f in demo.fns.values() if f.api_name == "predict")
     stereo = np.stack([tiny.tone(660, 0.5, 44100)] * 2, axis=1)
-    upload = {"path": write(tmp_path / "up.wav", wav_bytes(stereo, 44100)), "orig_name": "up.wav"}
+    upload = upload(write(tmp_path / "up.wav", wav_bytes(stereo, 44100)), "up.wav")
     ((scores,),) = predict_fn.fn([upload])
     assert set(scores) == set(LABELS) and abs(sum(scores.values()) - 1) < 1e-4
 
 
 def test_stereo_44k_uploads_become_mono_at_the_models_rate(predictor, tmp_path):
     stereo = np.stack([tiny.tone(440, 0.5, 44100), tiny.tone(880, 0.5, 44100)], axis=1)
-    prepared = predictor.prepare({"path": write(tmp_path / "s.wav", wav_bytes(stereo, 44100))})
+    prepared = predictor.prepare(upload(write(tmp_path / "s.wav", wav_bytes(stereo, 44100))))
     assert prepared.value["sampling_rate"] == 16000 and prepared.value["raw"].shape == (8000,)
     assert prepared.note is None
 
@@ -102,18 +108,18 @@ def test_a_wav_header_that_lies_about_its_length(predictor, tmp_path):
     good = wav_bytes(tiny.tone(440, 2.0))
     claimed = 16000 * 600 * 2  # ten minutes of 16-bit samples; the file holds two seconds
     longer = good[:4] + struct.pack("<I", 36 + claimed) + good[8:40] + struct.pack("<I", claimed)
-    prepared = predictor.prepare({"path": write(tmp_path / "long.wav", longer + good[44:])})
+    prepared = predictor.prepare(upload(write(tmp_path / "long.wav", longer + good[44:])))
     # libsndfile counts the frames really there: 2 s, so no crop note, and the middle 1 s.
     assert prepared.value["raw"].shape == (16000,)
     assert "2.0 s long: its middle 1.0 s" in prepared.note
     none = good[:40] + struct.pack("<I", 0) + good[44:]
     with pytest.raises(Exception, match=r"'zero.wav' holds no audio samples"):
-        predictor.prepare({"path": write(tmp_path / "zero.wav", none), "orig_name": "zero.wav"})
+        predictor.prepare(upload(write(tmp_path / "zero.wav", none), "zero.wav"))
 
 
 def test_a_ten_minute_clip_is_cropped_per_max_duration_or_refused(app, predictor, tmp_path):
     ten = write(tmp_path / "ten.wav", wav_bytes(tiny.tone(440, 600.0, 8000), 8000))
-    prepared = predictor.prepare({"path": ten, "orig_name": "ten.wav"})
+    prepared = predictor.prepare(upload(ten, "ten.wav"))
     assert prepared.value["raw"].shape == (16000,)  # its middle 1 s, resampled from 8 kHz
     assert prepared.note == (
         "The clip is 10.0 minutes long: its middle 1.0 s was classified (the length the model "
@@ -121,13 +127,13 @@ def test_a_ten_minute_clip_is_cropped_per_max_duration_or_refused(app, predictor
     )
     whole = app.Predictor(app.load_info(str(make_audio_run(tmp_path / "whole", None))))
     with pytest.raises(Exception) as err:
-        whole.prepare({"path": ten, "orig_name": "ten.wav"})
+        whole.prepare(upload(ten, "ten.wav"))
     assert str(err.value) == (
         "'ten.wav' is 10.0 minutes long; this model reads whole clips, up to 60.0 s here. "
         "Trim it and upload it again."
     )
     bare = app.Predictor(app.load_info(str(make_audio_run(tmp_path / "bare", recipe=False))))
-    assert bare.prepare({"path": ten}).value["raw"].shape == (30 * 16000,)  # the default crop
+    assert bare.prepare(upload(ten)).value["raw"].shape == (30 * 16000,)  # the default crop
 
 
 @pytest.mark.parametrize(
@@ -143,7 +149,7 @@ def test_a_ten_minute_clip_is_cropped_per_max_duration_or_refused(app, predictor
     ],
 )
 def test_hostile_uploads_get_one_clear_message(predictor, tmp_path, make, message):
-    payload = {"path": write(tmp_path / "bad.wav", make()), "orig_name": "bad.wav"}
+    payload = upload(write(tmp_path / "bad.wav", make()), "bad.wav")
     with pytest.raises(Exception) as err:
         predictor.prepare(payload)
     assert type(err.value).__name__ == "InputError" and str(err.value).startswith(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,6 +229,59 @@ def make_audio_folder(
     return Path(path)
 
 
+# Multi-label fixtures: a set of labels per example, learnable from the input.
+TAGS = {"good": WORDS["positive"], "bad": WORDS["negative"], "film": ["film", "movie"]}
+
+
+def multilabel_tags(rows: int) -> list[list[str]]:
+    """Tag sets in a fixed cycle: single tags, pairs, all three and none (sorted lists)."""
+    cycle = [["good"], ["bad"], ["film"], ["bad", "film"], ["film", "good"], ["bad", "good"],
+             ["bad", "film", "good"], []]  # fmt: skip
+    return [cycle[i % len(cycle)] for i in range(rows)]
+
+
+def make_multilabel_text(
+    path: Path, rows: int = 40, seed: int = 0, name: str = "train.jsonl"
+) -> Path:
+    """JSON lines of short texts with a list of tags: `good`/`bad` when a positive/negative word
+    is in the text, `film` when "film" or "movie" is (the tiny text checkpoint's vocabulary)."""
+    rnd = random.Random(seed)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    filler = [w for w in FILLER if w not in TAGS["film"]]
+    lines = []
+    for tags in multilabel_tags(rows):
+        words = rnd.sample(filler, 3) + [rnd.choice(TAGS[t]) for t in tags]
+        rnd.shuffle(words)
+        lines.append(json.dumps({"sentence": " ".join(words), "tags": tags}))
+    out = path / name
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def make_multilabel_images(path: Path, rows: int = 40, seed: int = 0) -> Path:
+    """Noisy squares whose halves are coloured (left, right) by the row's colours (one colour
+    fills both halves; none: grey), with a JSON lines file of {image path, colour list}."""
+    rng = np.random.default_rng(seed)
+    cycle = [["red"], ["green"], ["blue"], ["blue", "red"], ["green", "red"], ["blue", "green"]]
+    folder = Path(path) / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(rows):
+        colours = cycle[i % len(cycle)] if i % 8 != 7 else []
+        halves = (colours * 2)[:2] if colours else []
+        pixels = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 128, dtype=np.int64)
+        for half, name in enumerate(halves):
+            pixels[:, half * IMAGE_SIZE // 2 : (half + 1) * IMAGE_SIZE // 2] = COLORS[name]
+        noisy = np.clip(pixels + rng.integers(-25, 25, size=pixels.shape), 0, 255)
+        file = folder / f"{i}.png"
+        Image.fromarray(noisy.astype(np.uint8)).save(file)
+        lines.append(json.dumps({"image": str(file), "colours": colours}))
+    out = Path(path) / "labels.jsonl"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # One tiny fixture per task, for the task contract test (tests/test_task_contract.py). A new
 # task adds its entry here: a checkpoint maker, a data maker returning the recipe's data:
@@ -243,6 +297,21 @@ class TaskFixture:
     predict_inputs: Callable[[Path], list[str]]
     # run directory -> one raw value for the Space's input component
     space_input: Callable[[Path], Any]
+
+
+def uploaded_image(path: Path) -> dict:
+    """The Space's payload for an image file once uploaded: a copy in Gradio's upload folder (the
+    app reads no file from anywhere else)."""
+    import shutil
+    import tempfile
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(dir=folder)) / Path(path).name
+    shutil.copyfile(path, copy)
+    return {"path": str(copy), "orig_name": Path(path).name}
 
 
 def _image_data(path: Path) -> dict:
@@ -269,18 +338,48 @@ TASK_FIXTURES: dict[str, TaskFixture] = {
         make_checkpoint=make_audio_checkpoint,
         make_data=_audio_data,
         predict_inputs=lambda data: [str(data / "tones" / "train" / "low")],
-        space_input=lambda run: {"path": str(run / "examples" / "0.wav")},
+        space_input=lambda run: uploaded_image(run / "examples" / "0.wav"),  # any file
     ),
     "image-classification": TaskFixture(
         make_checkpoint=make_image_checkpoint,
         make_data=_image_data,
         predict_inputs=lambda data: [str(data / "colors" / "train" / "red")],
-        space_input=lambda run: str(run / "examples" / "0.png"),
+        space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
     ),
     "text-classification": TaskFixture(
         make_checkpoint=make_text_checkpoint,
         make_data=_text_data,
         predict_inputs=lambda data: ["the movie was great fun", "an awful boring film"],
         space_input=lambda run: "the movie was really good",
+    ),
+}
+
+
+def _multilabel_image_data(path: Path) -> dict:
+    jsonl = make_multilabel_images(path / "tags", rows=48)
+    return {"path": str(jsonl), "test_fraction": 0.2, "validation_fraction": 0.2,
+            "columns": {"label": "colours"}}  # fmt: skip
+
+
+def _multilabel_text_data(path: Path) -> dict:
+    jsonl = make_multilabel_text(path / "tags", rows=48)
+    return {"path": str(jsonl), "test_fraction": 0.2, "validation_fraction": 0.2,
+            "columns": {"text": "sentence", "label": "tags"}}  # fmt: skip
+
+
+# The other label schemes a task can take, keyed by (task, label scheme name): the contract test
+# runs these through every piece too.
+SCHEME_FIXTURES: dict[tuple[str, str], TaskFixture] = {
+    ("image-classification", "multi-label"): TaskFixture(
+        make_checkpoint=make_image_checkpoint,
+        make_data=_multilabel_image_data,
+        predict_inputs=lambda data: [str(data / "tags" / "images")],
+        space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
+    ),
+    ("text-classification", "multi-label"): TaskFixture(
+        make_checkpoint=make_text_checkpoint,
+        make_data=_multilabel_text_data,
+        predict_inputs=lambda data: ["the movie was great fun", "an awful boring film"],
+        space_input=lambda run: "the film was really good",
     ),
 }

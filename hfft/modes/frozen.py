@@ -17,7 +17,7 @@ def apply(model: nn.Module, spec: Any) -> nn.Module:
     """Freeze everything but the head."""
     from hfft.modes.structure import anatomy, freeze, in_any
 
-    head = anatomy(model).head
+    head = anatomy(model, getattr(spec, "backbone", None)).head
     freeze(model, lambda name: not in_any(name, head))
     return model
 

@@ -19,15 +19,16 @@ TASKS: dict[str, Task] = {
 
 
 def task_of_config(config: Mapping[str, Any]) -> Task:
-    """The task of a saved model, from the `architectures` its config.json names."""
+    """The task of a saved model, from the `architectures` its config.json names, with the
+    label scheme its `problem_type` says."""
     architectures = config.get("architectures") or []
     for task in TASKS.values():
         if task.claims_config(config):
-            return task
+            return task.for_config(config)
     for architecture in architectures:
         for task in TASKS.values():
             if architecture.endswith(task.architecture_suffix):
-                return task
+                return task.for_config(config)
     handled = ", ".join(f"*{task.architecture_suffix}" for task in TASKS.values())
     raise HfftError(
         f"the model's config.json names architectures {architectures}; hfft handles "

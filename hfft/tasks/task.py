@@ -18,7 +18,7 @@ time (those are imported inside the functions).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +82,26 @@ class Modality:
     pipeline_reader: Callable[[Any], Callable[[Item], Item]] | None = None
 
 
+def top_predictions(
+    scores: list[dict[str, Any]], decision: Any, top_k: int, all_scores: bool
+) -> dict[str, Any]:
+    """The single-label `hfft predict` line: the `top_k` best labels (every label's score
+    too with `all_scores`)."""
+    out: dict[str, Any] = {"predictions": scores[:top_k]}
+    if all_scores:
+        out["scores"] = scores
+    return out
+
+
 @dataclass(frozen=True)
 class LabelScheme:
-    """How a task's targets are encoded, scored and reported."""
+    """How a task's targets are encoded, scored and reported.
+
+    `build_metrics` returns an object with preprocess_logits_for_metrics, compute_metrics,
+    names, report(predictions, label_ids), and the scheme's decision rule: fit(predictions,
+    label_ids) chooses it on the validation split after training (per-label thresholds; a no-op
+    for argmax), decision() is what `decision_file` saves (None: nothing), use(saved) loads it.
+    """
 
     name: str
     # {split: standardised split} -> (label names, splits with encoded labels); checks that no
@@ -119,6 +136,19 @@ class LabelScheme:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Metric names computed when eval.metrics is not set.
     default_metrics: tuple[str, ...] = ()
+    # ({split: standardised split}, the recipe's data spec) -> (why the data is in this scheme's
+    # form, the splits with their labels as the scheme reads them), or None when it is not; a
+    # task tries its `label_schemes` in order. None: every data is (the reason is "").
+    resolve: Callable[[dict[str, datasets.Dataset], Any], tuple[str, dict] | None] | None = None
+    # The run-directory file holding the decision rule `fit` chose (None: the scheme has none).
+    decision_file: str | None = None
+    # (every label's {"label", "score"} best first, the saved decision or None, --top-k,
+    # --all-scores) -> the fields of one `hfft predict` line besides "input".
+    predict_fields: Callable[[list[dict[str, Any]], Any, int, bool], dict[str, Any]] = (
+        top_predictions
+    )
+    # A sentence under the card's usage snippet (how to read the pipeline's scores).
+    usage_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,6 +183,32 @@ class Task:
     # suffix says (wav2vec2's audio classifier is *ForSequenceClassification, like a text one);
     # tried before the suffixes.
     claims_config: Callable[[Mapping[str, Any]], bool] = lambda config: False
+    # Every label scheme the task's data may ask for, in the order they are tried when data
+    # loads (`resolve_labels`); `labels` is the one in use. Empty: `labels` alone.
+    label_schemes: tuple[LabelScheme, ...] = ()
+
+    def resolve_labels(
+        self, splits: dict[str, datasets.Dataset], spec: Any
+    ) -> tuple[Task, str, dict[str, datasets.Dataset]]:
+        """(this task with the label scheme the data asks for, why, the splits with their labels
+        as that scheme reads them): the first of `label_schemes` whose `resolve` claims them."""
+        for scheme in self.label_schemes or (self.labels,):
+            claimed = scheme.resolve(splits, spec) if scheme.resolve else ("", splits)
+            if claimed is not None:
+                return replace(self, labels=scheme), claimed[0], claimed[1]
+        from hfft.errors import DataError
+
+        names = [scheme.name for scheme in self.label_schemes]
+        raise DataError(f"the label column fits none of {self.name}'s label schemes ({names})")
+
+    def for_config(self, config: Mapping[str, Any]) -> Task:
+        """This task with the label scheme of a saved model, told by its config's problem_type
+        (the scheme whose model_kwargs set it; else the default)."""
+        problem = config.get("problem_type")
+        for scheme in self.label_schemes:
+            if problem and scheme.model_kwargs.get("problem_type") == problem:
+                return replace(self, labels=scheme)
+        return self
 
     @property
     def input_column(self) -> str:
