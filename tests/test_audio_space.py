@@ -86,8 +86,8 @@ def test_the_space_serves_an_audio_model_with_an_audio_component(app, tmp_path):
     assert app.INTERFACES["audio-classification"].input.user_events == ("upload", "stop_recording")
     predict_fn = next(f for f in demo.fns.values() if f.api_name == "predict")
     stereo = np.stack([tiny.tone(660, 0.5, 44100)] * 2, axis=1)
-    upload = upload(write(tmp_path / "up.wav", wav_bytes(stereo, 44100)), "up.wav")
-    ((scores,),) = predict_fn.fn([upload])
+    payload = upload(write(tmp_path / "up.wav", wav_bytes(stereo, 44100)), "up.wav")
+    ((scores,),) = predict_fn.fn([payload])
     assert set(scores) == set(LABELS) and abs(sum(scores.values()) - 1) < 1e-4
 
 
@@ -225,3 +225,10 @@ def test_a_trained_audio_run_pushes_its_clips_and_a_space_that_decodes_them(tmp_
     assert "would push Gradio Space user/tones" in out and "  requirements.txt" in out
     requirements = (Path(__file__).parent.parent / "space" / "requirements.txt").read_text()
     assert "soundfile==" in requirements and "soxr==" in requirements
+
+
+def test_a_path_on_the_server_is_not_an_upload(predictor, tmp_path):
+    secret = write(tmp_path / "secret.wav", wav_bytes(tiny.tone(440)))
+    with pytest.raises(Exception, match="'secret.wav' was not uploaded to this app"):
+        predictor.prepare({"path": secret, "orig_name": "secret.wav"})
+    assert predictor.prepare(secret).value["sampling_rate"] == 16000  # Python callers' paths
