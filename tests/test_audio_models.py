@@ -228,8 +228,17 @@ def test_frozen_ast_without_random_inputs_caches_its_features(tmp_path, caplog):
         augmentation={"enabled": False}, train_crop="center",
     )  # fmt: skip
     with caplog.at_level(logging.INFO, logger="hfft"):
-        train(recipe)
+        cached = train(recipe).run_dir
     assert "caching frozen-backbone features: frozen backbone and fixed inputs" in caplog.text
+    plain = recipe_for(
+        checkpoint, data, tmp_path / "plain", {"mode": "frozen", "cache_features": False},
+        augmentation={"enabled": False}, train_crop="center",
+    )  # fmt: skip
+    plain_dir = train(plain).run_dir
+    a = load_file(str(cached / "model.safetensors"))
+    b = load_file(str(plain_dir / "model.safetensors"))
+    for key in ("classifier.dense.weight", "classifier.dense.bias"):
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)  # the same head
 
 
 def test_an_audio_model_is_told_from_a_text_one_by_its_config():
