@@ -146,7 +146,17 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "frozen, LoRA) and from scratch, and compare them on a held-out test split: "
         "OUT/results.md, OUT/results.png. Runs the recipes in recipes/demo/; no network.",
     )
-    p.add_argument("--out", default="demo-out", help="output directory (default: demo-out)")
+    p.add_argument(
+        "--task",
+        default=None,
+        help="the story of another task: audio-classification pretrains on spoken digits and "
+        "fine-tunes on command words (espeak-ng voices; recipes/demo-audio/)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default: demo-out, demo-out-audio for the audio story)",
+    )
     p.add_argument(
         "--quick",
         action="store_true",

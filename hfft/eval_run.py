@@ -74,7 +74,7 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
         folder = re.sub(r"[^\w.-]+", "_", f"{label}-{split}")
     prepared = task.prepare(splits, processor, recipe)
     trainer = Trainer(
-        model=checkpoint.load_model(task, saved, names),
+        model=task.adapt_model(checkpoint.load_model(task, saved, names), processor, recipe),
         args=evaluation_arguments(recipe, task, run_dir),
         eval_dataset=prepared[split],
         data_collator=task.collator(processor),

@@ -135,6 +135,12 @@ def dummy_inputs(model: nn.Module, length: int) -> dict[str, torch.Tensor] | Non
         generator = torch.Generator().manual_seed(0)
         pixels = torch.randn(1, channels, height, width, generator=generator)
         return {"pixel_values": pixels.to(model.device, model.dtype)}
+    frames, bins = getattr(config, "max_length", None), getattr(config, "num_mel_bins", None)
+    if kind == "input_values" and isinstance(frames, int) and isinstance(bins, int):
+        # A spectrogram model (AST): the feature extractor's fixed (frames, mel bins) grid.
+        generator = torch.Generator().manual_seed(0)
+        values = torch.randn(1, frames, bins, generator=generator)
+        return {"input_values": values.to(model.device, model.dtype)}
     return None
 
 

@@ -125,8 +125,10 @@ def predict(
         **task.labels.predict_kwargs(classifier),
     }
 
+    reader = modality.pipeline_reader
+    read = reader(classifier) if reader else modality.read_input
     for chunk in _chunks(items, batch_size * _CHUNK_BATCHES):
-        chunk = [modality.read_input(item) if item.error is None else item for item in chunk]
+        chunk = [read(item) if item.error is None else item for item in chunk]
         good = [item for item in chunk if item.error is None]
         payloads = [item.payload for item in good]
         outputs = iter(classifier(payloads, **call_kwargs) if payloads else [])

@@ -150,7 +150,7 @@ def build_run(recipe: Recipe) -> Run:
         )
     if mode_ok and data is not preflight.FAILED and args is not preflight.FAILED:
         set_seed(args.seed)  # the new head's initialisation
-        model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
+        model = problems.run(_load_model_in_mode, task, recipe, data.label_names, processor)
     problems.raise_if_any()
 
     if args.gradient_checkpointing:
@@ -193,8 +193,12 @@ def build_run(recipe: Recipe) -> Run:
     return Run(recipe, task, data, prepared, processor, model, trainer)
 
 
-def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str]) -> Any:
+def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str], processor: Any) -> Any:
+    from hfft.preflight import FAILED
+
     model = checkpoint.load_model(task, recipe.model, label_names)
+    if processor is not FAILED:  # else its problem is reported, and nothing trains
+        model = task.adapt_model(model, processor, recipe)
     return modes.apply_mode(model, recipe.model)
 
 

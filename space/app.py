@@ -229,6 +229,8 @@ class Predictor:
         self.pipe = pipeline(
             self.interface.pipeline_task, model=info.model, device=self.settings.device
         )
+        bind = self.interface.input.prepare_for
+        self._prepare = bind(self.pipe, info) if bind else self.interface.input.prepare
         # Computed once: they depend on the model only (top_k, the tokenizer's length...).
         self.call_kwargs = {
             **self.interface.input.call_kwargs(self.pipe),
@@ -237,7 +239,7 @@ class Predictor:
 
     def prepare(self, value: Any) -> Prepared:
         """Decode/check one input; raises InputError with a message for the user."""
-        return self.interface.input.prepare(value)
+        return self._prepare(value)
 
     def predict(self, values: Sequence[Any]) -> list[Any]:
         """The output component's value for each prepared input, one forward pass per batch."""

@@ -36,6 +36,11 @@ TOP_K = 5
 MAX_PIXELS = 50_000_000
 MAX_SIDE = 2048
 MAX_TEXT_CHARS = 20_000  # longer texts are cut before tokenizing (the model truncates anyway)
+# Audio: the crop length of a model without a recipe; the longest clip a model trained on whole
+# clips (data.max_duration: null) is given; sample rates a real recording can have.
+DEFAULT_CLIP_SECONDS = 30.0
+MAX_WHOLE_CLIP_SECONDS = 60.0
+MIN_RATE, MAX_RATE = 1_000, 384_000
 
 
 class InputError(ValueError):
@@ -265,6 +270,94 @@ def token_windows(pipe: Any) -> dict[str, Any]:
     return {"stride": max(1, tokenizer.model_max_length // 4)}
 
 
+# ---------------------------------------------------------------- inputs: audio
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
+
+
+def decode_audio(payload: Any, rate: int, limit: float | None) -> Prepared:
+    """Decode one clip (soundfile: WAV, FLAC, OGG, MP3; no FFmpeg) to mono float32 at `rate` Hz,
+    only its middle `limit` seconds (the crop the model was trained on) read when it is longer.
+    With no limit (a model trained on whole clips) a clip over MAX_WHOLE_CLIP_SECONDS is refused.
+    The frame count comes from libsndfile, which checks a WAV header's length against the data
+    actually there, so a header that lies about its length decodes what the file holds."""
+    import soundfile
+    import soxr
+
+    if payload is None:
+        raise InputError("No audio: upload a file or record with the microphone.")
+    source, name = uploaded_file(payload, "audio")
+    name = "the recording" if name == "pasted" else name
+    try:
+        with soundfile.SoundFile(source) as clip:
+            native, frames = clip.samplerate, clip.frames
+            if not MIN_RATE <= native <= MAX_RATE:
+                raise InputError(
+                    f"'{name}' claims a sample rate of {native} Hz, which no recording has; "
+                    "export it again as WAV or FLAC."
+                )
+            length = frames / native
+            if limit is None and length > MAX_WHOLE_CLIP_SECONDS:
+                raise InputError(
+                    f"'{name}' is {_duration(length)} long; this model reads whole clips, up to "
+                    f"{_duration(MAX_WHOLE_CLIP_SECONDS)} here. Trim it and upload it again."
+                )
+            note = None
+            if limit is not None and length > limit:
+                clip.seek(int((length - limit) / 2 * native))
+                frames = int(limit * native)
+                note = (
+                    f"The clip is {_duration(length)} long: its middle {_duration(limit)} was "
+                    "classified (the length the model was trained on)."
+                )
+            samples = clip.read(frames, dtype="float32", always_2d=True)
+    except InputError:
+        raise
+    except Exception as err:  # soundfile's LibsndfileError, RuntimeError, TypeError...
+        raise InputError(
+            f"'{name}' is not an audio file this app can read ({type(err).__name__}). "
+            "Upload a WAV, FLAC, OGG or MP3 file."
+        ) from err
+    if samples.shape[0] == 0:
+        raise InputError(f"'{name}' holds no audio samples; record or upload it again.")
+    mono = samples.mean(axis=1)
+    if float(abs(mono).max()) <= 1 / 32768:
+        raise InputError(f"'{name}' is silent; record or upload a clip with sound in it.")
+    if native != rate:
+        mono = soxr.resample(mono, native, rate, quality="HQ").astype("float32")
+    return Prepared({"raw": mono, "sampling_rate": rate}, note)
+
+
+def audio_for(pipe: Any, model: Model) -> Callable[[Any], Prepared]:
+    """The audio `prepare` for this model: its feature extractor's rate, and the crop length of
+    its recipe (`data.max_duration`; DEFAULT_CLIP_SECONDS without a recipe)."""
+    rate = pipe.feature_extractor.sampling_rate
+    data = model.recipe.get("data") if isinstance(model.recipe.get("data"), dict) else {}
+    limit = data.get("max_duration", DEFAULT_CLIP_SECONDS)
+    limit = float(limit) if isinstance(limit, (int, float)) and limit > 0 else None
+    return lambda payload: decode_audio(payload, rate, limit)
+
+
+def _no_audio_model(payload: Any) -> Prepared:
+    raise InputError("This input needs the model's feature extractor: it is read per model.")
+
+
+def is_audio_model(config: Any) -> bool:
+    """An audio classifier: an *ForAudioClassification class, or a model type transformers lists
+    for audio classification (wav2vec2, HuBERT and WavLM heads are *ForSequenceClassification,
+    like text ones)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES,
+    )
+
+    architectures = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForAudioClassification") for a in architectures):
+        return True
+    return getattr(config, "model_type", None) in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+
 # ---------------------------------------------------------------- outputs: labels
 
 
@@ -368,6 +461,9 @@ class InputKind:
     submit_events: tuple[str, ...] = ()
     # (pipeline) -> kwargs every pipeline call needs for this modality, computed once.
     call_kwargs: Callable[[Any], dict[str, Any]] = _no_kwargs
+    # (pipeline, model) -> the `prepare` to use for this model, when decoding depends on it
+    # (audio resampled to the feature extractor's rate); None: `prepare` as it is.
+    prepare_for: Callable[[Any, Model], Callable[[Any], Prepared]] | None = None
 
 
 @dataclass(frozen=True)
@@ -426,6 +522,16 @@ TEXT_INPUT = InputKind(
     call_kwargs=text_truncation,
 )
 
+AUDIO_INPUT = InputKind(
+    component=lambda: gr.Audio(
+        label="Audio", sources=["upload", "microphone"], type="filepath", format="wav"
+    ),
+    prepare=_no_audio_model,
+    read_example=example_file,
+    user_events=("upload", "stop_recording"),
+    prepare_for=audio_for,
+)
+
 # The top labels with their scores: gr.Label's {label: score}, which the API returns as
 # {"label": top label, "confidences": [{"label", "confidence"}, ...]}.
 SINGLE_LABEL_OUTPUT = OutputKind(
@@ -478,6 +584,14 @@ def _multi_label(task: str, architecture: str, input_kind: InputKind) -> Interfa
 # multi-label scheme of one) -> its interface, in the order models are matched against them:
 # the multi-label entries (narrower: problem_type) before the single-label ones.
 INTERFACES: dict[str, Interface] = {
+    # First: wav2vec2-style audio heads share the *ForSequenceClassification suffix of text ones.
+    "audio-classification": Interface(
+        "audio-classification",
+        ("ForAudioClassification", "ForSequenceClassification"),
+        AUDIO_INPUT,
+        SINGLE_LABEL_OUTPUT,
+        matches=is_audio_model,
+    ),
     "multi-label-image-classification": _multi_label(
         "image-classification", "ForImageClassification", IMAGE_INPUT
     ),

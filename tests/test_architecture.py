@@ -14,8 +14,9 @@ PACKAGE = ROOT / "hfft"
 MAX_LINES = 400
 # Task names and modality column names belong to hfft/tasks/ (and the Space's interface table).
 TASK_LITERALS = (
-    *("image", "text", "tokens"),
-    *("image-classification", "text-classification", "token-classification"),
+    *("audio", "image", "text", "tokens"),
+    *("audio-classification", "image-classification", "text-classification"),
+    "token-classification",
 )
 MODE_LITERALS = ("full", "frozen", "lora")
 

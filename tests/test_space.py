@@ -530,11 +530,13 @@ def test_a_space_without_its_variable_serves_the_model_named_in_its_model_file(
 # ---------------------------------------------------------------- the Space files
 
 
-SPACE_REQUIREMENTS = {"transformers", "torch", "gradio", "huggingface_hub", "PIL", "yaml"}
+SPACE_REQUIREMENTS = {
+    "transformers", "torch", "gradio", "huggingface_hub", "PIL", "yaml", "soundfile", "soxr"
+}  # fmt: skip
 # What only the interface table may name: the modalities, the task names, and the components that
 # belong to one modality (PIL, too: see the import test).
-TASK_LITERALS = ("image-classification", "text-classification")
-MODALITY_LITERALS = ("image", "text")
+TASK_LITERALS = ("audio-classification", "image-classification", "text-classification")
+MODALITY_LITERALS = ("audio", "image", "text")
 MODALITY_CODE = re.compile(r"\bgr\.(?:Image|Label|Audio|HighlightedText|AnnotatedImage)\b")
 
 
@@ -703,7 +705,10 @@ def test_space_requirements_and_front_matter_match_the_pinned_versions():
         if line.strip() and not line.startswith("#"):
             name, version = line.split("==")
             reqs[name.strip().lower().replace("_", "-")] = version.strip()
-    assert set(reqs) == {"transformers", "torch", "gradio", "huggingface-hub", "pillow", "pyyaml"}
+    assert set(reqs) == {
+        "transformers", "torch", "gradio", "huggingface-hub", "pillow", "pyyaml", "soundfile",
+        "soxr",
+    }  # fmt: skip
     assert all(reqs[name] == pins[name] for name in reqs), (reqs, pins)
 
     readme = (ROOT / "space" / "README.md").read_text()

@@ -133,6 +133,104 @@ def make_text_csv(path: Path, rows: int = 24, seed: int = 0, name: str = "train.
     return out
 
 
+AUDIO_RATE = 16000
+TONES = {"low": 220.0, "mid": 660.0, "high": 1980.0}
+
+
+def audio_config(model_type: str = "wav2vec2", num_labels: int = 3, **extra: Any):
+    """A tiny random config of an audio-classification architecture (16 kHz input)."""
+    from transformers import ASTConfig, HubertConfig, Wav2Vec2Config, WavLMConfig, WhisperConfig
+
+    labels = {"num_labels": num_labels, **extra}
+    encoder = dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), num_feat_extract_layers=2,
+        num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, classifier_proj_size=16,
+    )  # fmt: skip
+    if model_type in ("wav2vec2", "hubert", "wavlm"):
+        cls = {"wav2vec2": Wav2Vec2Config, "hubert": HubertConfig, "wavlm": WavLMConfig}
+        return cls[model_type](**encoder, **labels)
+    if model_type == "ast":
+        return ASTConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+            num_mel_bins=16, max_length=64, patch_size=8, frequency_stride=8, time_stride=8,
+            **labels,
+        )  # fmt: skip
+    if model_type == "whisper":
+        labels.setdefault("max_source_positions", 50)  # a 1 s window: 100 mel frames, stride 2
+        return WhisperConfig(
+            d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=37,
+            decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=37, num_mel_bins=16,
+            classifier_proj_size=16, **labels,
+        )  # fmt: skip
+    raise ValueError(f"no tiny audio config for {model_type!r}")
+
+
+def audio_feature_extractor(model_type: str = "wav2vec2", window_seconds: int = 1):
+    """The feature extractor of a tiny audio model of `model_type`."""
+    from transformers import ASTFeatureExtractor, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+
+    if model_type == "ast":
+        return ASTFeatureExtractor(num_mel_bins=16, max_length=64, sampling_rate=AUDIO_RATE)
+    if model_type == "whisper":
+        return WhisperFeatureExtractor(
+            feature_size=16, sampling_rate=AUDIO_RATE, chunk_length=window_seconds
+        )
+    return Wav2Vec2FeatureExtractor(
+        sampling_rate=AUDIO_RATE, do_normalize=True, return_attention_mask=True
+    )
+
+
+def make_audio_checkpoint(
+    path: Path, model_type: str = "wav2vec2", num_labels: int = 3, window_seconds: int = 1
+) -> Path:
+    """Save a tiny random audio classifier and its feature extractor as a checkpoint directory
+    (a Whisper one with a `window_seconds` window: 50 encoder positions per second)."""
+    import torch
+    from transformers import AutoModelForAudioClassification
+
+    extra = {"max_source_positions": 50 * window_seconds} if model_type == "whisper" else {}
+    torch.manual_seed(0)
+    config = audio_config(model_type, num_labels, **extra)
+    AutoModelForAudioClassification.from_config(config).save_pretrained(path)
+    audio_feature_extractor(model_type, window_seconds).save_pretrained(path)
+    return Path(path)
+
+
+def tone(
+    freq: float, seconds: float = 0.4, rate: int = AUDIO_RATE, seed: int = 0, channels: int = 1
+) -> np.ndarray:
+    """A noisy sine tone, (frames,) or (frames, channels) float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(t.size)
+    wave = wave.astype(np.float32)
+    return np.stack([wave] * channels, axis=1) if channels > 1 else wave
+
+
+def make_audio_folder(
+    path: Path, per_class: int = 6, splits: tuple[str, ...] = ("train",), seed: int = 0
+) -> Path:
+    """An `audiofolder` dataset of noisy tones: class = pitch; sample rates and formats vary
+    (16 and 22.05 kHz, 16-bit PCM and float WAV, FLAC) so every clip is resampled or not."""
+    import soundfile
+
+    formats = [
+        (AUDIO_RATE, ".wav", "PCM_16"),
+        (22050, ".wav", "FLOAT"),
+        (AUDIO_RATE, ".flac", "PCM_24"),
+    ]
+    for split in splits:
+        for name, freq in TONES.items():
+            folder = Path(path) / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                rate, ext, subtype = formats[i % len(formats)]
+                wave = tone(freq * (1 + 0.02 * i), 0.3 + 0.05 * (i % 3), rate, seed + i)
+                soundfile.write(folder / f"{name}_{i}{ext}", wave, rate, subtype=subtype)
+    return Path(path)
+
+
 # Multi-label fixtures: a set of labels per example, learnable from the input.
 TAGS = {"good": WORDS["positive"], "bad": WORDS["negative"], "film": ["film", "movie"]}
 
@@ -241,7 +339,19 @@ def _text_data(path: Path) -> dict:
             "columns": {"text": "sentence", "label": "sentiment"}}  # fmt: skip
 
 
+def _audio_data(path: Path) -> dict:
+    folder = make_audio_folder(path / "tones", per_class=6)
+    return {"path": "audiofolder", "data_dir": str(folder), "test_fraction": 0.2,
+            "validation_fraction": 0.2}  # fmt: skip
+
+
 TASK_FIXTURES: dict[str, TaskFixture] = {
+    "audio-classification": TaskFixture(
+        make_checkpoint=make_audio_checkpoint,
+        make_data=_audio_data,
+        predict_inputs=lambda data: [str(data / "tones" / "train" / "low")],
+        space_input=lambda run: uploaded_image(run / "examples" / "0.wav"),  # any file
+    ),
     "image-classification": TaskFixture(
         make_checkpoint=make_image_checkpoint,
         make_data=_image_data,

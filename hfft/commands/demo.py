@@ -1,4 +1,5 @@
-"""`hfft demo [--out DIR] [--quick] [--threads N]`: the transfer-learning story, offline."""
+"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N]`: the transfer-learning story,
+offline (handwritten digits; `--task audio-classification`: spoken words)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ log = logging.getLogger("hfft")
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo (hfft.demo) offline and print its comparison table."""
-    from hfft.demo import OFFLINE_ENV, format_table, run_demo
+    from hfft.demo import OFFLINE_ENV, format_table, run_demo, story_for
 
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
-    result = run_demo(Path(args.out), quick=args.quick, threads=args.threads)
+    story = story_for(args.task)
+    out = Path(args.out or story.out)
+    result = run_demo(out, quick=args.quick, threads=args.threads, story=story)
     print()
     print(format_table(result.rows))
     print()

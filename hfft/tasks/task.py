@@ -93,6 +93,10 @@ class Modality:
     readers: Mapping[str, Callable[[Mapping[str, Sequence[str]]], Any]] = field(
         default_factory=dict
     )
+    # `hfft predict`: (the pipeline) -> the read_input to use with it, when what the pipeline is
+    # fed depends on its processor (audio resampled to the feature extractor's rate); None: use
+    # read_input as it is.
+    pipeline_reader: Callable[[Any], Callable[[Item], Item]] | None = None
 
 
 def top_predictions(
@@ -192,6 +196,18 @@ class Task:
     training_defaults: Mapping[str, Any] = field(default_factory=dict)
     # What the card calls the part of the model that is new ("classification head").
     head_name: str = "classification head"
+    # (task model just built) -> the same model, its backbone named where transformers'
+    # base_model_prefix names none (Whisper's classifier keeps its encoder in `encoder`), before
+    # anything looks for its head.
+    locate_backbone: Callable[[Any], Any] = lambda model: model
+    # (task model just loaded, its processor, recipe) -> the model to put in its mode, for what
+    # the checkpoint alone cannot say (Whisper's 30 s window cut to data.max_duration); the
+    # processor may be adjusted to match. Also applied to a saved model evaluated by `hfft eval`.
+    adapt_model: Callable[[Any, Any, Any], Any] = lambda model, processor, recipe: model
+    # (a saved config.json) -> True when this task serves the model whatever its architecture
+    # suffix says (wav2vec2's audio classifier is *ForSequenceClassification, like a text one);
+    # tried before the suffixes.
+    claims_config: Callable[[Mapping[str, Any]], bool] = lambda config: False
     # Every label scheme the task's data may ask for, in the order they are tried when data
     # loads (`resolve_labels`); `labels` is the one in use. Empty: `labels` alone.
     label_schemes: tuple[LabelScheme, ...] = ()
