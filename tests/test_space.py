@@ -271,9 +271,7 @@ def test_image_app_predicts_the_models_label_names(image_app):
         assert result["label"] == expected
 
 
-def test_image_app_reports_bad_uploads_and_keeps_serving(
-    inputs, image_app, tmp_path, monkeypatch
-):
+def test_image_app_reports_bad_uploads_and_keeps_serving(inputs, image_app, tmp_path, monkeypatch):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -285,9 +283,7 @@ def test_image_app_reports_bad_uploads_and_keeps_serving(
     ):
         image_app.client.predict(handle_file(str(not_image)), api_name="/predict")
 
-    monkeypatch.setattr(
-        inputs, "MAX_PIXELS", 100
-    )  # the example images (32x32) are now too large
+    monkeypatch.setattr(inputs, "MAX_PIXELS", 100)  # the example images (32x32) are now too large
     with pytest.raises(AppError, match=r"32x32 pixels .* Downscale it"):
         image_app.client.predict(example, api_name="/predict")
     monkeypatch.undo()
@@ -565,7 +561,9 @@ def test_space_files_import_nothing_but_their_requirements():
     assert all("hfft" not in found for found in imports.values()), imports
     assert set().union(*imports.values()) == SPACE_REQUIREMENTS
     decoding = {"inputs.py"}  # decoding uploads is the inputs' job
-    assert all("PIL" not in found for name, found in imports.items() if name not in decoding)  # decoding is the table's job
+    assert all(
+        "PIL" not in found for name, found in imports.items() if name not in decoding
+    )  # decoding is the table's job
 
 
 def test_generic_shell_has_no_task_literals():
