@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,9 @@ _AVERAGES = frozenset({"macro", "micro", "weighted", "samples"})
 _PER_LABEL_TABLES = (("per_class", "Per class"), ("per_label", "Per label"))
 # the splits of the recipe's dataset: the only results the model-index attributes to it
 RUN_SPLITS = ("train", "validation", "test")
+# A split's baselines in metrics.json ({name: metrics entry}), and the card's title for each.
+BASELINES_KEY = "baselines"
+BASELINE_TITLES = {"zero_shot": "zero-shot (class prompts, no training)"}
 _FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub")
 
 
@@ -164,8 +167,14 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     )
 
 
-def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    """The full README.md text (metadata + body) for a run."""
+def build_card(
+    run_dir: str | Path,
+    recipe: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    summary: Callable[[str, str], str] | None = None,
+) -> str:
+    """The full README.md text (metadata + body) for a run; `summary` (base model, dataset) ->
+    the opening sentence, for a run that was not fine-tuned (zero-shot)."""
     run_dir = Path(run_dir)
     card_data = build_card_data(recipe, metrics)
     task, num_labels = _task_of_run(run_dir, recipe)
@@ -185,11 +194,13 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         if dataset_id
         else f"a local dataset (`{dataset_name}`)"
     )
-    parts = [
-        f"# {card_data.model_name}",
-        f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from {base} "
-        f"on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}.",
-    ]
+    opening = (
+        summary(base, dataset)
+        if summary is not None
+        else f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from "
+        f"{base} on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}."
+    )
+    parts = [f"# {card_data.model_name}", opening]
 
     splits = _ordered_splits(metrics)
     if splits:
@@ -198,8 +209,17 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
             [s, *(f"{metrics[s][n]:.4f}" if n in metrics[s] else "–" for n in names)]
             for s in splits
         ]
-        parts += ["## Results", _table(["split", *(_metric_parts(n)[1] for n in names)], rows)]
+        header = ["split", *(_metric_parts(n)[1] for n in names)]
         main = primary_split(splits)
+        baselines = metrics[main].get(BASELINES_KEY) or {}
+        if baselines:  # rows above the model's: what its score has to beat
+            header = ["model", *header]
+            rows = [
+                [f"baseline: {BASELINE_TITLES.get(b, b)}", main]
+                + [f"{e[n]:.4f}" if n in e else "–" for n in names]
+                for b, e in baselines.items()
+            ] + [["this model", *row] for row in rows]
+        parts += ["## Results", _table(header, rows)]
         for key, title in _PER_LABEL_TABLES:
             per_class = metrics[main].get(key) or {}
             if not per_class:
@@ -227,7 +247,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     parts += [
         "## Usage",
         "```python\nfrom transformers import pipeline\n\n"
-        f'classifier = pipeline("{task.name}", model="{target}")\n'
+        f'classifier = pipeline("{task.name}", model="{target}"{_code_kwarg(run_dir)})\n'
         f"print(classifier({example}{task.labels.usage_kwargs.format(num_labels=num_labels)}))"
         "\n```",
         # one shell word: a text example unquoted would be predicted word by word
@@ -254,6 +274,18 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     return redact(text, secrets=(), mask=PUBLISHED_MASK)
 
 
+def _code_kwarg(run_dir: Path) -> str:
+    """`, trust_remote_code=True` for a model whose class ships with it (config.json's
+    auto_map: hfft's zero-shot classifier, modeling_zero_shot.py beside the weights)."""
+    import json
+
+    try:
+        config = json.loads((run_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return ""
+    return ", trust_remote_code=True" if config.get("auto_map") else ""
+
+
 def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
     """(the recipe's task with the label scheme of the saved model, its number of labels), from
     the run's config.json (the default scheme when there is none yet)."""
@@ -269,9 +301,12 @@ def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
 
 
 def write_model_card(
-    run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]
+    run_dir: str | Path,
+    recipe: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    summary: Callable[[str, str], str] | None = None,
 ) -> Path:
     """Write README.md (the model card) into `run_dir` and return its path."""
     path = Path(run_dir) / CARD_FILE
-    ModelCard(build_card(run_dir, recipe, metrics)).save(path)
+    ModelCard(build_card(run_dir, recipe, metrics, summary)).save(path)
     return path

@@ -137,10 +137,6 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         return task.locate_backbone(
             auto.from_config(load_config(spec, num_labels=len(label_names), **labels))
         )
-    if spec.head_init is not None:  # the head starts from the checkpoint's class prompts
-        from hfft.zero_shot import load_zero_shot_model
-
-        return task.locate_backbone(load_zero_shot_model(task, spec, label_names))
     checkpoint = resolve(spec.checkpoint)
     # Every run loads its model here before its Trainer exists: the place to quiet what the
     # Trainer would say.

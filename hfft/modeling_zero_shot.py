@@ -83,7 +83,7 @@ class HfftCLIPZeroShotForImageClassification(_ZeroShotHead, CLIPPreTrainedModel)
 
     config_class = HfftCLIPZeroShotConfig
     main_input_name = "pixel_values"
-    input_modalities = ("image",)
+    input_modalities = CLIPVisionModel.input_modalities
 
     def __init__(self, config: HfftCLIPZeroShotConfig) -> None:
         super().__init__(config)
@@ -112,7 +112,7 @@ class HfftSiglipZeroShotForImageClassification(_ZeroShotHead, SiglipPreTrainedMo
 
     config_class = HfftSiglipZeroShotConfig
     main_input_name = "pixel_values"
-    input_modalities = ("image",)
+    input_modalities = SiglipVisionModel.input_modalities
 
     def __init__(self, config: HfftSiglipZeroShotConfig) -> None:
         super().__init__(config)

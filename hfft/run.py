@@ -194,9 +194,10 @@ def build_run(recipe: Recipe) -> Run:
 
 
 def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str], processor: Any) -> Any:
+    from hfft import head_init
     from hfft.preflight import FAILED
 
-    model = checkpoint.load_model(task, recipe.model, label_names)
+    model = head_init.load_model(task, recipe.model, label_names)
     if processor is not FAILED:  # else its problem is reported, and nothing trains
         model = task.adapt_model(model, processor, recipe)
     return modes.apply_mode(model, recipe.model)
@@ -273,6 +274,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
+        metrics = _zero_shot_baseline(run, eval_splits, metrics)
         # The unfinished marker (written when training began) goes last: an interruption
         # anywhere before leaves a run directory that says it is unfinished.
         run_state.mark_unfinished(run_dir)
@@ -295,6 +297,28 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     shown = {k: round(v, 4) for k, v in metrics.get(main_split, {}).items() if isinstance(v, float)}
     log.info("done in %.1fs | %s %s | run directory %s", seconds, main_split, shown, run_dir)
     return TrainResult(run_dir, metrics, seconds, trainable, total)
+
+
+def _zero_shot_baseline(run: Run, splits: dict[str, Any], metrics: dict[str, Any]) -> dict:
+    """metrics.json with the zero-shot baseline row, for a checkpoint that classifies
+    zero-shot (an image-text one: hfft.zero_shot_run); unchanged for any other."""
+    from hfft.run_files import METRICS_FILE
+    from hfft.zero_shot_baseline import add_baseline, baseline_rows
+
+    rows = baseline_rows(
+        run.recipe.model,
+        run.task,
+        run.data.label_names,
+        splits,
+        run.task.collator(run.processor),
+        run.recipe.eval.metrics,
+        run.recipe.eval.threshold,
+        int(run.trainer.args.per_device_eval_batch_size),
+    )
+    if rows:
+        metrics = add_baseline(metrics, rows)
+        (run.recipe.output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
 
 
 def save_examples(data: LoadedData, task: Task, run_dir: Path, n: int = NUM_EXAMPLES) -> None:

@@ -28,6 +28,7 @@ from hfft.zero_shot_spec import DEFAULT_TEMPLATES, HEAD_INITS, ZERO_SHOT, ZeroSh
 
 log = logging.getLogger("hfft")
 
+
 @dataclass(frozen=True)
 class Family:
     """One image-text model family: its dual-encoder class and how its text side is fed."""
@@ -175,7 +176,7 @@ def load_zero_shot_model(task: Any, spec: Any, label_names: Sequence[str]) -> An
     from hfft.modeling_zero_shot import CLASSES, register
 
     register()
-    dual, tokenizer, family = load_dual_encoder(spec)
+    dual, tokenizer, _ = load_dual_encoder(spec)
     config_class, model_class = CLASSES[dual.config.model_type]
     settings = {
         **dual.config.to_dict(),
