@@ -301,15 +301,19 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
 
 def _zero_shot_baseline(run: Run, splits: dict[str, Any], metrics: dict[str, Any]) -> dict:
     """metrics.json with the zero-shot baseline row, for a checkpoint that classifies
-    zero-shot (an image-text one: hfft.zero_shot_run); unchanged for any other."""
+    zero-shot (an image-text one: hfft.zero_shot_baseline); unchanged for any other."""
+    import datasets
+
     from hfft.run_files import METRICS_FILE
     from hfft.zero_shot_baseline import add_baseline, baseline_rows
 
+    # Prepared anew: the run's own may be cached backbone features (frozen mode).
+    raw = datasets.DatasetDict({name: run.data.splits[name] for name in splits})
     rows = baseline_rows(
         run.recipe.model,
         run.task,
         run.data.label_names,
-        splits,
+        lambda: run.task.prepare(raw, run.processor, run.recipe),
         run.task.collator(run.processor),
         run.recipe.eval.metrics,
         run.recipe.eval.threshold,

@@ -8,7 +8,7 @@ fine-tuned model's row. `model.zero_shot.baseline: false` turns it off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -27,13 +27,14 @@ def baseline_rows(
     model_spec: Any,
     task: Any,
     label_names: list[str],
-    splits: Mapping[str, Any],
+    prepare: Callable[[], Mapping[str, Any]],
     collator: Any,
     metric_names: Any,
     threshold: Any = None,
     batch_size: int = 32,
 ) -> dict[str, dict[str, Any]]:
-    """{split: zero-shot metrics entry} on model-ready `splits`, or {} when the checkpoint
+    """{split: zero-shot metrics entry} on the model-ready splits `prepare()` gives (called
+    only when there is a row to compute), or {} when the checkpoint
     cannot classify zero-shot (or the recipe turned the baseline off). Runs on one process: a
     plain loop, no Trainer (under torchrun only the main process writes the report)."""
     from hfft.zero_shot import load_zero_shot_model, supports
@@ -48,7 +49,7 @@ def baseline_rows(
     model = load_zero_shot_model(task, spec, label_names)
     metrics = task.labels.build_metrics(list(metric_names or ()), label_names, threshold)
     out = {}
-    for name, dataset in splits.items():
+    for name, dataset in prepare().items():
         predictions, label_ids = predict_plain(model, dataset, collator, batch_size, metrics)
         entry, _ = metrics.report(predictions, label_ids)
         entry.pop("per_class", None)  # the card's per-class report is the model's

@@ -68,6 +68,7 @@ def zero_shot(recipe: Any, overwrite: bool = False) -> dict[str, Any]:
         trainer = Trainer(
             model=model,
             args=args,
+            eval_dataset=next(iter(prepared.values())),
             data_collator=task.collator(processor),
             processing_class=processor,
         )
