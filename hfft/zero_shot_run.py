@@ -54,7 +54,7 @@ def zero_shot(recipe: Any, overwrite: bool = False) -> dict[str, Any]:
     task = TASKS[recipe.task]
     check_task(task)
     run_dir = recipe.output_dir
-    start = _plan(run_dir, overwrite)
+    start = plan_write(run_dir, overwrite)
     check_dual_encoder(recipe.model)
     processor = checkpoint.load_processor(task, recipe.model)
     data = load_data(recipe.data, task)
@@ -87,7 +87,7 @@ def zero_shot(recipe: Any, overwrite: bool = False) -> dict[str, Any]:
     return metrics
 
 
-def _plan(run_dir: Path, overwrite: bool) -> Any:
+def plan_write(run_dir: Path, overwrite: bool) -> Any:
     """How to start writing `run_dir` (refusing what `hfft train` refuses)."""
     from hfft import run_dir as run_state
     from hfft import run_lock
