@@ -52,9 +52,10 @@ def test_alpha_0_is_the_zero_shot_start_and_alpha_1_the_fine_tuned_run(tmp_path,
     for split in ("validation", "test"):
         assert last[split]["accuracy"] == run_metrics[split]["accuracy"]
     images, _, names = _test_images(recipe)
-    predicted, hand = hand_zero_shot(checkpoint, images, names, TEMPLATES)
+    _, hand = hand_zero_shot(checkpoint, images, names, TEMPLATES)
     saved = tmp_path / "alpha0"
     assert torch.allclose(_logits(saved, images), hand, atol=1e-5)  # the zero-shot model
+    assert not torch.allclose(_logits(run_dir, images), hand, atol=1e-3)  # training moved it
     first = table["rows"][0]
     zero_shot_row = run_metrics["test"]["baselines"]["zero_shot"]
     assert first["test"]["accuracy"] == zero_shot_row["accuracy"]
