@@ -41,29 +41,27 @@ import torch
 from transformers import AutoConfig, pipeline
 
 
-def _load_sibling(filename: str) -> ModuleType:
-    """A module from this file's folder (interfaces.py, serving.py, model_files.py; interfaces.py
-    loads inputs.py and outputs.py the same way), imported by path under a
-    name of its own.
+def _load_table() -> ModuleType:
+    """interfaces.py from this file's folder, imported by path under a name of its own; its
+    `load_sibling` then loads the app's other modules the same way.
 
     In a Space app.py runs as a script (its folder on sys.path), but `hfft serve` imports it by
     path from any working directory, where `import interfaces` would miss the file or find an
     unrelated module of that name.
     """
-    path = Path(__file__).resolve().with_name(filename)
-    name = f"hfft_space_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None or not path.is_file():
+    path = Path(__file__).resolve().with_name("interfaces.py")
+    if not path.is_file():
         raise ImportError(f"the app's {path} is missing; it ships next to app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # before running it: dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    spec = importlib.util.spec_from_file_location("hfft_space_interfaces", path)
+    table = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = table  # before running it: dataclasses look their module up there
+    spec.loader.exec_module(table)
+    return table
 
 
-interfaces = _load_sibling("interfaces.py")
-serving = _load_sibling("serving.py")
-model_files = _load_sibling("model_files.py")
+interfaces = _load_table()
+serving = interfaces.load_sibling("serving.py")
+model_files = interfaces.load_sibling("model_files.py")
 INTERFACES = interfaces.INTERFACES
 Interface = interfaces.Interface
 InputError = interfaces.InputError

@@ -33,7 +33,8 @@ def load_sibling(filename: str) -> ModuleType:
 
     In a Space app.py runs as a script (its folder on sys.path), but `hfft serve` imports it by
     path from any working directory, where `import inputs` would miss the file or find an
-    unrelated module of that name. app.py loads this file with the same function.
+    unrelated module of that name. app.py loads the table (this file) the same way, then the
+    rest of the app's modules with this function.
     """
     path = Path(__file__).resolve().with_name(filename)
     name = f"hfft_space_{path.stem}"
