@@ -38,7 +38,7 @@ def dual_config(model_type: str):
     vocab = len(CHARS) * 2 + 2
     text = {
         "vocab_size": vocab, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "max_position_embeddings": 40,
+        "num_attention_heads": 2, "max_position_embeddings": 64,
         "bos_token_id": vocab - 2, "eos_token_id": vocab - 1, "pad_token_id": vocab - 1,
     }  # fmt: skip
     vision = {
