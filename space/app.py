@@ -251,7 +251,7 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
         if not good:  # a lone bad request (the usual case): a clear error for that caller
             raise gr.Error(str(prepared[0]), title="Invalid input", print_exception=False)
         try:
-            outputs = iter(predictor.predict(good, option))
+            outputs = iter(predictor.predict(good, option) if options else predictor.predict(good))
         except InputError as err:  # the typed labels (checked before, for UI requests)
             raise gr.Error(str(err), title="Invalid input", print_exception=False) from None
         # A bad input batched with other callers' good ones must not fail theirs: it gets its

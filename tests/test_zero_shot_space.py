@@ -29,7 +29,7 @@ def _predict_fn(demo):
 
 def test_the_app_trusts_exactly_hffts_own_model_code(app):
     own = hashlib.sha256((ROOT / "hfft" / "modeling_zero_shot.py").read_bytes()).hexdigest()
-    assert app.model_files.OWN_CODE == {"modeling_zero_shot.py": own}
+    assert {"modeling_zero_shot.py": own} == app.model_files.OWN_CODE
 
 
 @pytest.mark.parametrize("model_type", ["clip", "siglip"])
