@@ -201,6 +201,12 @@ def build_card(
         f"{base} on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}."
     )
     parts = [f"# {card_data.model_name}", opening]
+    if model.get("head_init") and summary is None:
+        parts.append(
+            f"The new head started from the checkpoint's {model['head_init']} classifier (the "
+            "normalised text embeddings of the class prompts, times its logit scale): before any "
+            "step the model predicted exactly what zero-shot classification does."
+        )
 
     splits = _ordered_splits(metrics)
     if splits:

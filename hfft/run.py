@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, distributed, feature_cache, modes, run_manifest
+from hfft import checkpoint, distributed, feature_cache, modes, run_manifest, zero_shot_baseline
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe
@@ -274,7 +274,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
-        metrics = _zero_shot_baseline(run, eval_splits, metrics)
+        metrics = zero_shot_baseline.add_to_run(run, eval_splits, metrics)
         # The unfinished marker (written when training began) goes last: an interruption
         # anywhere before leaves a run directory that says it is unfinished.
         run_state.mark_unfinished(run_dir)
@@ -297,32 +297,6 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
     shown = {k: round(v, 4) for k, v in metrics.get(main_split, {}).items() if isinstance(v, float)}
     log.info("done in %.1fs | %s %s | run directory %s", seconds, main_split, shown, run_dir)
     return TrainResult(run_dir, metrics, seconds, trainable, total)
-
-
-def _zero_shot_baseline(run: Run, splits: dict[str, Any], metrics: dict[str, Any]) -> dict:
-    """metrics.json with the zero-shot baseline row, for a checkpoint that classifies
-    zero-shot (an image-text one: hfft.zero_shot_baseline); unchanged for any other."""
-    import datasets
-
-    from hfft.run_files import METRICS_FILE
-    from hfft.zero_shot_baseline import add_baseline, baseline_rows
-
-    # Prepared anew: the run's own may be cached backbone features (frozen mode).
-    raw = datasets.DatasetDict({name: run.data.splits[name] for name in splits})
-    rows = baseline_rows(
-        run.recipe.model,
-        run.task,
-        run.data.label_names,
-        lambda: run.task.prepare(raw, run.processor, run.recipe),
-        run.task.collator(run.processor),
-        run.recipe.eval.metrics,
-        run.recipe.eval.threshold,
-        int(run.trainer.args.per_device_eval_batch_size),
-    )
-    if rows:
-        metrics = add_baseline(metrics, rows)
-        (run.recipe.output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
 
 
 def save_examples(data: LoadedData, task: Task, run_dir: Path, n: int = NUM_EXAMPLES) -> None:

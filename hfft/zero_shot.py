@@ -224,8 +224,8 @@ def supports(spec: Any) -> str | None:
     """None when the recipe's checkpoint can classify zero-shot, else why not (one phrase)."""
     try:
         check_dual_encoder(spec)
-    except HfftError as err:
-        return str(err)
+    except Exception as err:  # whatever stops it (an unreachable Hub id too) means "cannot"
+        return first_line(err)
     return None
 
 

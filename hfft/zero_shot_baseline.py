@@ -7,6 +7,7 @@ fine-tuned model's row. `model.zero_shot.baseline: false` turns it off.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -88,3 +89,34 @@ def add_baseline(report: dict[str, Any], rows: Mapping[str, Mapping[str, Any]]) 
         if split in report:
             report[split].setdefault(BASELINES_KEY, {})[BASELINE] = dict(entry)
     return report
+
+
+def add_to_run(run: Any, splits: Mapping[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """A finished training run's metrics.json (rewritten) with the zero-shot row on each of its
+    held-out `splits` (`run`: hfft.run.Run), for a checkpoint that classifies zero-shot;
+    unchanged for any other. A failure only logs: the trained model is saved all the same."""
+    import datasets
+
+    from hfft.errors import HfftError
+    from hfft.run_files import METRICS_FILE
+
+    # Prepared anew: the run's own may be cached backbone features (frozen mode).
+    raw = datasets.DatasetDict({name: run.data.splits[name] for name in splits})
+    try:
+        rows = baseline_rows(
+            run.recipe.model,
+            run.task,
+            run.data.label_names,
+            lambda: run.task.prepare(raw, run.processor, run.recipe),
+            run.task.collator(run.processor),
+            run.recipe.eval.metrics,
+            run.recipe.eval.threshold,
+            int(run.trainer.args.per_device_eval_batch_size),
+        )
+    except HfftError as err:
+        log.warning("no zero-shot baseline: %s", err)
+        return metrics
+    if rows:
+        metrics = add_baseline(metrics, rows)
+        (run.recipe.output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

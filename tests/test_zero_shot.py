@@ -171,3 +171,29 @@ def test_every_mode_trains_with_and_without_the_zero_shot_head(
     card = (result.run_dir / "README.md").read_text()
     assert "| baseline: zero-shot (class prompts, no training) | test |" in card
     assert "| this model | test |" in card
+
+
+def test_head_init_on_a_checkpoint_without_text_is_refused_before_training(
+    tmp_path, vit_checkpoint
+):
+    from hfft.preflight import PreflightError
+    from hfft.run import train
+
+    with pytest.raises((HfftError, PreflightError), match=r"zero-shot needs an image-text"):
+        train(recipe_for(tmp_path, vit_checkpoint, "model.head_init=zero-shot"))
+    assert not list((tmp_path / "run").glob("*"))  # nothing written
+
+
+def test_a_failing_zero_shot_baseline_leaves_the_trained_run_whole(tmp_path, monkeypatch):
+    """The baseline is computed after training: its failure costs the row, not the run."""
+    from hfft import zero_shot_baseline
+    from hfft.run import train
+
+    def broken(*args, **kwargs):
+        raise HfftError("the tokenizer went missing")
+
+    monkeypatch.setattr(zero_shot_baseline, "baseline_rows", broken)
+    checkpoint = make_dual_encoder(tmp_path / "clip", "clip")
+    result = train(recipe_for(tmp_path, checkpoint))
+    assert "baselines" not in result.metrics["test"]
+    assert not (result.run_dir / "unfinished.json").exists()
