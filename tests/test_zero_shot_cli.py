@@ -38,6 +38,20 @@ def test_zero_shot_writes_a_run_directory_others_commands_use(recipe_file, capsy
     assert line["predictions"][0]["label"] in {"red", "green", "blue"}
 
 
+def test_a_zero_shot_run_pushes_its_model_code(recipe_file):
+    """Its config.json's auto_map names modeling_zero_shot.py: without it the Hub copy would
+    not load."""
+    from hfft.recipe import load_recipe
+    from hfft.upload_files import collect_model_files
+    from hfft.zero_shot_run import zero_shot
+
+    path, run = recipe_file
+    zero_shot(load_recipe(path))
+    files, left_out = collect_model_files(run, "user/clip-zero-shot")
+    assert "modeling_zero_shot.py" in {f.path_in_repo for f in files}
+    assert "modeling_zero_shot.py" not in left_out
+
+
 def test_zero_shot_keeps_to_the_run_directory_rules(recipe_file, capsys):
     path, run = recipe_file
     run.mkdir()
