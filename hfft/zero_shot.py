@@ -44,10 +44,10 @@ FAMILIES = {
 
 
 def readable(label: str) -> str:
-    """A label name as a prompt says it: `golden_retriever`, `golden-retriever` and
-    `GoldenRetriever` -> "golden retriever"; acronyms (`USA`) keep their case."""
+    """A label name as a prompt says it: `golden_retriever` and `GoldenRetriever` -> "golden
+    retriever"; acronyms (`USA`) keep their case, hyphens stay (`T-shirt` -> "t-shirt")."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(label))
-    words = re.sub(r"[_\-\s]+", " ", spaced).strip().split(" ")
+    words = re.sub(r"[_\s]+", " ", spaced).strip().split(" ")
     return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
 
 

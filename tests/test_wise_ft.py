@@ -37,7 +37,11 @@ def _logits(model_dir, images):
 
 
 @pytest.mark.parametrize(
-    ("model_type", "mode"), [("clip", "model.mode=full"), ("siglip", "model.mode=lora")]
+    ("model_type", "mode"),
+    [
+        ("clip", "model.mode=full"),
+        pytest.param("siglip", "model.mode=lora", marks=pytest.mark.slow),
+    ],
 )
 def test_alpha_0_is_the_zero_shot_start_and_alpha_1_the_fine_tuned_run(tmp_path, model_type, mode):
     from hfft.wise_ft import wise_ft
