@@ -155,7 +155,7 @@ def load_dual_encoder(spec: Any) -> tuple[Any, Any, Family]:
                 **checkpoint.load_kwargs(spec),
             )
         tokenizer = AutoTokenizer.from_pretrained(source, **checkpoint.load_kwargs(spec))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, ImportError) as err:  # ImportError: SigLIP's sentencepiece
         raise HfftError(
             f"could not load '{spec.checkpoint}' as a {family.dual_encoder} with its tokenizer "
             f"for zero-shot: {first_line(err)}"
