@@ -8,7 +8,7 @@ classifier (hfft.modeling_zero_shot) scores an image by its unit image embedding
 times the checkpoint's `exp(logit_scale)`, plus SigLIP's `logit_bias`: the checkpoint's own
 `logits_per_image`. SigLIP's text tower pools the *last* token, so its prompts are padded to the
 length it was trained with (`max_length`), as its zero-shot pipeline does; padded to the longest
-prompt instead, SigLIP loses tens of points.
+prompt instead, its text embeddings change (the known mistake reported to cost tens of points).
 
 Used three ways: `hfft zero-shot RECIPE` (hfft.zero_shot_run), `model.head_init: zero-shot`
 (training starts from this classifier: before any step it predicts what zero-shot does), and the
