@@ -269,7 +269,9 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         )
         # Under FSDP every process joins the gather of the shards; the main one gets the model.
         model = distributed.unsharded_model(
-            trainer, run.model, lambda: _load_model_in_mode(run.task, recipe, run.data.label_names)
+            trainer,
+            run.model,
+            lambda: _load_model_in_mode(run.task, recipe, run.data.label_names, run.processor),
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
