@@ -82,6 +82,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="evaluate other data: a folder, a csv/json/parquet file or a Hub dataset id "
         "(the recipe's column mapping applies)",
     )
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score the majority class and a linear probe (logistic regression on the "
+        "recipe's frozen checkpoint's features, fitted on the run's train split)",
+    )
     p.set_defaults(func=_lazy("hfft.commands.eval", "eval_command"))
 
 

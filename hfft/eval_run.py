@@ -16,11 +16,15 @@ from hfft.run_files import EVAL_DIR, METRICS_FILE
 log = logging.getLogger("hfft")
 
 
-def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: Path, split: str = "test", data: str | None = None, baselines: bool = False
+) -> dict[str, Any]:
     """Re-evaluate a finished run directory on one split of its own data (rebuilt from its
     recipe with the same seed, so carved splits hold the same rows) or of other data (`data`: a
     folder, a csv/json/parquet file or a Hub id). Writes RUN_DIR/eval/<name>/ (metrics.json and
-    the confusion matrix) and returns the metrics of that split."""
+    the confusion matrix) and returns the metrics of that split; with `baselines`, also the
+    majority class and a linear probe on the recipe's frozen checkpoint, fitted on the run's own
+    train split (hfft.baselines)."""
     from dataclasses import replace
 
     from datasets import DatasetDict
@@ -45,8 +49,10 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     saved = modes.saved_model_spec(recipe.model, run_dir)
     processor = checkpoint.load_processor(task, saved)
     names = checkpoint.label_names(run_dir)
-    if source is None:
+    loaded = None
+    if source is None or baselines:  # the baselines fit on the run's own train split
         loaded = load_data(data_here(recipe.data, run_dir, recipe.output_dir), task)
+    if source is None:
         held_out = sorted(s for s in loaded.splits if s != "train")
         if split not in held_out:
             raise DataError(
@@ -79,6 +85,13 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     report = evaluate_and_report(
         trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics
     )
+    if baselines:
+        from types import SimpleNamespace
+
+        from hfft.baselines import write_baselines
+
+        run = SimpleNamespace(task=task, recipe=recipe, data=loaded, processor=processor)
+        report = write_baselines(out, report, run, {key: splits[split]})
     log.info("report written to %s (%s and plots)", out, METRICS_FILE)
     return report[key]
 

@@ -21,6 +21,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hfft.errors import RecipeError
 from hfft.modes import anatomy, mode_of
+from hfft.modes.structure import in_any
 from hfft.tasks import TASKS
 
 log = logging.getLogger("hfft")
@@ -50,8 +51,17 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
     if not mode_of(recipe.model).frozen_backbone:
         reasons.append(f"mode {recipe.model.mode} trains the backbone")
     reasons += TASKS[recipe.task].modality.varying_inputs(recipe)
-    if len(anatomy(model).head) != 1:
+    head = anatomy(model).head
+    if len(head) != 1:
         reasons.append(f"the head of {type(model).__name__} spans several modules")
+    # A frozen-backbone mode may train a module outside the head too (frozen: a pooler the
+    # checkpoint's objective never trained), which cached features would hold still.
+    outside = sorted(
+        {n.rsplit(".", 1)[0] for n, p in model.named_parameters() if p.requires_grad}
+        - {n.rsplit(".", 1)[0] for n, _ in model.named_parameters() if in_any(n, head)}
+    )
+    if outside and not reasons:
+        reasons.append(f"the mode also trains {', '.join(outside[:3])} outside the head")
     if not reasons:
         return True, "frozen backbone and fixed inputs"
     if wanted is True:

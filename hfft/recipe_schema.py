@@ -216,6 +216,9 @@ class EvalSpec:
     """Metrics computed during and after training (names from hfft.metrics)."""
 
     metrics: list[str] = field(default_factory=lambda: ["accuracy", "f1_macro"])
+    # Also score the majority class and a linear probe on the frozen checkpoint (hfft.baselines)
+    # on each held-out split: metrics.json and the card show them above the model's results.
+    baselines: bool = False
 
 
 @dataclass

@@ -1,6 +1,14 @@
 """`frozen`: the pretrained backbone is frozen (BatchNorm statistics included) and only the new
 head trains: a linear probe when the head is one layer. Its backbone output never changes, so
-`hfft.feature_cache` may compute it once."""
+`hfft.feature_cache` may compute it once.
+
+On a sentence-transformers checkpoint (hfft.sentence_pooling) the backbone's pooler (BERT's
+`pooler.dense` + tanh on the first token, through which transformers' classifiers see the text)
+was never trained by that checkpoint's objective, which pools the token states instead: it
+trains with the head (a two-layer head), and the run directory is still a plain transformers
+model. Measured on all-MiniLM-L6-v2 and VADER word sentiment: a linear head on the untrained
+pooler reached 0.82-0.91 test accuracy depending on learning rate and epochs, the pooler trained
+with it 0.91-0.92, a logistic regression on the mean-pooled embeddings 0.92."""
 
 from __future__ import annotations
 
@@ -14,15 +22,25 @@ if TYPE_CHECKING:
 
 
 def apply(model: nn.Module, spec: Any) -> nn.Module:
-    """Freeze everything but the head."""
+    """Freeze everything but the head (and a pooler the checkpoint's objective never trained)."""
     from hfft.modes.structure import anatomy, freeze, in_any
+    from hfft.sentence_pooling import objective_untrained_pooler
 
-    head = anatomy(model).head
-    freeze(model, lambda name: not in_any(name, head))
+    trained = anatomy(model).head + objective_untrained_pooler(model, spec.checkpoint)
+    freeze(model, lambda name: not in_any(name, trained))
     return model
 
 
 def describe(model: Mapping[str, Any]) -> str:
+    from hfft.sentence_pooling import declared_pooling
+
+    if declared_pooling(model.get("checkpoint")) is not None:
+        return (
+            "the pretrained backbone was frozen; the new classification head trained, together "
+            "with the backbone's pooler (BERT's `pooler.dense`) where one feeds the head: this "
+            "sentence-transformers checkpoint's objective never trained it (it pools the token "
+            "states instead)"
+        )
     return "the pretrained backbone was frozen and only the new classification head trained"
 
 

@@ -115,6 +115,10 @@ class LabelScheme:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Metric names computed when eval.metrics is not set.
     default_metrics: tuple[str, ...] = ()
+    # (train features, train labels, {split: features}, number of labels) -> {baseline name:
+    # {split: predictions the scheme's metrics score}}: the card's baselines (hfft.baselines).
+    # Features without columns mean there is no checkpoint to probe. None: no baselines.
+    baselines: Callable[..., dict[str, dict[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)
