@@ -46,7 +46,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "not write, and tune/, are kept. A folder that is not an hfft run directory is refused "
         "with or without this flag",
     )
+    p.add_argument(
+        "--seeds",
+        type=_positive,
+        metavar="N",
+        help="train N runs, training.seed = the recipe's seed + 0..N-1, into "
+        "OUTPUT_DIR/seed-<seed>/, and write OUTPUT_DIR/seeds.json (mean ± std per metric); "
+        "seeds already trained are kept unless --overwrite",
+    )
     p.set_defaults(func=_lazy("hfft.commands.train", "train_command"))
+
+
+def _positive(value: str) -> int:
+    """A count of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number of at least 1")
+    return number
 
 
 EVAL_SPLITS = ("test", "validation")

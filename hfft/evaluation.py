@@ -1,11 +1,13 @@
 """Evaluate a trained model on its held-out splits and write the report.
 
 After training, the report goes into the run directory: metrics.json (merged, so evaluating one
-split keeps the others), the label scheme's plots for the primary split (the confusion matrix of
-a single-label task) and training_curves.png from the Trainer's log history; the model card is
-built from them. What is computed and drawn is the task's label scheme's (hfft/tasks/); this
-module only drives `trainer.predict` and writes files. `hfft eval` (hfft/eval_run.py) writes its
-own report under RUN_DIR/eval/<name>/ and never touches the training run's.
+split keeps the others; each metric with its 95% bootstrap interval), predictions.json (what
+each example was predicted, for paired comparisons: hfft.comparisons), the label scheme's plots
+for the primary split (the confusion matrix of a single-label task) and training_curves.png
+from the Trainer's log history; the model card is built from them. What is computed and drawn
+is the task's label scheme's (hfft/tasks/); this module only drives `trainer.predict` and writes
+files. `hfft eval` (hfft/eval_run.py) writes its own report under RUN_DIR/eval/<name>/ and never
+touches the training run's.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hfft.errors import DataError, HfftError
 from hfft.plots import plot_training_curves
-from hfft.run_files import METRICS_FILE, TRAINING_CURVES_FILE
+from hfft.run_files import METRICS_FILE, PREDICTIONS_FILE, TRAINING_CURVES_FILE
 from hfft.tasks import Task
 
 log = logging.getLogger("hfft")
@@ -43,7 +47,21 @@ def load_metrics(run_dir: str | Path) -> dict[str, Any]:
         raise HfftError(f"{path} is not valid JSON ({err}); delete it and evaluate again") from err
 
 
-def predict_split(trainer: Any, dataset: Any, metrics: Any, split: str) -> tuple[Any, Any]:
+def load_predictions(run_dir: str | Path) -> dict[str, Any]:
+    """The run's predictions.json ({split: {"predictions", "label_ids"}}: what the label
+    scheme's metrics reduced the logits to, per example), or {} when it has none."""
+    path = Path(run_dir) / PREDICTIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise HfftError(f"{path} is not valid JSON ({err}); delete it and evaluate again") from err
+
+
+def predict_split(
+    trainer: Any, dataset: Any, metrics: Any, split: str, keep: dict[str, Any] | None = None
+) -> tuple[Any, Any]:
     """(the split's metrics.json entry, its plot data) through `trainer.predict`.
 
     The trainer's own metric hooks are swapped for `metrics` (the label scheme's) while it
@@ -62,6 +80,11 @@ def predict_split(trainer: Any, dataset: Any, metrics: Any, split: str) -> tuple
             f"the {split!r} split has no labels (columns: {list(dataset.column_names)}); "
             "it needs a 'labels' or 'label' column to be evaluated"
         )
+    if keep is not None:  # what predictions.json keeps for paired comparisons
+        keep[split] = {
+            "predictions": np.asarray(output.predictions).tolist(),
+            "label_ids": np.asarray(output.label_ids).tolist(),
+        }
     return metrics.report(output.predictions, output.label_ids)
 
 
@@ -86,12 +109,14 @@ def evaluate_and_report(
     metrics = task.labels.build_metrics(list(metric_names or ()), label_names)
     report = load_metrics(run_dir)
     plot_data: dict[str, Any] = {}
+    kept = load_predictions(run_dir)
     for split, dataset in splits.items():
-        report[split], plot_data[split] = predict_split(trainer, dataset, metrics, split)
+        report[split], plot_data[split] = predict_split(trainer, dataset, metrics, split, kept)
     if not write:
         return report
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    (run_dir / PREDICTIONS_FILE).write_text(json.dumps(kept) + "\n")
     main = primary_split(list(plot_data))
     if main is not None:
         task.labels.plot(plot_data[main], label_names, run_dir, main)

@@ -38,9 +38,7 @@ def _file(checkpoint: str, name: str, kwargs: dict[str, Any]) -> Path | None:
     from transformers.utils import cached_file
 
     try:
-        path = cached_file(
-            checkpoint, name, _raise_exceptions_for_missing_entries=False, **kwargs
-        )
+        path = cached_file(checkpoint, name, _raise_exceptions_for_missing_entries=False, **kwargs)
     except (OSError, ValueError):
         return None
     return Path(path) if path else None

@@ -133,9 +133,7 @@ class Metrics:
 
         top_k = {name: k for name in self.names if (k := _top_k(name)) is not None}
         y_true = np.asarray(label_ids).reshape(-1)
-        return interval_stats(
-            self.names, self.num_labels, top_k, y_true, self.ranked(predictions)
-        )
+        return interval_stats(self.names, self.num_labels, top_k, y_true, self.ranked(predictions))
 
 
 def with_intervals(
