@@ -178,6 +178,14 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: fastest for these tiny models on a shared machine; "
         "0 keeps torch's default)",
     )
+    p.add_argument(
+        "--seeds",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="train each step-2 run with N seeds and report the mean ± std (default 1: one "
+        "seed, with 95%% bootstrap intervals)",
+    )
     p.set_defaults(func=_lazy("hfft.commands.demo", "demo_command"))
 
 

@@ -1,4 +1,5 @@
-"""`hfft demo [--out DIR] [--quick] [--threads N]`: the transfer-learning story, offline."""
+"""`hfft demo [--out DIR] [--quick] [--threads N] [--seeds N]`: the transfer-learning story,
+offline."""
 
 from __future__ import annotations
 
@@ -13,12 +14,18 @@ log = logging.getLogger("hfft")
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo (hfft.demo) offline and print its comparison table."""
     from hfft.demo import OFFLINE_ENV, format_table, run_demo
+    from hfft.demo_compare import format_comparisons
 
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
-    result = run_demo(Path(args.out), quick=args.quick, threads=args.threads)
+    result = run_demo(
+        Path(args.out), quick=args.quick, threads=args.threads, seeds=getattr(args, "seeds", 1)
+    )
     print()
-    print(format_table(result.rows))
+    print(format_table(result.rows, result.baselines))
+    if result.comparisons:
+        print()
+        print(format_comparisons(result.comparisons))
     print()
     log.info(
         "demo done in %.0fs: %s, %s, run directories under %s",
