@@ -34,6 +34,11 @@ def seed_list(recipe: Recipe, count: int, default_seed: int = 42) -> list[int]:
     and the ones after it."""
     if count < 1:
         raise RecipeError(f"--seeds {count}: give at least 1 (the number of runs)")
+    if recipe.hub.push and count > 1:
+        raise RecipeError(
+            f"hub.push is true with --seeds {count}: every seed's run would be pushed to "
+            f"{recipe.hub.repo_id}; set hub.push=false and `hfft push` the run you want"
+        )
     base = int(recipe.training.get("seed", default_seed))
     return [base + k for k in range(count)]
 

@@ -92,3 +92,15 @@ def test_seed_dirs_sit_under_the_output_dir():
                           "data": {"path": "csv"}, "training": {"output_dir": "runs/a"}})  # fmt: skip
     assert seed_list(recipe, 3) == [42, 43, 44]
     assert Path(seed_recipe(recipe, 43).output_dir) == Path("runs/a/seed-43")
+
+
+def test_seeds_refuse_to_push_every_run_to_one_repo():
+    from hfft.errors import RecipeError
+    from hfft.recipe import load_recipe
+    from hfft.seeds import seed_list
+
+    recipe = load_recipe({"task": "text-classification", "model": {"checkpoint": "x/y"},
+                          "data": {"path": "csv"}, "training": {"output_dir": "runs/a"},
+                          "hub": {"push": True, "repo_id": "me/model"}})  # fmt: skip
+    with pytest.raises(RecipeError, match="hub.push is true with --seeds 3: every seed's run"):
+        seed_list(recipe, 3)
