@@ -156,18 +156,22 @@ def add_to_report(
 
 
 def write_baselines(
-    out: Any, report: dict[str, Any], run: Any, held_out: Mapping[str, Any]
+    out: Any,
+    report: dict[str, Any],
+    task: Any,
+    recipe: Any,
+    data: Any,
+    processor: Any,
+    held_out: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Compute the baselines of a run (`run`: anything with recipe, task, data and processor,
-    such as `hfft.run.Run`) on `held_out`, add them to `report` and rewrite OUT/metrics.json."""
+    """Compute the baselines on `held_out` (fitted on `data`'s train split: a LoadedData), add
+    them to `report` and rewrite OUT/metrics.json; returns the report."""
     import json
     from pathlib import Path
 
     from hfft.run_files import METRICS_FILE
 
-    found = compute_baselines(
-        run.task, run.recipe, run.data.splits, run.data.label_names, run.processor, held_out
-    )
+    found = compute_baselines(task, recipe, data.splits, data.label_names, processor, held_out)
     report = add_to_report(report, found)
     (Path(out) / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -86,12 +86,10 @@ def evaluate_run(
         trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics
     )
     if baselines:
-        from types import SimpleNamespace
-
         from hfft.baselines import write_baselines
 
-        run = SimpleNamespace(task=task, recipe=recipe, data=loaded, processor=processor)
-        report = write_baselines(out, report, run, {key: splits[split]})
+        held_out = {key: splits[split]}
+        report = write_baselines(out, report, task, recipe, loaded, processor, held_out)
     log.info("report written to %s (%s and plots)", out, METRICS_FILE)
     return report[key]
 

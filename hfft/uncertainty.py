@@ -15,9 +15,10 @@ examples with replacement, i.e. a count vector per resample; B resamples are the
 (B x n) @ (n x d) product, milliseconds for a few thousand examples. Resamples are drawn from a
 fixed seed, so a run reports the same interval every time.
 
-A label scheme's metrics call `intervals(stats, statistics)` in their report (metrics.json keeps
-`<name>_ci: [low, high]` beside each point value) and `compare(stats_a, stats_b, statistics)`
-to say whether two models differ on the same split.
+A label scheme's metrics object provides `interval_stats(predictions, label_ids) -> (stats,
+statistics)` and calls `with_intervals(scores, stats, statistics)` in its `report`
+(metrics.json keeps `<name>_ci: [low, high]` beside each point value); hfft.comparisons calls
+`compare(stats_a, stats_b, statistics)` to say whether two models differ on the same split.
 """
 
 from __future__ import annotations
@@ -172,6 +173,20 @@ def compare(
             p_value=float(p),
             identical=identical,
         )
+    return out
+
+
+def with_intervals(
+    scores: Mapping[str, float], stats: np.ndarray, statistics: Mapping[str, Statistic]
+) -> dict[str, object]:
+    """`scores` (the point values, as reported) with each metric's 95% bootstrap interval right
+    after it as `<name>_ci: [low, high]`: what a label scheme's `report` returns."""
+    found = intervals(stats, statistics)
+    out: dict[str, object] = {}
+    for name, value in scores.items():
+        out[name] = value
+        if name in found:
+            out[f"{name}_ci"] = found[name]
     return out
 
 

@@ -17,7 +17,9 @@ from tests import tiny
 
 
 def test_summary_is_mean_and_sample_std_of_the_runs():
-    runs = [{"test": {"accuracy": a, "accuracy_ci": [0, 1], "per_class": {}}} for a in (0.8, 0.9, 1.0)]
+    runs = [
+        {"test": {"accuracy": a, "accuracy_ci": [0, 1], "per_class": {}}} for a in (0.8, 0.9, 1.0)
+    ]
     summary = summarize(runs)
     assert set(summary["test"]) == {"accuracy"}  # intervals and reports are not averaged
     s = summary["test"]["accuracy"]
@@ -33,7 +35,9 @@ def test_demo_table_reports_the_spread_over_seeds():
     assert "| lora | step-1 model | 0.900 ± 0.012 | 0.850 ± 0.020 |" in format_table([row])
     one = DemoRow("full", "step-1 model", "full", 0.9123, 0.9, 1, 1, 1.0, "runs/full",
                   accuracy_ci=[0.889, 0.931], f1_macro_ci=[0.88, 0.92])  # fmt: skip
-    assert "| full | step-1 model | 0.912 [0.89, 0.93] | 0.900 [0.88, 0.92] |" in format_table([one])
+    assert "| full | step-1 model | 0.912 [0.89, 0.93] | 0.900 [0.88, 0.92] |" in format_table(
+        [one]
+    )
 
 
 @pytest.mark.slow

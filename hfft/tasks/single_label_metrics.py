@@ -120,6 +120,8 @@ class Metrics:
         plots need) from what `trainer.predict` returned."""
         y_true = np.asarray(label_ids).reshape(-1).astype(np.int64)
         ranked = self.ranked(predictions)
+        from hfft.uncertainty import with_intervals
+
         results: dict[str, Any] = with_intervals(
             self.compute(ranked, y_true), *self.interval_stats(ranked, y_true)
         )
@@ -134,21 +136,6 @@ class Metrics:
         top_k = {name: k for name in self.names if (k := _top_k(name)) is not None}
         y_true = np.asarray(label_ids).reshape(-1)
         return interval_stats(self.names, self.num_labels, top_k, y_true, self.ranked(predictions))
-
-
-def with_intervals(
-    scores: dict[str, float], stats: np.ndarray, statistics: dict[str, Any]
-) -> dict[str, Any]:
-    """`scores` with each metric's 95% bootstrap interval after it (`<name>_ci: [low, high]`)."""
-    from hfft.uncertainty import intervals
-
-    found = intervals(stats, statistics)
-    out: dict[str, Any] = {}
-    for name, value in scores.items():
-        out[name] = value
-        if name in found:
-            out[f"{name}_ci"] = found[name]
-    return out
 
 
 def build_metrics(
