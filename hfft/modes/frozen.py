@@ -6,9 +6,14 @@ On a sentence-transformers checkpoint (hfft.sentence_pooling) the backbone's poo
 `pooler.dense` + tanh on the first token, through which transformers' classifiers see the text)
 was never trained by that checkpoint's objective, which pools the token states instead: it
 trains with the head (a two-layer head), and the run directory is still a plain transformers
-model. Measured on all-MiniLM-L6-v2 and VADER word sentiment: a linear head on the untrained
-pooler reached 0.82-0.91 test accuracy depending on learning rate and epochs, the pooler trained
-with it 0.91-0.92, a logistic regression on the mean-pooled embeddings 0.92."""
+model. Measured with hfft on all-MiniLM-L6-v2 and VADER word sentiment (700 train / 400 test
+sentences, tests/test_frozen_probe.py): the linear head alone on the untrained pooler reached
+0.810 / 0.875 / 0.900 test accuracy at learning rates 1e-3 / 1e-2 / 5e-2 (10 epochs), the pooler
+trained with it 0.918 / 0.920 at 1e-3 / 1e-2, the linear-probe baseline (logistic regression on
+the mean-pooled embeddings) 0.905. Mean pooling itself is not an option: transformers'
+BertForSequenceClassification always pools the first token, so it would need custom model code.
+The price: the feature cache no longer applies (the head's input now trains), so the frozen
+backbone runs every epoch: 160 s instead of 10 s for those 10 epochs on a busy 2-core CPU."""
 
 from __future__ import annotations
 
