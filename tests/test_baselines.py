@@ -197,3 +197,21 @@ def test_eval_baselines_reproduces_the_training_baselines(st_run, capsys, tmp_pa
     assert printed["baselines"] == trained["baselines"]
     assert printed["accuracy_ci"] == trained["accuracy_ci"]
     assert json.loads((run / "eval" / "test" / "metrics.json").read_text())["test"]["baselines"]
+
+
+def test_a_trained_pooler_rules_out_the_feature_cache(tmp_path):
+    """Cached features would hold the pooler still: the run trains uncached and says why; a plain
+    checkpoint's frozen run still caches."""
+    from hfft import feature_cache, modes
+
+    files = split_csvs(tmp_path / "data")
+    for ckpt, cached in ((make_sentence_transformer(tmp_path / "st"), False),
+                         (tiny.make_text_checkpoint(tmp_path / "plain", "bert"), True)):  # fmt: skip
+        recipe = recipe_for(ckpt, files, tmp_path / "run")
+        model = modes.apply_mode(
+            checkpoint.load_model(TEXT, recipe.model, ["a", "b"]), recipe.model
+        )
+        decision, why = feature_cache.cache_decision(recipe, model)
+        assert decision is cached
+        if not cached:
+            assert why == "the mode also trains bert.pooler.dense outside the head"
