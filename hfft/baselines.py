@@ -12,7 +12,8 @@ feature cache does; a sequence-shaped head input gives its first token, which tr
 sequence heads pool on). A recipe that trains from a config has no checkpoint: majority only.
 
 Scores come from the label scheme's own metrics (intervals included) and go into metrics.json
-under each split's "baselines": {"majority_class": {...}, "linear_probe": {...}}. Computed by
+under each split's "baselines": {"majority_class": {...}, "linear_probe": {...}}; their
+predictions go into predictions.json the same way, for paired comparisons. Computed by
 `hfft train` when the recipe sets `eval.baselines: true`, and by `hfft eval --baselines`.
 """
 
@@ -47,9 +48,12 @@ def compute_baselines(
     label_names: Sequence[str],
     processor: Any,
     held_out: Mapping[str, Any],
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """{split: {baseline: metrics entry}} for each split of `held_out` (standardised, label-
-    encoded splits keyed as metrics.json names them), the baselines fitted on `splits["train"]`."""
+    encoded splits keyed as metrics.json names them), the baselines fitted on `splits["train"]`.
+    `keep` gets {split: {baseline: {"predictions", "label_ids"}}} (ranked class ids, as
+    predictions.json keeps a model's), for paired comparisons."""
     import datasets
 
     if task.labels.baselines is None:
@@ -80,6 +84,11 @@ def compute_baselines(
             entry, _ = metrics.report(predictions, labels[name])
             entry.pop("per_class", None)  # the card shows the model's per-class report only
             out[name][baseline] = entry
+            if keep is not None:
+                keep.setdefault(name, {})[baseline] = {
+                    "predictions": metrics.ranked(predictions).tolist(),
+                    "label_ids": np.asarray(labels[name]).tolist(),
+                }
     log.info(
         "baselines (%s) in %.1fs: %s",
         ", ".join(fitted),
@@ -169,9 +178,17 @@ def write_baselines(
     import json
     from pathlib import Path
 
-    from hfft.run_files import METRICS_FILE
+    from hfft.evaluation import load_predictions
+    from hfft.run_files import METRICS_FILE, PREDICTIONS_FILE
 
-    found = compute_baselines(task, recipe, data.splits, data.label_names, processor, held_out)
+    kept: dict[str, Any] = {}
+    found = compute_baselines(
+        task, recipe, data.splits, data.label_names, processor, held_out, keep=kept
+    )
     report = add_to_report(report, found)
     (Path(out) / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    predictions = load_predictions(out)
+    for split, entries in kept.items():
+        predictions.setdefault(split, {})[BASELINES_KEY] = entries
+    (Path(out) / PREDICTIONS_FILE).write_text(json.dumps(predictions) + "\n")
     return report

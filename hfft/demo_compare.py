@@ -12,6 +12,10 @@ from typing import Any
 
 from hfft.seeds import SEED_DIR
 
+# What a model's predictions.json entry holds; baselines' predictions sit beside it.
+ENTRY = ("predictions", "label_ids")
+BASELINES, PROBE = "baselines", "linear_probe"
+PROBE_ROW = "linear probe"
 # The metric the verdicts are about; the JSON keeps every metric's comparison.
 VERDICT_METRIC = "accuracy"
 METRICS = ("accuracy", "f1_macro")
@@ -26,8 +30,9 @@ def _run_dirs(row: Any) -> list[Path]:
 
 
 def compare_rows(rows: list[Any], split: str = "test") -> list[dict[str, Any]]:
-    """Every pair of rows compared on `split`, seed by seed: [{"a", "b", "per_seed": [each
-    metric's comparison], "verdict"}]."""
+    """Every pair of rows compared on `split`, seed by seed, then every row with the linear
+    probe when a run computed it: [{"a", "b", "per_seed": [each metric's comparison],
+    "verdict"}]."""
     import json
 
     from hfft import checkpoint
@@ -42,11 +47,18 @@ def compare_rows(rows: list[Any], split: str = "test") -> list[dict[str, Any]]:
     first = dirs[rows[0].run][0]
     task = task_of_config(json.loads((first / CONFIG_FILE).read_text()))
     metrics = task.labels.build_metrics(list(METRICS), checkpoint.label_names(first))
-    predictions = {
-        name: [load_predictions(d)[split] for d in paths] for name, paths in dirs.items()
-    }
+    kept = {name: [load_predictions(d)[split] for d in paths] for name, paths in dirs.items()}
+    predictions = {name: [{k: p[k] for k in ENTRY} for p in runs] for name, runs in kept.items()}
+    pairs = list(itertools.combinations([row.run for row in rows], 2))
+    # The probe does not depend on the training seed: each run is compared with the one fit.
+    probe = next(
+        (p[0][BASELINES][PROBE] for p in kept.values() if PROBE in p[0].get(BASELINES, {})), None
+    )
+    if probe is not None:
+        predictions[PROBE_ROW] = [probe] * len(next(iter(predictions.values())))
+        pairs += [(row.run, PROBE_ROW) for row in rows]
     out = []
-    for a, b in itertools.combinations([row.run for row in rows], 2):
+    for a, b in pairs:
         per_seed = []
         for pa, pb in zip(predictions[a], predictions[b], strict=True):
             found = compare_predictions(metrics, pa, pb, what=f"{a} and {b}")

@@ -188,8 +188,11 @@ def test_quick_demo_runs_the_whole_story_and_reproduces(tmp_path, capsys):
         assert low <= row.accuracy <= high
     # Every pair of runs compared on the same test images, the verdict in words.
     pairs = [(c["a"], c["b"]) for c in results["comparisons"]]
-    assert len(pairs) == len(rows) * (len(rows) - 1) // 2
-    assert ("full", "scratch") in pairs
+    between_runs = len(rows) * (len(rows) - 1) // 2
+    assert len(pairs) == between_runs + len(rows)  # and each run with the linear probe
+    assert ("full", "scratch") in pairs and pairs[-len(rows) :] == [
+        (name, "linear probe") for name in rows
+    ]
     assert all(
         c["verdict"].startswith(("no ", f"{c['a']} > ", f"{c['b']} > "))
         for c in results["comparisons"]
