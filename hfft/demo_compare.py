@@ -101,11 +101,14 @@ def format_comparisons(comparisons: list[dict[str, Any]]) -> str:
     interval, on the first seed's predictions)."""
     if not comparisons:
         return ""
+    several = len(comparisons[0]["per_seed"]) > 1
     lines = [
         "Paired comparisons on the same test images (paired bootstrap of the accuracy "
-        "difference, 1,000 seeded resamples; significant when its 95% interval excludes 0):",
+        "difference, 1,000 seeded resamples; significant when its 95% interval excludes 0"
+        + ("; the verdict counts the seeds, the difference is the first seed's" if several else "")
+        + "):",
         "",
-        "| A | B | accuracy A − B [95% interval] | verdict |",
+        f"| A | B | accuracy A − B{', first seed' if several else ''} [95% interval] | verdict |",
         "|---|---|--:|---|",
     ]
     for c in comparisons:
