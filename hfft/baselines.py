@@ -85,8 +85,10 @@ def compute_baselines(
             entry.pop("per_class", None)  # the card shows the model's per-class report only
             out[name][baseline] = entry
             if keep is not None:
+                # kept as compactly as the scheme reduces logits (ranked ids), else as they are
+                reduce = getattr(metrics, "ranked", np.asarray)
                 keep.setdefault(name, {})[baseline] = {
-                    "predictions": metrics.ranked(predictions).tolist(),
+                    "predictions": np.asarray(reduce(predictions)).tolist(),
                     "label_ids": np.asarray(labels[name]).tolist(),
                 }
     log.info(
