@@ -1,11 +1,12 @@
-# Two entry points (see README): `make demo` runs the embedded default, `make test` the tests.
+# Two entry points (see README): `make demo` runs the embedded default, `make test` the tests
+# (`make demo-audio`: the spoken-words story, which needs Debian's espeak-ng).
 # Both create .venv and install hfft with the pinned test environment (constraints.txt) first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hfft-installed
 
-.PHONY: demo test lint install
+.PHONY: demo demo-audio test lint install
 
 install: $(STAMP)
 
@@ -18,9 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/hfft demo
 
+demo-audio: $(STAMP)
+	sh scripts/ensure-espeak-ng.sh
+	$(BIN)/hfft demo --task audio-classification
+
 test: $(STAMP)
 	$(BIN)/ruff check hfft tests space bench
 	sh scripts/ensure-chromium.sh
+	sh scripts/ensure-espeak-ng.sh
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

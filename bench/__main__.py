@@ -35,7 +35,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 def sections() -> dict[str, Callable]:
     """Section name -> run(ctx) in the order they run (a plain dict, imported lazily)."""
-    from bench import caching, efficiency, modes, overhead, prediction, startup
+    from bench import audio, caching, efficiency, modes, overhead, prediction, startup
 
     return {
         overhead.NAME: overhead.run,
@@ -44,10 +44,11 @@ def sections() -> dict[str, Callable]:
         efficiency.NAME: efficiency.run,
         startup.NAME: startup.run,
         prediction.NAME: prediction.run,
+        audio.NAME: audio.run,
     }
 
 
-NAMES = ("overhead", "caching", "modes", "efficiency", "startup", "predict")
+NAMES = ("overhead", "caching", "modes", "efficiency", "startup", "predict", "audio")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

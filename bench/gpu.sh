@@ -35,4 +35,12 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISA
 export HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export PYTHONWARNINGS="ignore::FutureWarning"  # library deprecation notices, not results
+# DDP within the node is not measured here; say what this machine would allow.
+GPUS=$("$PY" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)
+if [ "$GPUS" -gt 1 ]; then
+  echo "bench/gpu.sh: $GPUS GPUs: 1-GPU vs DDP within the node not measured; compare this run with" \
+    "torchrun --nproc_per_node=$GPUS -m hfft.cli train RECIPE (recipes/launch/README.md)" >&2
+else
+  echo "bench/gpu.sh: $GPUS GPU(s): no DDP-within-the-node line (needs 2 or more GPUs)" >&2
+fi
 exec "$PY" bench/gpu.py "$@"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 log = logging.getLogger("hfft")
@@ -22,8 +28,10 @@ class NativeKeyCheckpoints(TrainerCallback):
     silently restarts from the pretrained weights. Checkpoints are internal to the run, so they
     keep the in-memory names; the final model in the run directory is saved in the original format.
 
-    The marker (`hfft.run_dir.CHECKPOINT_MARKER`) is written after everything else in the folder:
-    a process killed while saving leaves a checkpoint that resuming skips.
+    The marker (`hfft.run_dir.CHECKPOINT_MARKER`, holding the step) is written after everything
+    else in the folder is flushed to disk, and atomically: a process killed while saving, or a
+    save that failed half-way (disk full, folder made read-only), leaves a checkpoint without a
+    valid marker, which resuming skips.
     """
 
     def on_save(
@@ -31,17 +39,34 @@ class NativeKeyCheckpoints(TrainerCallback):
     ) -> None:
         from transformers import PreTrainedModel
 
-        from hfft.run_dir import CHECKPOINT_MARKER
+        from hfft.run_dir import CHECKPOINT_MARKER, atomic_write
 
+        if args.world_size > 1 and torch.distributed.is_initialized():
+            # Each process writes its own part (its RNG state, under FSDP its shards); the marker
+            # may only say "complete" once all of them have.
+            torch.distributed.barrier()
         if not state.is_world_process_zero:
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if not folder.is_dir():
             return
-        # PEFT adapters and hfft's cached-feature head are saved under their own, stable names.
-        if isinstance(model, PreTrainedModel):
+        # PEFT adapters and hfft's cached-feature head are saved under their own, stable names;
+        # under FSDP the Trainer resumes from its own pytorch_model_fsdp.bin (in-memory names).
+        if isinstance(model, PreTrainedModel) and not _is_fsdp(model):
             model.save_pretrained(folder, save_original_format=False)
-        (folder / CHECKPOINT_MARKER).write_text(f"{state.global_step}\n")
+        # A full disk may only say so when the data reaches it (delayed allocation, NFS,
+        # quotas): flush every file before the marker vouches for them.
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.name != CHECKPOINT_MARKER:
+                with open(path, "rb") as f:  # Linux and macOS fsync a read-only descriptor
+                    os.fsync(f.fileno())
+        atomic_write(folder / CHECKPOINT_MARKER, f"{state.global_step}\n")
+
+
+def _is_fsdp(model: Any) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
 
 
 class ResumeReport(TrainerCallback):
@@ -81,3 +106,68 @@ class ResumeReport(TrainerCallback):
                 state.global_step,
                 self.steps_trained,
             )
+
+
+# ---------------------------------------------------------------- a save that fails
+
+# What a failed write says about its cause. torch.save raises a bare RuntimeError ("file write
+# failed", "basic_ios::clear: iostream error") and safetensors a SafetensorError ("... (os error
+# 28)"), so the errno is also read from their messages.
+_WRITE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EROFS: "the filesystem is read-only",
+    errno.EACCES: "permission denied (the folder is not writable)",
+    errno.EPERM: "permission denied (the folder is not writable)",
+    errno.EFBIG: "the file grew over the size limit",
+    errno.EIO: "an input/output error",
+}
+_OS_ERROR = re.compile(r"os error (\d+)|\[Errno (\d+)\]")
+_WRITE_FAILED = ("file write failed", "unexpected pos", "iostream error", "No space left on device")
+
+
+def write_failure(err: BaseException) -> str | None:
+    """Why a write failed ('the disk is full (No space left on device)'), or None when `err` (or
+    any exception it was raised from) is not a failed write."""
+    seen: set[int] = set()
+    found: BaseException | None = err
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        code = found.errno if isinstance(found, OSError) else None
+        match = _OS_ERROR.search(str(found))
+        if code is None and match:
+            code = int(match.group(1) or match.group(2))
+        if code in _WRITE_ERRNOS:
+            return f"{_WRITE_ERRNOS[code]} ({os.strerror(code)})"
+        if any(text in str(found) for text in _WRITE_FAILED):
+            return "the file could not be written (disk full?)"
+        found = found.__cause__ or found.__context__
+    return None
+
+
+@contextlib.contextmanager
+def stop_on_failed_save(trainer: Any, run_dir: str | Path) -> Iterator[None]:
+    """Turn a failed write during training (a checkpoint save on a full disk, or into a folder
+    made read-only) into one HfftError line naming the checkpoint that failed and the complete
+    one a resume will use; any other error passes through unchanged."""
+    from hfft.errors import HfftError
+    from hfft.run_dir import CHECKPOINTS, checkpoint_step, last_checkpoint
+
+    try:
+        yield
+    except Exception as err:
+        reason = write_failure(err)
+        if reason is None:
+            raise
+        folder = Path(run_dir) / CHECKPOINTS
+        previous = last_checkpoint(Path(run_dir))
+        resume = (
+            f"{previous.name} (step {checkpoint_step(previous)}) is the last complete checkpoint, "
+            "which running the same `hfft train` command again resumes from"
+            if previous is not None
+            else "no checkpoint is complete yet, so the next run starts over"
+        )
+        raise HfftError(
+            f"saving checkpoint-{trainer.state.global_step} into {folder} failed: {reason}; the "
+            f"run stopped. {resume} once there is room (or the folder is writable again)"
+        ) from err

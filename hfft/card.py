@@ -8,7 +8,9 @@ base name, and no token ever reaches the card (the rules: `hfft.redact`).
 
 from __future__ import annotations
 
+import ast
 import re
+import shlex
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -28,21 +30,28 @@ from hfft.redact import (
     redact,
     sanitize_recipe,
 )
-from hfft.run_files import CARD_FILE, TRAINING_CURVES_FILE
+from hfft.run_files import CARD_FILE, CONFIG_FILE, TRAINING_CURVES_FILE
 from hfft.tasks import TASKS
 from hfft.uncertainty import format_interval
 
 # metric ids the Hub knows: an hfft name's base ("f1" of f1_macro) is published as one of these
 _HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
+_AVERAGES = frozenset({"macro", "micro", "weighted", "samples"})
+# The per-label table of a split's metrics.json entry, by its key, and the card's title for it.
+_PER_LABEL_TABLES = (("per_class", "Per class"), ("per_label", "Per label"))
 # the splits of the recipe's dataset: the only results the model-index attributes to it
 RUN_SPLITS = ("train", "validation", "test")
 _FRAMEWORKS = ("hfft", "transformers", "torch", "datasets", "evaluate", "huggingface_hub")
 
 
-def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]:
+def _dataset_description(
+    data: Mapping[str, Any], task: str | None = None
+) -> tuple[str | None, str, str]:
     """(Hub dataset id or None, model-index dataset type, human-readable dataset name)."""
     path = str(data.get("path") or "")
-    if is_hub_id(path):
+    # A format the task's modality reads itself (`conll`) names local files, like a builder.
+    own = TASKS[task].modality.readers if task in TASKS else {}
+    if is_hub_id(path) and path not in own:
         return path, path, path
     where = data.get("data_dir") or data.get("data_files") or path
     if isinstance(where, Mapping):
@@ -50,7 +59,7 @@ def _dataset_description(data: Mapping[str, Any]) -> tuple[str | None, str, str]
     if isinstance(where, list | tuple):
         where = where[0] if where else path
     name = basename(str(where)) if where else "local data"
-    kind = path if path in builder_names() else "local"
+    kind = path if path in builder_names() or path in own else "local"
     return None, kind if kind != "local" else name, name
 
 
@@ -60,6 +69,8 @@ def _metric_parts(name: str) -> tuple[str, str, dict[str, Any] | None]:
     if top_k:
         return name, f"Top-{top_k.group(1)} accuracy", {"k": int(top_k.group(1))}
     base, _, average = name.partition("_")
+    if average and average not in _AVERAGES:  # exact_match, hamming_loss, ...: a name, whole
+        return name, name.replace("_", " ").capitalize(), None
     pretty = base.capitalize() if base != "f1" else "F1"
     metric_id = base if base in _HUB_METRICS else name
     if average:
@@ -86,7 +97,7 @@ def _framework_versions(mode: str) -> list[str]:
     return lines
 
 
-_COLUMN_TITLES = {"f1": "F1"}
+_COLUMN_TITLES = {"f1": "F1", "ap": "AP"}
 
 
 def _cell(value: Any) -> str:
@@ -140,7 +151,7 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     hub = recipe.get("hub") or {}
     mode = mode_named(model.get("mode")).name
     checkpoint = model.get("checkpoint")
-    dataset_id, dataset_type, dataset_name = _dataset_description(data)
+    dataset_id, dataset_type, dataset_name = _dataset_description(data, task)
     repo_id = hub.get("repo_id")
     output_dir = (recipe.get("training") or {}).get("output_dir") or "model"
     model_name = str(repo_id).split("/")[-1] if repo_id else basename(str(output_dir))
@@ -185,12 +196,12 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     """The full README.md text (metadata + body) for a run."""
     run_dir = Path(run_dir)
     card_data = build_card_data(recipe, metrics)
-    task = TASKS[recipe["task"]]
+    task, num_labels = _task_of_run(run_dir, recipe)
     model = recipe.get("model") or {}
     hub = recipe.get("hub") or {}
     mode = mode_named(model.get("mode"))
     checkpoint = str(model.get("checkpoint") or "")
-    dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {})
+    dataset_id, _, dataset_name = _dataset_description(recipe.get("data") or {}, task.name)
 
     base = (
         f"[{checkpoint}](https://huggingface.co/{checkpoint})"
@@ -225,15 +236,17 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         note = _results_note(metrics, main, baselines)
         if note:
             parts.append(note)
-        per_class = metrics[main].get("per_class") or {}
-        if per_class:
+        for key, title in _PER_LABEL_TABLES:
+            per_class = metrics[main].get(key) or {}
+            if not per_class:
+                continue
             columns = list(next(iter(per_class.values())))
             rows = [
                 [str(label).replace("|", "\\|"), *(_cell(c.get(k)) for k in columns)]
                 for label, c in per_class.items()
             ]
             parts += [
-                f"### Per class ({main} split)",
+                f"### {title} ({main} split)",
                 _table(["label", *(_COLUMN_TITLES.get(k, k) for k in columns)], rows),
             ]
     plots = [
@@ -251,9 +264,13 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         "## Usage",
         "```python\nfrom transformers import pipeline\n\n"
         f'classifier = pipeline("{task.name}", model="{target}")\n'
-        f"print(classifier({example}{task.labels.usage_kwargs}))\n```",
-        f"or, with hfft: `hfft predict {target} {example.strip(chr(34))}`",
+        f"print(classifier({example}{task.labels.usage_kwargs.format(num_labels=num_labels)}))"
+        "\n```",
+        # one shell word: a text example unquoted would be predicted word by word
+        f"or, with hfft: `hfft predict {target} {shlex.quote(ast.literal_eval(example))}`",
     ]
+    if task.labels.usage_note:
+        parts.append(task.labels.usage_note)
 
     published = sanitize_recipe(recipe)
     hyper = {k: v for k, v in (published.get("training") or {}).items() if k != "output_dir"}
@@ -271,6 +288,20 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     ]
     text = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(parts) + "\n"
     return redact(text, secrets=(), mask=PUBLISHED_MASK)
+
+
+def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
+    """(the recipe's task with the label scheme of the saved model, its number of labels), from
+    the run's config.json (the default scheme when there is none yet)."""
+    import json
+
+    config_file = run_dir / CONFIG_FILE
+    try:
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    except ValueError:
+        config = {}
+    task = TASKS[recipe["task"]].for_config(config)
+    return task, len(config.get("id2label") or {}) or 5
 
 
 def write_model_card(

@@ -132,7 +132,9 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         **task.labels.model_kwargs,  # e.g. problem_type
     }
     if spec.config is not None:
-        return auto.from_config(load_config(spec, num_labels=len(label_names), **labels))
+        return task.locate_backbone(
+            auto.from_config(load_config(spec, num_labels=len(label_names), **labels))
+        )
     checkpoint = resolve(spec.checkpoint)
     # Every run loads its model here before its Trainer exists: the place to quiet what the
     # Trainer would say.
@@ -155,6 +157,7 @@ def load_model(task: Task, spec: ModelSpec, label_names: list[str]) -> Any:
         raise HfftError(
             load_failure("model.checkpoint", spec.checkpoint, "weights", err, spec)
         ) from None
+    model = task.locate_backbone(model)
     original = label_names_of(checkpoint, spec)
     new_head = _report_loading(model, info, len(label_names), len(original))
     if not new_head and original != list(label_names):
@@ -190,7 +193,9 @@ def build_skeleton(task: Task, spec: ModelSpec) -> Any:
     config = load_config(spec)
     auto = getattr(transformers, task.model_class)
     with torch.device("meta"):
-        return auto.from_config(config, trust_remote_code=spec.trust_remote_code)
+        return task.locate_backbone(
+            auto.from_config(config, trust_remote_code=spec.trust_remote_code)
+        )
 
 
 def _report_loading(model: Any, info: dict[str, Any], num_labels: int, original: int) -> bool:
@@ -237,7 +242,7 @@ def reset_head(model: Any) -> None:
     from hfft.modes import anatomy
 
     for name in anatomy(model).head:
-        for module in getattr(model, name).modules():
+        for module in model.get_submodule(name).modules():  # a head may be nested (Perceiver)
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 

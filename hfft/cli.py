@@ -114,8 +114,14 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict labels: one JSON line per input")
     p.add_argument("model", help="run directory or Hub id")
     p.add_argument("inputs", nargs="+", help="image paths/folders/globs, or texts / a text file")
-    p.add_argument("--top-k", type=int, default=5, help="labels per input (default: 5)")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        help="labels per input (default: 5); a multi-label model gives those above threshold",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default: 8)")
+    p.add_argument("--all-scores", action="store_true", help='also every label\'s score ("scores")')
     p.set_defaults(func=_lazy("hfft.commands.predict", "predict_command"))
 
 
@@ -165,7 +171,17 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "frozen, LoRA) and from scratch, and compare them on a held-out test split: "
         "OUT/results.md, OUT/results.png. Runs the recipes in recipes/demo/; no network.",
     )
-    p.add_argument("--out", default="demo-out", help="output directory (default: demo-out)")
+    p.add_argument(
+        "--task",
+        default=None,
+        help="the story of another task: audio-classification pretrains on spoken digits and "
+        "fine-tunes on command words (espeak-ng voices; recipes/demo-audio/)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default: demo-out, demo-out-audio for the audio story)",
+    )
     p.add_argument(
         "--quick",
         action="store_true",

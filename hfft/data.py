@@ -56,10 +56,13 @@ log = logging.getLogger("hfft")
 
 @dataclass
 class LoadedData:
-    """Standardised splits plus the label names (index = class id)."""
+    """Standardised splits plus the label names (index = class id), and the task with the
+    label scheme the data asked for (and why)."""
 
     splits: datasets.DatasetDict
     label_names: list[str]
+    task: Task | None = None
+    scheme_reason: str = ""
 
     def sizes(self) -> dict[str, int]:
         """Rows per split."""
@@ -73,7 +76,7 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
     labels only some splits have) and raised together as one `PreflightError`."""
     from hfft.preflight import Problems
 
-    raw = _load(spec)
+    raw = _load(spec, task)
     _check_folder_labels(raw, spec, task)
     picked = _pick_splits(raw, spec)
     problems = Problems()
@@ -82,6 +85,8 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
         with problems.collect():
             standard[name] = standardize_columns(ds, spec.columns, task, name)
     problems.raise_if_any()
+    # Single- or multi-label (lists of labels...): the task's label schemes decide from the data.
+    task, reason, standard = task.resolve_labels(standard, spec)
     with problems.collect():
         standard = drop_bad_examples(standard, task.modality, spec.on_bad_example)
     problems.raise_if_any()
@@ -103,12 +108,16 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
             if name in picked:
                 n = min(spec.max_eval_samples, len(picked[name]))
                 picked[name] = picked[name].select(range(n))
-    return LoadedData(datasets.DatasetDict(picked), label_names)
+    return LoadedData(datasets.DatasetDict(picked), label_names, task, reason)
 
 
-def _load(spec: DataSpec) -> datasets.DatasetDict:
+def _load(spec: DataSpec, task: Task) -> datasets.DatasetDict:
     if spec.data_dir and not Path(spec.data_dir).exists():
         raise DataError(f"data.data_dir '{spec.data_dir}' does not exist")
+    readers = task.modality.readers
+    own = _own_format(spec, readers)
+    if own is not None:
+        return own
     kwargs = {
         key: getattr(spec, key)
         for key in ("name", "data_dir", "data_files", "revision")
@@ -128,7 +137,7 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
     if looks_like_local_path(spec.path) and not local.exists():
         raise DataError(f"data.path '{spec.path}' does not exist")
     # A data file as data.path: `load_dataset` only takes files through data_files.
-    path = _file_builder(spec, local, kwargs) if local.is_file() else spec.path
+    path = _file_builder(spec, local, kwargs, readers) if local.is_file() else spec.path
     try:
         loaded = datasets.load_dataset(path, **kwargs)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
@@ -145,25 +154,57 @@ def _load(spec: DataSpec) -> datasets.DatasetDict:
     return _as_dict(loaded)
 
 
+def _refuse_files_beside_a_file(spec: DataSpec) -> None:
+    if spec.data_files or spec.data_dir:
+        raise DataError(
+            f"data.path '{spec.path}' is a file, so data.data_files/data.data_dir would be "
+            "ignored: give the data either as data.path or as data.data_files"
+        )
+
+
+def _own_format(spec: DataSpec, readers: Any) -> datasets.DatasetDict | None:
+    """The splits of a format the task's modality reads itself (`Modality.readers`): a data
+    file with one of its extensions as data.path, or its name as data.path with data.data_files
+    or data.data_dir (resolved, globs and split names, as `datasets` does); else None."""
+    from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
+
+    local = Path(spec.path).expanduser()
+    if local.is_file() and local.suffix.lower() in readers:
+        _refuse_files_beside_a_file(spec)
+        return datasets.DatasetDict(readers[local.suffix.lower()]({"train": [str(local)]}))
+    if spec.path not in readers or local.exists():
+        return None
+    if not (spec.data_dir or spec.data_files):
+        raise DataError(
+            f"data.path '{spec.path}' reads local files: set data.data_dir (a folder) or "
+            "data.data_files (a file, a glob, or {train: ..., test: ...})"
+        )
+    base = str(Path(spec.data_dir).expanduser()) if spec.data_dir else str(Path.cwd())
+    try:
+        files = spec.data_files
+        patterns = sanitize_patterns(files) if files else get_data_patterns(base)
+        files = DataFilesDict.from_patterns(patterns, base_path=base)
+    except FileNotFoundError as err:  # datasets' DataFilesNotFoundError, EmptyDatasetError
+        raise DataError(f"data.path '{spec.path}': {first_line(err)}") from None
+    return datasets.DatasetDict(readers[spec.path]({str(k): list(v) for k, v in files.items()}))
+
+
 def _as_dict(loaded: datasets.Dataset | datasets.DatasetDict) -> datasets.DatasetDict:
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
 
 
-def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any]) -> str:
+def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any], readers: Any = ()) -> str:
     """The builder that reads the data file `file` (data.path), its options set in `kwargs`."""
     if file.suffix.lower() not in FILE_BUILDERS:
+        known = sorted({*FILE_BUILDERS, *(r for r in readers if r.startswith("."))})
         raise DataError(
             f"data.path '{spec.path}' is a file hfft cannot read by its extension; use one of "
-            f"{sorted(FILE_BUILDERS)}, or set data.path to a builder (csv, json, ...) and "
+            f"{known}, or set data.path to a builder (csv, json, ...) and "
             "data.data_files to the file"
         )
-    if spec.data_files or spec.data_dir:
-        raise DataError(
-            f"data.path '{spec.path}' is a file, so data.data_files/data.data_dir would be "
-            "ignored: give the data either as data.path or as data.data_files"
-        )
+    _refuse_files_beside_a_file(spec)
     builder, options = FILE_BUILDERS[file.suffix.lower()]
     kwargs.update(options, data_files=str(file))
     return builder
@@ -245,8 +286,10 @@ def standardize_columns(
                 f"{task.name} reads {input_column!r} and 'label': map them to your dataset's "
                 "columns"
             )
+    if isinstance(mapping.get(LABEL), list):  # 0/1 columns, one per label: the scheme reads them
+        ds, mapping = _pack_label_columns(ds, mapping, split)
     existing = list(ds.column_names)
-    aliases = {input_column: task.modality.aliases, LABEL: LABEL_ALIASES}
+    aliases = {input_column: task.modality.aliases, LABEL: task.labels.aliases or LABEL_ALIASES}
     sources = {}
     for std in standard:
         if std in mapping:
@@ -269,12 +312,30 @@ def standardize_columns(
     return task.modality.cast(ds)
 
 
+def _pack_label_columns(
+    ds: datasets.Dataset, mapping: dict[str, Any], split: str
+) -> tuple[datasets.Dataset, dict[str, Any]]:
+    """The columns data.columns.label lists, packed into one column of per-row value lists (in
+    the listed order) that the label scheme reads; the mapping then names that column."""
+    columns = list(mapping[LABEL])
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"column(s) {missing} (data.columns.label) not found in the {split} split"
+            f"{did_you_mean(missing[0], ds.column_names)}; its columns are {ds.column_names}"
+        )
+    packed = "__hfft_label_columns__"
+    rows = [list(values) for values in zip(*(ds[c] for c in columns), strict=True)]
+    ds = ds.remove_columns(columns).add_column(packed, rows)
+    return ds, {**mapping, LABEL: packed}
+
+
 def load_split(
     spec: DataSpec, task: Task, split: str, label_names: Sequence[str]
 ) -> datasets.Dataset:
     """One split of a dataset, standardised and encoded with a trained model's label names. A
     dataset with a single split (a CSV file, a flat image folder) gives that split."""
-    raw = _load(spec)
+    raw = _load(spec, task)
     if split in raw:
         ds = raw[split]
     elif len(raw) == 1:
@@ -285,5 +346,12 @@ def load_split(
             f"{list(raw)}"
         )
     ds = standardize_columns(ds, spec.columns, task, split)
-    ds = drop_bad_examples({split: ds}, task.modality, spec.on_bad_example)[split]
+    # The labels as the model's scheme reads them (lists of labels for a multi-label model).
+    claimed = task.labels.resolve({split: ds}, spec) if task.labels.resolve else ("", {split: ds})
+    if claimed is None:
+        raise DataError(
+            f"the {split} split holds one label per row, but the model is {task.labels.name}: "
+            "give it lists of labels (or set data.multi_label: true / data.label_separator)"
+        )
+    ds = drop_bad_examples(claimed[1], task.modality, spec.on_bad_example)[split]
     return task.labels.encode_with(ds, label_names, split)

@@ -26,44 +26,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfft.digits import DigitsSplit, write_digits
-from hfft.recipe import RECIPES_DIR, Recipe, load_recipe
+from hfft.demo_stories import DIGITS, FULL_SPLIT, QUICK_SPLIT, Story, story_for
+from hfft.recipe import Recipe, load_recipe
 
 log = logging.getLogger("hfft")
 
-DEMO_RECIPES = RECIPES_DIR / "demo"
+# The default story's recipes (recipes/demo/), as earlier versions named them.
+DEMO_RECIPES = DIGITS.recipes
 # The prefix of every path in recipes/demo/*.yaml (and `--out`'s default); `--out` replaces it.
-RECIPE_OUT = "demo-out"
-PRETRAIN_RECIPE = "source_vit-tiny_digits0-4_pretrain.yaml"
-# The step-2 recipes, in the order the table shows them. A row is named after the last word of its
-# recipe file's name (the mode the recipe runs in, or `scratch`), except where the table says more.
-TARGET_FILES = (
-    "target_vit-tiny_digits5-9_full.yaml",
-    "target_vit-tiny_digits5-9_freeze2.yaml",
-    "target_vit-tiny_digits5-9_frozen.yaml",
-    "target_vit-tiny_digits5-9_lora.yaml",
-    "target_vit-tiny_digits5-9_scratch.yaml",
-)
-ROW_NAMES = {"freeze2": "freeze_layers=2"}
+RECIPE_OUT = DIGITS.out
+PRETRAIN_RECIPE = DIGITS.pretrain
+TARGET_FILES = DIGITS.targets
 # (row name in the table, recipe file).
-TARGET_RECIPES = tuple(
-    (ROW_NAMES.get(word, word), file)
-    for file in TARGET_FILES
-    for word in [Path(file).stem.rsplit("_", 1)[-1]]
-)
+TARGET_RECIPES = DIGITS.target_recipes
 # Keys holding a path into the output directory.
 PATH_KEYS = ("data.data_dir", "model.checkpoint", "training.output_dir")
-
-FULL_SPLIT = DigitsSplit()
-# --quick: the same pipeline scaled down to seconds (tests, smoke checks); numbers mean nothing.
-QUICK_SPLIT = DigitsSplit(
-    source_validation_per_class=4,
-    source_train_per_class=12,
-    target_train_per_class=4,
-    target_validation_per_class=2,
-    target_test_per_class=6,
-)
-QUICK_OVERRIDES = ("training.num_train_epochs=1",)
 OFFLINE_ENV = {
     # The demo needs nothing from the Hub: never wait on a network call it does not need.
     "HF_HUB_OFFLINE": "1",
@@ -72,6 +49,7 @@ OFFLINE_ENV = {
     "HF_EVALUATE_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }
+__all__ = ["FULL_SPLIT", "QUICK_SPLIT", "Story", "run_demo", "story_for"]
 
 
 @dataclass
@@ -98,46 +76,58 @@ class DemoRow:
 
 @dataclass
 class DemoResult:
-    """The whole demo: the comparison rows, step 1's metrics, the image counts, where it wrote."""
+    """The whole demo: the comparison rows, step 1's metrics, the data counts, where it wrote."""
 
     rows: list[DemoRow]
     source_metrics: dict[str, Any]
     data_counts: dict[str, dict]
     total_seconds: float
     out: Path
+    story: Story = DIGITS
     # Paired comparisons of the rows on the test split (hfft.comparisons), and the baselines
     # (majority class, linear probe on the step-1 model) of the recipe that asks for them.
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def demo_recipe(name: str, out: Path, extra: tuple[str, ...] = ()) -> Recipe:
-    """A recipes/demo/ recipe with its `demo-out/...` paths moved under `out`."""
-    path = DEMO_RECIPES / name
+def demo_recipe(name: str, out: Path, extra: tuple[str, ...] = (), story: Story = DIGITS) -> Recipe:
+    """A story's recipe with its `demo-out/...` paths moved under `out`."""
+    path = story.recipes / name
     raw = load_recipe(path).to_dict()
     overrides = []
     for key in PATH_KEYS:
         section, field = key.split(".")
         value = raw[section].get(field)
         if value:
-            overrides.append(f"{key}={relocate(value, out)}")
+            overrides.append(f"{key}={relocate(value, out, story.out)}")
     return load_recipe(path, [*overrides, *extra])
 
 
-def relocate(value: str, out: Path) -> str:
+def relocate(value: str, out: Path, prefix: str = RECIPE_OUT) -> str:
     """`demo-out/x/y` -> `<out>/x/y`; any other value is returned as it is."""
     parts = Path(value).parts
-    if parts and parts[0] == RECIPE_OUT:
+    if parts and parts[0] == prefix:
         return str(Path(out, *parts[1:]))
     return value
 
 
-def run_demo(out: Path, quick: bool = False, threads: int | None = 1, seeds: int = 1) -> DemoResult:
+def run_demo(
+    out: Path,
+    quick: bool = False,
+    threads: int | None = 1,
+    story: Story = DIGITS,
+    seeds: int = 1,
+) -> DemoResult:
     """Write the data, pretrain (step 1), fine-tune each way (step 2), compare (step 3). With
     `seeds` > 1 each step-2 recipe trains once per seed (hfft.seeds: its training.seed + 0..N-1,
     into runs/<row>/seed-<seed>/) and the table reports the mean and spread."""
     import torch
 
+    from hfft.errors import HfftError
+
+    reason = story.unavailable()
+    if reason:
+        raise HfftError(reason)
     start = time.perf_counter()
     default_threads = torch.get_num_threads()
     if threads:
@@ -146,32 +136,36 @@ def run_demo(out: Path, quick: bool = False, threads: int | None = 1, seeds: int
         torch.set_num_threads(threads)
     try:
         with _quiet_libraries():
-            return _run_demo(Path(out), quick, start, seeds)
+            return _run_demo(Path(out), quick, start, story, seeds)
     finally:
         torch.set_num_threads(default_threads)
 
 
-def _run_demo(out: Path, quick: bool, start: float, seeds: int = 1) -> DemoResult:
+def _run_demo(out: Path, quick: bool, start: float, story: Story, seeds: int = 1) -> DemoResult:
     from hfft.run import train
 
-    extra = QUICK_OVERRIDES if quick else ()
-    split = QUICK_SPLIT if quick else FULL_SPLIT
+    extra = story.quick_overrides if quick else ()
+    log.info("demo: writing the data (%s) to %s", story.data_note, out / "data")
+    counts = story.write_data(out / "data", quick)
+    log.info("demo: %s %s", describe_counts(counts), story.unit)
 
-    log.info("demo: writing the UCI handwritten digits (scikit-learn) to %s", out / "data")
-    counts = write_digits(out / "data", split)
-    log.info("demo: %s", describe_counts(counts))
-
-    log.info("demo: step 1/3 — pretrain a ViT from scratch on the source task (digits 0-4)")
-    source = train(demo_recipe(PRETRAIN_RECIPE, out, extra), overwrite=True)
+    log.info(
+        "demo: step 1/3 — pretrain a %s from scratch on the source task (%s)",
+        story.model_name,
+        story.source_task,
+    )
+    source = train(demo_recipe(story.pretrain, out, extra, story), overwrite=True)
 
     rows = []
-    for i, (name, recipe_file) in enumerate(TARGET_RECIPES, 1):
-        recipe = demo_recipe(recipe_file, out, extra)
+    targets = story.target_recipes
+    for i, (name, recipe_file) in enumerate(targets, 1):
+        recipe = demo_recipe(recipe_file, out, extra, story)
         log.info(
-            "demo: step 2/3 — run %d/%d: %s on the target task (digits 5-9), from %s",
+            "demo: step 2/3 — run %d/%d: %s on the target task (%s), from %s",
             i,
-            len(TARGET_RECIPES),
+            len(targets),
             name,
+            story.target_task,
             recipe.source,
         )
         results = _train_seeds(recipe, seeds, train)
@@ -181,7 +175,7 @@ def _run_demo(out: Path, quick: bool, start: float, seeds: int = 1) -> DemoResul
     from hfft.demo_compare import compare_rows, find_baselines
 
     total = time.perf_counter() - start
-    demo = DemoResult(rows, source.metrics, counts, total, out)
+    demo = DemoResult(rows, source.metrics, counts, total, out, story)
     demo.comparisons = compare_rows(rows)
     demo.baselines = find_baselines(rows)
     write_results(demo, quick)
@@ -253,7 +247,7 @@ def _quiet_libraries() -> Iterator[None]:
 
 
 def describe_counts(counts: dict[str, dict]) -> str:
-    """`source train 801 / validation 100; target train 100 / ...` (images per split)."""
+    """`source train 801 / validation 100; target train 100 / ...` (examples per split)."""
     return "; ".join(
         f"{task} "
         + " / ".join(f"{split} {sum(per_class.values())}" for split, per_class in splits.items())
@@ -302,25 +296,26 @@ def format_table(rows: list[DemoRow], baselines: dict[str, dict[str, Any]] | Non
 
 def write_results(demo: DemoResult, quick: bool) -> None:
     """results.md, results.json and results.png in the output directory."""
-    out = demo.out
+    out, story = demo.out, demo.story
     source = demo.source_metrics.get("validation", {})
     test_size = sum(demo.data_counts["target"]["test"].values())
     budget = demo.data_counts["target"]["train"]
     low, high = min(budget.values()), max(budget.values())
-    per_digit = f"{low}" if low == high else f"{low}-{high}"
+    per_class = f"{low}" if low == high else f"{low}-{high}"
+    command = "hfft demo" + ("" if story is DIGITS else f" --task {story.task}")
     header = [
-        "# hfft demo: transfer learning on handwritten digits",
+        f"# hfft demo: {story.title}",
         "",
-        f"Command: `hfft demo{' --quick' if quick else ''}{_seeds_flag(demo.rows)}` — total "
+        f"Command: `{command}{' --quick' if quick else ''}{_seeds_flag(demo.rows)}` — total "
         f"{demo.total_seconds:.0f} s.",
         "",
-        f"- Data: {describe_counts(demo.data_counts)} images "
-        "(scikit-learn's UCI digits, upscaled to 32x32).",
-        f"- Step 1, the source model (digits 0-4): validation accuracy "
+        f"- Data: {describe_counts(demo.data_counts)} {story.unit} ({story.data_note}).",
+        f"- Step 1, the source model ({story.source_task}): validation accuracy "
         f"{source.get('accuracy', float('nan')):.3f}.",
-        f"- Step 2: every run trains on the same {sum(budget.values())} labelled target images "
-        f"({per_digit} per digit 5-9) for the same steps; "
-        f"step 3 evaluates each on the same {test_size} held-out test images.",
+        f"- Step 2: every run trains on the same {sum(budget.values())} labelled target "
+        f"{story.unit} ({per_class} per {story.per_class}, {story.target_task}) for the same "
+        f"steps; step 3 evaluates each on the same {test_size} held-out test {story.unit}"
+        f"{story.test_note}.",
         "",
         "",
     ]
@@ -348,14 +343,14 @@ def write_results(demo: DemoResult, quick: bool) -> None:
         )
         + "\n"
     )
-    plot_results(demo.rows, out / "results.png", test_size)
+    plot_results(demo.rows, out / "results.png", test_size, story)
 
 
 def _seeds_flag(rows: list[DemoRow]) -> str:
     return f" --seeds {len(rows[0].seeds)}" if rows and rows[0].seeds else ""
 
 
-def plot_results(rows: list[DemoRow], path: Path, test_size: int) -> None:
+def plot_results(rows: list[DemoRow], path: Path, test_size: int, story: Story = DIGITS) -> None:
     """Grouped bars: test accuracy and macro F1 per run, trainable parameters under each name."""
     import numpy as np
 
@@ -379,7 +374,10 @@ def plot_results(rows: list[DemoRow], path: Path, test_size: int) -> None:
         fontsize=8,
     )
     ax.set_ylim(0, 1.1)
-    ax.set_ylabel(f"held-out target test split ({test_size} images)")
-    ax.set_title("Digits 5-9 from a digits 0-4 model: each fine-tuning mode vs from scratch")
+    ax.set_ylabel(f"held-out target test split ({test_size} {story.unit})")
+    ax.set_title(
+        f"{story.target_task.capitalize()} from a {story.source_task} model: each fine-tuning "
+        "mode vs from scratch"
+    )
     ax.legend(loc="upper right", fontsize=8)
     fig.savefig(path, dpi=110)

@@ -4,6 +4,7 @@ the report under RUN_DIR/eval/<name>/ without touching the training run's report
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from hfft.errors import DataError
 from hfft.evaluation import evaluate_and_report
-from hfft.run_files import EVAL_DIR, METRICS_FILE
+from hfft.run_files import CONFIG_FILE, EVAL_DIR, METRICS_FILE
 
 log = logging.getLogger("hfft")
 
@@ -44,7 +45,8 @@ def evaluate_run(
         recipe = load_recipe(run_dir / RECIPE_FILE, ["training.report_to=none"])
     except RecipeError as err:
         raise RecipeError(f"{run_dir / RECIPE_FILE}: {err}") from None
-    task = TASKS[recipe.task]
+    # With the label scheme the saved model has (its config's problem_type).
+    task = TASKS[recipe.task].for_config(json.loads((run_dir / CONFIG_FILE).read_text()))
     # The saved model is complete (LoRA merged, head trained): evaluate it as it is.
     saved = modes.saved_model_spec(recipe.model, run_dir)
     processor = checkpoint.load_processor(task, saved)
@@ -52,6 +54,11 @@ def evaluate_run(
     loaded = None
     if source is None or baselines:  # the baselines fit on the run's own train split
         loaded = load_data(data_here(recipe.data, run_dir, recipe.output_dir), task)
+        if loaded.task is not None and loaded.task.labels.name != task.labels.name:
+            raise DataError(
+                f"the data's labels are {loaded.task.labels.name} ({loaded.scheme_reason}), but "
+                f"the model is {task.labels.name}"
+            )
     if source is None:
         held_out = sorted(s for s in loaded.splits if s != "train")
         if split not in held_out:
@@ -73,7 +80,7 @@ def evaluate_run(
         folder = re.sub(r"[^\w.-]+", "_", f"{label}-{split}")
     prepared = task.prepare(splits, processor, recipe)
     trainer = Trainer(
-        model=checkpoint.load_model(task, saved, names),
+        model=task.adapt_model(checkpoint.load_model(task, saved, names), processor, recipe),
         args=evaluation_arguments(recipe, task, run_dir),
         eval_dataset=prepared[split],
         data_collator=task.collator(processor),
@@ -82,9 +89,10 @@ def evaluate_run(
     out = run_dir / EVAL_DIR / folder
     # hfft wrote eval/: starting the run over (--overwrite) removes it with the old model's files
     run_manifest.record_written(run_dir, [EVAL_DIR])
-    report = evaluate_and_report(
-        trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics
-    )
+    report = evaluate_and_report(  # with the thresholds chosen when the run was trained
+        trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics,
+        threshold=recipe.eval.threshold, decision_dir=run_dir,
+    )  # fmt: skip
     if baselines:
         from hfft.baselines import write_baselines
 
@@ -192,13 +200,18 @@ def training_origin(run_dir: Path, output_dir: Path) -> Path | None:
 
 
 def data_source(data: str) -> dict[str, Any]:
-    """DataSpec fields for `--data`: a folder, a csv/json/jsonl/parquet file, or a Hub id."""
+    """DataSpec fields for `--data`: a folder, a csv/json/jsonl/parquet file (or one a task's
+    modality reads itself, such as .conll), or a Hub id."""
     from hfft.redact import is_hub_id
+    from hfft.tasks import TASKS
 
     path = Path(data).expanduser()
     builders = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
     source: dict[str, Any] = {"name": None, "revision": None, "data_dir": None, "data_files": None}
+    own = {ext for task in TASKS.values() for ext in task.modality.readers if ext[:1] == "."}
     if path.is_file():
+        if path.suffix.lower() in own - set(builders):
+            return {**source, "path": str(path)}  # read as data.path, by the task's modality
         if path.suffix not in builders:
             raise DataError(f"--data {data}: expected a folder or a {sorted(builders)} file")
         return {**source, "path": builders[path.suffix], "data_files": str(path)}

@@ -59,10 +59,20 @@ def load_predictions(run_dir: str | Path) -> dict[str, Any]:
         raise HfftError(f"{path} is not valid JSON ({err}); delete it and evaluate again") from err
 
 
-def predict_split(
-    trainer: Any, dataset: Any, metrics: Any, split: str, keep: dict[str, Any] | None = None
-) -> tuple[Any, Any]:
-    """(the split's metrics.json entry, its plot data) through `trainer.predict`.
+def read_decision(path: Path) -> Any:
+    """A saved decision rule (thresholds.json), or None when there is none (the scheme's
+    defaults then apply)."""
+    if not path.is_file():
+        log.info("%s not found: the label scheme's default decision rule applies", path.name)
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise HfftError(f"{path} is not valid JSON ({err}); train the run again") from err
+
+
+def predict_split(trainer: Any, dataset: Any, metrics: Any, split: str) -> tuple[Any, Any]:
+    """(predictions, label ids) of a split through `trainer.predict`, for `metrics.report`.
 
     The trainer's own metric hooks are swapped for `metrics` (the label scheme's) while it
     predicts: the logits are reduced batch by batch (memory stays flat however large the split),
@@ -80,12 +90,7 @@ def predict_split(
             f"the {split!r} split has no labels (columns: {list(dataset.column_names)}); "
             "it needs a 'labels' or 'label' column to be evaluated"
         )
-    if keep is not None:  # what predictions.json keeps for paired comparisons
-        keep[split] = {
-            "predictions": np.asarray(output.predictions).tolist(),
-            "label_ids": np.asarray(output.label_ids).tolist(),
-        }
-    return metrics.report(output.predictions, output.label_ids)
+    return output.predictions, output.label_ids
 
 
 def evaluate_and_report(
@@ -97,6 +102,10 @@ def evaluate_and_report(
     metric_names: Sequence[str] | None = None,
     log_history: Sequence[Mapping[str, Any]] | None = None,
     write: bool = True,
+    *,
+    threshold: float | None = None,
+    fit: bool = False,
+    decision_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate `trainer.model` on each split (datasets already transformed for the model, with
     a 'labels'/'label' column) and write the report into `run_dir`.
@@ -104,17 +113,35 @@ def evaluate_and_report(
     Returns the whole metrics.json content: {split: {metric: value, ..., "per_class": {...}}},
     the splits evaluated now replacing older results of the same name. In a multi-process run
     every process must call this (prediction is collective); pass `write` on the main one only.
+
+    The label scheme's decision rule (a multi-label run's per-label thresholds; `threshold` fixes
+    one for all) is fitted on the validation split first with `fit` and saved as the scheme's
+    `decision_file` in `run_dir`, or read from `decision_dir` (a trained run's).
     """
     run_dir = Path(run_dir)
-    metrics = task.labels.build_metrics(list(metric_names or ()), label_names)
+    metrics = task.labels.build_metrics(list(metric_names or ()), label_names, threshold)
+    decision_file = task.labels.decision_file
+    if decision_dir is not None and decision_file:
+        metrics.use(read_decision(Path(decision_dir) / decision_file))
     report = load_metrics(run_dir)
+    outputs = {split: predict_split(trainer, ds, metrics, split) for split, ds in splits.items()}
+    if fit and "validation" in outputs:
+        metrics.fit(*outputs["validation"])
     plot_data: dict[str, Any] = {}
     kept = load_predictions(run_dir)
-    for split, dataset in splits.items():
-        report[split], plot_data[split] = predict_split(trainer, dataset, metrics, split, kept)
+    for split, output in outputs.items():
+        report[split], plot_data[split] = metrics.report(*output)
+        # what predictions.json keeps for paired comparisons
+        kept[split] = {
+            "predictions": np.asarray(output[0]).tolist(),
+            "label_ids": np.asarray(output[1]).tolist(),
+        }
     if not write:
         return report
     run_dir.mkdir(parents=True, exist_ok=True)
+    decision = metrics.decision() if fit else None
+    if decision is not None and decision_file:
+        (run_dir / decision_file).write_text(json.dumps(decision, indent=2) + "\n")
     (run_dir / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
     (run_dir / PREDICTIONS_FILE).write_text(json.dumps(kept) + "\n")
     main = primary_split(list(plot_data))

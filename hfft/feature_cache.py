@@ -6,6 +6,12 @@ pre-hook on the head module catches exactly what the head sees, whatever the arc
 normalises before it), store it with `datasets.map` (batched, fingerprinted by the backbone's
 weights so a rerun reuses the cache), and train the *same head module object* on it. The full
 model therefore ends up with the trained head and is saved exactly like an uncached run.
+
+Heads that take the whole sequence output and pool inside (RoBERTa, ELECTRA: `features[:, 0]`)
+get inputs as long as each batch; their cached features are zero-padded to the split's longest,
+which a probe checks changes nothing. Where the model does more after its head (decoder models
+pick the last token's logits out of the head's per-token output), caching would train a
+different function, so the run trains uncached and the log says why.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from hfft.errors import RecipeError
+from hfft.errors import RecipeError, first_line
 from hfft.modes import anatomy, mode_of
 from hfft.modes.structure import in_any
 from hfft.tasks import TASKS
@@ -48,20 +54,24 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
     if wanted is False:
         return False, "model.cache_features is false"
     reasons = []
-    if not mode_of(recipe.model).frozen_backbone:
-        reasons.append(f"mode {recipe.model.mode} trains the backbone")
+    mode = mode_of(recipe.model)
+    if not mode.frozen_backbone:
+        reasons.append(f"mode is {mode.name}, which trains the backbone")
     reasons += TASKS[recipe.task].modality.varying_inputs(recipe)
-    head = anatomy(model).head
-    if len(head) != 1:
-        reasons.append(f"the head of {type(model).__name__} spans several modules")
-    # A frozen-backbone mode may train a module outside the head too (frozen: a pooler the
-    # checkpoint's objective never trained), which cached features would hold still.
-    outside = sorted(
-        {n.rsplit(".", 1)[0] for n, p in model.named_parameters() if p.requires_grad}
-        - {n.rsplit(".", 1)[0] for n, _ in model.named_parameters() if in_any(n, head)}
-    )
-    if outside and not reasons:
-        reasons.append(f"the mode also trains {', '.join(outside[:3])} outside the head")
+    if not reasons:  # only a frozen backbone needs its anatomy here
+        head = anatomy(model, recipe.model.backbone).head
+        # A frozen-backbone mode may train a module outside the head too (frozen: a pooler the
+        # checkpoint's objective never trained), which cached features would hold still.
+        outside = sorted(
+            {n.rsplit(".", 1)[0] for n, p in model.named_parameters() if p.requires_grad}
+            - {n.rsplit(".", 1)[0] for n, _ in model.named_parameters() if in_any(n, head)}
+        )
+        if len(head) != 1:
+            reasons.append(f"the head of {type(model).__name__} spans several modules {head}")
+        elif outside:
+            reasons.append(f"the mode also trains {', '.join(outside[:3])} outside the head")
+        else:
+            reasons += head_probe(model, model.get_submodule(head[0]))
     if not reasons:
         return True, "frozen backbone and fixed inputs"
     if wanted is True:
@@ -69,12 +79,107 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
     return False, "; ".join(reasons)
 
 
+def head_probe(model: nn.Module, head: nn.Module) -> list[str]:
+    """Why training `head` alone on its recorded inputs would not train the model's own
+    function (empty when it would): run the model on two dummy inputs of different lengths."""
+    name = type(model).__name__
+    seen: dict[str, Any] = {}
+    hooks = [
+        head.register_forward_pre_hook(lambda _m, args: seen.__setitem__("input", args[0])),
+        head.register_forward_hook(lambda _m, _a, out: seen.__setitem__("output", out)),
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        shapes = []
+        for length in (4, 7):
+            inputs = dummy_inputs(model, length)
+            if inputs is None:  # never cache what was not checked
+                return [f"hfft has no probe input for {name}'s {model.main_input_name!r}"]
+            with torch.no_grad():
+                logits = model(**inputs).logits
+                if not _same(seen.get("output"), logits):
+                    return [
+                        f"{name} computes its logits after the head (the head outputs "
+                        f"{_shape(seen.get('output'))}, the logits are {tuple(logits.shape)})"
+                    ]
+                features = seen["input"]
+                shapes.append(tuple(features.shape))
+                # A sequence-shaped input: padding it must not change what the head computes.
+                if len(shapes) == 2 and shapes[0] != shapes[1]:
+                    padded = head(_pad(features, features.shape[1] + 3))
+                    if features.dim() != 3 or not _same(padded, logits):
+                        return [f"the head of {name} reads its whole variable-length input"]
+    except Exception as err:  # an unknown architecture: training uncached still works
+        return [f"probing the head of {name} failed ({type(err).__name__}: {first_line(err)})"]
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return []
+
+
+def dummy_inputs(model: nn.Module, length: int) -> dict[str, torch.Tensor] | None:
+    """A one-example batch for `model`: `length` token ids, or an image of the config's size."""
+    import inspect
+
+    config = model.config
+    inner = getattr(config, "vision_config", None) or config
+    kind = model.main_input_name
+    if kind not in ("input_ids", "pixel_values"):  # Perceiver's generic `inputs`
+        accepted = inspect.signature(model.forward).parameters
+        vision = "pixel_values" in accepted and hasattr(inner, "image_size")
+        kind = "pixel_values" if vision else "input_ids" if "input_ids" in accepted else kind
+    if kind == "input_ids":
+        ids = list(range(5, 5 + length))
+        eos = getattr(config, "eos_token_id", None)
+        if isinstance(eos, int):  # encoder-decoder heads pool on the end-of-sequence token
+            ids[-1] = eos
+        ids = torch.tensor([ids], device=model.device)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if kind == "pixel_values":
+        size = getattr(inner, "image_size", 224)
+        height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
+        channels = getattr(inner, "num_channels", 3)
+        generator = torch.Generator().manual_seed(0)
+        pixels = torch.randn(1, channels, height, width, generator=generator)
+        return {"pixel_values": pixels.to(model.device, model.dtype)}
+    frames, bins = getattr(config, "max_length", None), getattr(config, "num_mel_bins", None)
+    if kind == "input_values" and isinstance(frames, int) and isinstance(bins, int):
+        # A spectrogram model (AST): the feature extractor's fixed (frames, mel bins) grid.
+        generator = torch.Generator().manual_seed(0)
+        values = torch.randn(1, frames, bins, generator=generator)
+        return {"input_values": values.to(model.device, model.dtype)}
+    return None
+
+
+def _same(output: Any, logits: torch.Tensor) -> bool:
+    return (
+        isinstance(output, torch.Tensor)
+        and output.shape == logits.shape
+        and torch.allclose(output.float(), logits.float(), atol=1e-5, rtol=1e-4)
+    )
+
+
+def _shape(output: Any) -> Any:
+    return tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+
+
+def _pad(features: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad dimension 1 (the sequence) to `length`."""
+    pad = [0, 0] * (features.dim() - 2) + [0, length - features.shape[1]]
+    return nn.functional.pad(features, pad)
+
+
 def weights_fingerprint(model: nn.Module) -> str:
     """A hash of every parameter and buffer, so cached features follow the backbone exactly."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        # reshape: a 0-dim tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+        digest.update(
+            tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
+        )
     return digest.hexdigest()[:32]
 
 
@@ -84,16 +189,19 @@ def cache_features(
     collator: Any,
     batch_size: int,
     loss: Any,
+    backbone: str | None = None,
 ) -> tuple[HeadOnly, datasets.DatasetDict]:
     """Replace model-ready splits by (features, labels) splits and return the head to train
     with `loss` (logits, labels) -> loss."""
     from transformers import default_data_collator
 
-    head_name = anatomy(model).head[0]
-    head = getattr(model, head_name)
+    head = model.get_submodule(anatomy(model, backbone).head[0])
     collate = collator or default_data_collator
-    captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
+    seen: dict[str, Any] = {}
+    hooks = [
+        head.register_forward_pre_hook(lambda _m, args: seen.__setitem__("input", args[0])),
+        head.register_forward_hook(lambda _m, _a, out: seen.__setitem__("output", out)),
+    ]
     fingerprint = weights_fingerprint(model)
     device = next(model.parameters()).device
     was_training = model.training
@@ -104,15 +212,25 @@ def cache_features(
             dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)
         ]
         inputs = {k: v.to(device) for k, v in collate(rows).items() if k != "labels"}
-        captured.clear()
         with torch.no_grad():
-            model(**inputs)
-        return {"features": captured[0].float().cpu().numpy(), "labels": batch["labels"]}
+            logits = model(**inputs).logits
+        if not _same(seen["output"], logits):  # the probe could not run for this input kind
+            raise RecipeError(
+                f"model.cache_features: the head of {type(model).__name__} does not compute its "
+                "logits by itself; set model.cache_features=false"
+            )
+        features = seen["input"].detach().float().cpu()
+        length = features.shape[1] if features.dim() == 3 else 0  # (batch, sequence, hidden)
+        return {
+            "features": list(features.numpy()),
+            "length": [length] * len(features),
+            "labels": batch["labels"],
+        }
 
     out = datasets.DatasetDict()
     try:
         for name, ds in splits.items():
-            out[name] = ds.map(
+            cached = ds.map(
                 extract,
                 batched=True,
                 batch_size=batch_size,
@@ -121,11 +239,30 @@ def cache_features(
                     f"{ds._fingerprint}-{fingerprint}".encode()
                 ).hexdigest()[:32],
                 desc=f"Caching frozen-backbone features ({name})",
-            ).with_format("torch")
+            )
+            # map keeps the input split's transform (images -> pixels); the features need none.
+            out[name] = _pad_split(cached.with_format(None)).with_format("torch")
     finally:
-        hook.remove()
+        for hook in hooks:
+            hook.remove()
         model.train(was_training)
     log.info(
         "cached frozen-backbone features: %s per example", tuple(out["train"][0]["features"].shape)
     )
     return HeadOnly(head, loss), out
+
+
+def _pad_split(ds: datasets.Dataset) -> datasets.Dataset:
+    """Sequence-shaped features (one batch's length each) zero-padded to the split's longest,
+    so the default collator can stack them; the head reads only what padding leaves unchanged
+    (checked by `head_probe`)."""
+    lengths = set(ds["length"])
+    if len(lengths) > 1:
+        longest = max(lengths)
+
+        def pad(batch: dict[str, list]) -> dict[str, list]:
+            padded = [_pad(torch.tensor(f)[None], longest)[0].numpy() for f in batch["features"]]
+            return {"features": padded}
+
+        ds = ds.map(pad, batched=True, desc="Padding cached features")
+    return ds.remove_columns("length")

@@ -1,6 +1,7 @@
 """Batch prediction with `transformers.pipeline`: `hfft predict RUN_DIR|HUB_ID INPUT...`.
 
-One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]}.
+One JSON line per input on stdout: {"input": ..., "predictions": [{"label", "score"}, ...]} (a
+tagger's predictions are entities: {"label", "text", "start", "end", "score"}).
 An input that cannot be used (a missing file, a file that is not an image, an image that training
 would refuse, such as a 16-bit one) gives one JSON line on stderr, {"input": ..., "error": ...};
 the other inputs are still predicted and the exit code is 1. When the reader of stdout stops
@@ -70,11 +71,39 @@ def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
+def read_decision(model: str, name: str | None) -> Any:
+    """The model's saved decision rule (a multi-label run's thresholds.json) from its run
+    directory or Hub repo; None when it has none (the label scheme's defaults apply)."""
+    if name is None:
+        return None
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = Path(hf_hub_download(model, name)).parent
+        except Exception:  # a repo without it, offline: the defaults apply
+            return None
+    file = path / name
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise HfftError(f"{file} is not valid JSON ({err})") from err
+
+
 def predict(
-    model: str, inputs: Iterable[str], top_k: int = 5, batch_size: int = 8
+    model: str,
+    inputs: Iterable[str],
+    top_k: int = 5,
+    batch_size: int = 8,
+    all_scores: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Predict the top_k labels of each input, in input order: {"input", "predictions"} per
-    input, or {"input", "error"} for one that could not be read."""
+    """Predict each input, in input order: {"input", "predictions"} per input (the top_k
+    labels; for a multi-label model, those above their thresholds; for a tagger, the entities),
+    plus "scores" (every label's) with `all_scores`; or {"input", "error"} for one that could
+    not be read."""
     if top_k < 1 or batch_size < 1:
         raise HfftError(f"--top-k and --batch-size must be >= 1, got {top_k} and {batch_size}")
     ref, config = resolve_model(model)
@@ -87,16 +116,19 @@ def predict(
         classifier = pipeline(task.name, model=ref)
     except (OSError, ValueError) as err:
         raise HfftError(f"cannot load {model} as a {task.name} pipeline: {err}") from err
-    top_k = min(top_k, classifier.model.config.num_labels)
+    decision = read_decision(ref, task.labels.decision_file)
     items = modality.expand_inputs(inputs)
     call_kwargs: dict[str, Any] = {
-        "top_k": top_k,
         "batch_size": batch_size,
         **modality.pipeline_kwargs,
+        # every label's score (the scheme picks), or a tagger's entity grouping
+        **task.labels.predict_kwargs(classifier),
     }
 
+    reader = modality.pipeline_reader
+    read = reader(classifier) if reader else modality.read_input
     for chunk in _chunks(items, batch_size * _CHUNK_BATCHES):
-        chunk = [modality.read_input(item) if item.error is None else item for item in chunk]
+        chunk = [read(item) if item.error is None else item for item in chunk]
         good = [item for item in chunk if item.error is None]
         payloads = [item.payload for item in good]
         outputs = iter(classifier(payloads, **call_kwargs) if payloads else [])
@@ -104,9 +136,9 @@ def predict(
             if item.error is not None:
                 yield {"input": item.input, "error": item.error}
                 continue
-            scores = next(outputs)
+            scores = task.labels.read_output(next(outputs), item.payload)
             yield {
                 "input": item.input,
-                "predictions": [{"label": s["label"], "score": float(s["score"])} for s in scores],
+                **task.labels.predict_fields(scores, decision, top_k, all_scores),
             }
             item.payload = None  # release the decoded image

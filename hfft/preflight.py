@@ -174,3 +174,56 @@ def check_hub(hub: Any) -> None:
                     f"cannot create repos under {owner!r} (may write to {sorted(allowed - {None})})"
                 )
     problems.raise_if_any()
+
+
+def check_deepspeed(training: dict[str, Any]) -> None:
+    """DeepSpeed asked for (`training.deepspeed`, or an accelerate DeepSpeed config, which
+    `accelerate launch` passes on as ACCELERATE_USE_DEEPSPEED) needs the deepspeed package;
+    without it transformers fails with a traceback when it builds the training arguments."""
+    import importlib.util
+    import os
+
+    from_env = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in {"1", "true", "yes"}
+    if not (training.get("deepspeed") or from_env):
+        return
+    if importlib.util.find_spec("deepspeed") is not None:
+        return
+    asked = (
+        "training.deepspeed is set"
+        if training.get("deepspeed")
+        else "the launch asks for DeepSpeed (ACCELERATE_USE_DEEPSPEED=true)"
+    )
+    raise HfftError(
+        f"{asked} but the deepspeed package is not installed: `pip install deepspeed` on the "
+        "training machines, or train without it (DDP or FSDP, see recipes/launch/README.md)"
+    )
+
+
+def check_mode(task: Any, spec: Any) -> None:
+    """The recipe's mode can adapt this architecture: the backbone, blocks, head and LoRA
+    targets it needs are found. Runs on a weightless copy built from the checkpoint's config (on
+    the meta device), so a model type that cannot work in a mode is one line at preflight,
+    before any data or weights load, naming what was not found and what to set."""
+    import torch
+    import transformers
+
+    from hfft import checkpoint, modes
+
+    if spec.checkpoint is None:
+        return  # built from model.config: the recipe only allows full fine-tuning
+    try:
+        config = transformers.AutoConfig.from_pretrained(
+            checkpoint.resolve(spec.checkpoint), **checkpoint.load_kwargs(spec)
+        )
+        with torch.device("meta"):
+            model = getattr(transformers, task.model_class).from_config(
+                config, trust_remote_code=spec.trust_remote_code
+            )
+    except Exception:  # whatever stops this copy, loading the real model reports it
+        return
+    try:
+        modes.apply_mode(model, spec)
+    except HfftError:
+        raise
+    except Exception:  # a mode step that needs real weights: checked when the model loads
+        return

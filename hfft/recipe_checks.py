@@ -75,11 +75,27 @@ def drop_other_options(data: Any, task: Any) -> Any:
         return data
     own = {f.name for f in dataclasses.fields(task.modality.options)}
     out = dict(data)
-    for other in {t.modality.name: t.modality for t in TASKS.values()}.values():
+    others = list({t.modality.name: t.modality for t in TASKS.values()}.values())
+
+    def builds(modality: Any, key: str) -> bool:
+        try:
+            build(modality.options, {key: out[key]}, prefix="data.")
+        except RecipeError:
+            return False
+        return True
+
+    for other in others:
         for f in dataclasses.fields(other.options):
             if f.name in own or f.name not in out:
                 continue
-            given = build(other.options, {f.name: out[f.name]}, prefix="data.")
+            try:
+                given = build(other.options, {f.name: out[f.name]}, prefix="data.")
+            except RecipeError:
+                # Two modalities may share a key (`augmentation`): the value is another's.
+                sharing = [o for o in others if o is not other and f.name in _option_names(o)]
+                if any(builds(o, f.name) for o in sharing):
+                    continue
+                raise
             default = getattr(other.options(), f.name)
             value = getattr(given, f.name)
             if value != default:
@@ -97,6 +113,10 @@ def drop_other_options(data: Any, task: Any) -> Any:
                 )
             del out[f.name]
     return out
+
+
+def _option_names(modality: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(modality.options)}
 
 
 def check_task_keys(recipe: Recipe) -> None:

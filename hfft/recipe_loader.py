@@ -124,7 +124,10 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
         raw = {**raw, "data": drop_other_options(raw.get("data"), found)}
         hints["data"] = data_spec_for(found.modality.options)
     recipe = build(Recipe, raw, prefix="", hints=hints)
-    validate_task(recipe.task)
+    task = validate_task(recipe.task)
+    if not (raw.get("eval") or {}).get("metrics"):
+        # Unset: the task's own metrics (a tagger's entity F1, not a classifier's accuracy).
+        recipe.eval.metrics = list(task.labels.default_metrics or recipe.eval.metrics)
     if "output_dir" not in recipe.training or not recipe.training["output_dir"]:
         raise RecipeError(
             "training.output_dir is required: the run directory, e.g. training.output_dir=runs/x"

@@ -57,6 +57,9 @@ class ModelSpec:
     freeze_layers: int = 0
     # The LoRA mode's options.
     lora: LoraSpec = field(default_factory=LoraSpec)
+    # The backbone's module name (e.g. vision_model), for a model whose backbone hfft cannot tell
+    # from its head by itself (frozen, lora and freeze_layers need to know).
+    backbone: Union[str, None] = None  # noqa: UP007
     revision: Union[str, None] = None  # noqa: UP007
     # frozen mode: run the backbone once and train the head on cached features. null = whenever
     # possible (frozen, no augmentation, a one-module head); true = required; false = never.
@@ -144,8 +147,9 @@ class DataSpec:
     data_dir: Union[str, None] = None  # noqa: UP007
     data_files: Union[str, list[str], dict[str, Any], None] = None  # noqa: UP007
     revision: Union[str, None] = None  # noqa: UP007
-    # hfft standard name (the task's input column, "label") -> the dataset's column name.
-    columns: dict[str, str] = field(default_factory=dict)
+    # hfft standard name (the task's input column, "label") -> the dataset's column name; for
+    # multi-label data, `label` may list 0/1 columns instead (one per label, named by the column).
+    columns: dict[str, Union[str, list[str]]] = field(default_factory=dict)  # noqa: UP007
     train_split: str = "train"
     validation_split: Union[str, None] = None  # noqa: UP007  (None: found or carved)
     test_split: Union[str, None] = None  # noqa: UP007
@@ -159,8 +163,20 @@ class DataSpec:
     # text, a missing label): "error" stops before training with the list of them (file/row and
     # why); "skip" leaves them out, counted and reported.
     on_bad_example: Literal["error", "skip"] = "error"
+    # Multi-label (a set of labels per example): null = when the labels say so (a list column,
+    # label_separator, or 0/1 columns in columns.label); true/false force it.
+    multi_label: Union[bool, None] = None  # noqa: UP007
+    # Splits a string label column into labels ("," for "news,sports"); makes the run multi-label.
+    label_separator: Union[str, None] = None  # noqa: UP007
 
     def __post_init__(self) -> None:
+        if self.label_separator == "":
+            raise RecipeError('data.label_separator is empty: give the separator, e.g. ","')
+        label = self.columns.get("label") if isinstance(self.columns, dict) else None
+        if isinstance(label, list) and not (label and all(isinstance(c, str) for c in label)):
+            raise RecipeError(
+                f"data.columns.label lists {label!r}: list the 0/1 column names, one per label"
+            )
         check_range("data.test_fraction", self.test_fraction, 0.0, 1.0, high_open=True)
         # Validation is carved from what test leaves, and never larger than what train keeps.
         left = 1.0 - self.test_fraction
@@ -216,9 +232,16 @@ class EvalSpec:
     """Metrics computed during and after training (names from hfft.metrics)."""
 
     metrics: list[str] = field(default_factory=lambda: ["accuracy", "f1_macro"])
-    # Also score the majority class and a linear probe on the frozen checkpoint (hfft.baselines)
-    # on each held-out split: metrics.json and the card show them above the model's results.
+    # Multi-label runs: one decision threshold for every label; null = per-label thresholds
+    # chosen on the validation split after training (each label's F1-maximising one).
+    threshold: Union[float, None] = None  # noqa: UP007
+    # Also score the label scheme's baselines (the majority class and a linear probe on the
+    # frozen checkpoint, hfft.baselines) on each held-out split: metrics.json and the card show
+    # them above the model's results.
     baselines: bool = False
+
+    def __post_init__(self) -> None:
+        check_range("eval.threshold", self.threshold, 0.0, 1.0, low_open=True, high_open=True)
 
 
 @dataclass

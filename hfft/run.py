@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, feature_cache, modes, run_manifest
+from hfft import checkpoint, distributed, feature_cache, modes, run_manifest
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe
@@ -33,6 +33,9 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "metric_for_best_model": "eval_loss",
     "greater_is_better": False,
     "report_to": "none",
+    # Every hfft task's targets are `labels`; named here because the Trainer otherwise drops
+    # that column for a model whose forward takes it through **kwargs (Qwen3.5).
+    "label_names": ["labels"],
     "seed": 42,
 }
 NUM_EXAMPLES = 8
@@ -119,10 +122,13 @@ def build_run(recipe: Recipe) -> Run:
     from hfft.callbacks import NativeKeyCheckpoints, ResumeReport
 
     task = TASKS[recipe.task]
+    preflight.check_deepspeed(recipe.training)  # before transformers fails on the import
     problems = preflight.Problems()
     args = problems.run(training_arguments, recipe, task)
     problems.run(preflight.check_output_dir, recipe.output_dir)
     checkpoint_ok = problems.run(preflight.check_checkpoint, recipe.model) is not preflight.FAILED
+    # The mode's needs, checked on a weightless copy: before data or weights load.
+    mode_ok = checkpoint_ok and problems.run(preflight.check_mode, task, recipe.model) is None
     processor = preflight.FAILED
     if checkpoint_ok or recipe.model.checkpoint is None:
         processor = problems.run(checkpoint.load_processor, task, recipe.model)
@@ -136,10 +142,15 @@ def build_run(recipe: Recipe) -> Run:
     # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
     with main_first:
         data = problems.run(load_data, recipe.data, task)
-    model = preflight.FAILED
-    if checkpoint_ok and data is not preflight.FAILED and args is not preflight.FAILED:
+    model = metrics = preflight.FAILED
+    if data is not preflight.FAILED:
+        task = data.task  # with the label scheme the data asked for (multi-label lists...)
+        metrics = problems.run(
+            task.labels.build_metrics, recipe.eval.metrics, data.label_names, recipe.eval.threshold
+        )
+    if mode_ok and data is not preflight.FAILED and args is not preflight.FAILED:
         set_seed(args.seed)  # the new head's initialisation
-        model = problems.run(_load_model_in_mode, task, recipe, data.label_names)
+        model = problems.run(_load_model_in_mode, task, recipe, data.label_names, processor)
     problems.raise_if_any()
 
     if args.gradient_checkpointing:
@@ -152,17 +163,22 @@ def build_run(recipe: Recipe) -> Run:
         if cache:
             log.info("caching frozen-backbone features: %s", why)
             train_model, prepared = feature_cache.cache_features(
-                model, prepared, collator, args.per_device_eval_batch_size, task.labels.head_loss
+                model,
+                prepared,
+                collator,
+                args.per_device_eval_batch_size,
+                task.labels.head_loss,
+                recipe.model.backbone,
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
-    metrics = task.labels.build_metrics(recipe.eval.metrics, data.label_names)
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     if recipe.early_stopping.patience:
         callbacks.append(
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)
         )
+    distributed.wrap_blocks(args, train_model)  # before the Trainer builds its FSDP plugin
     trainer = Trainer(
         model=train_model,
         args=args,
@@ -177,8 +193,12 @@ def build_run(recipe: Recipe) -> Run:
     return Run(recipe, task, data, prepared, processor, model, trainer)
 
 
-def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str]) -> Any:
+def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str], processor: Any) -> Any:
+    from hfft.preflight import FAILED
+
     model = checkpoint.load_model(task, recipe.model, label_names)
+    if processor is not FAILED:  # else its problem is reported, and nothing trains
+        model = task.adapt_model(model, processor, recipe)
     return modes.apply_mode(model, recipe.model)
 
 
@@ -194,8 +214,11 @@ def train(
     run = build_run(recipe)
     log_main = log.info if run.trainer.is_world_process_zero() else log.debug
     log_main(
-        "task %s | checkpoint %s | mode %s | trainable %s | splits %s | %d labels %s",
+        "task %s | %s labels (%s) | checkpoint %s | mode %s | trainable %s | splits %s | "
+        "%d labels %s",
         recipe.task,
+        run.task.labels.name,
+        run.data.scheme_reason,
         recipe.source,
         recipe.model.mode
         + (f" (freeze_layers={recipe.model.freeze_layers})" if recipe.model.freeze_layers else ""),
@@ -210,7 +233,10 @@ def train(
             run_state.begin(recipe.output_dir, recipe, start)
     began = time.perf_counter()
     resume_from = str(start.resume_from) if start.resume_from else None
-    run.trainer.train(resume_from_checkpoint=resume_from)
+    from hfft.callbacks import stop_on_failed_save
+
+    with stop_on_failed_save(run.trainer, recipe.output_dir):  # disk full: one line, not a trace
+        run.trainer.train(resume_from_checkpoint=resume_from)
     return finish_run(run, time.perf_counter() - began)
 
 
@@ -238,6 +264,12 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
             recipe.eval.metrics,
             log_history=trainer.state.log_history,
             write=main_process,
+            threshold=recipe.eval.threshold,
+            fit=True,
+        )
+        # Under FSDP every process joins the gather of the shards; the main one gets the model.
+        model = distributed.unsharded_model(
+            trainer, run.model, lambda: _load_model_in_mode(run.task, recipe, run.data.label_names)
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
@@ -255,7 +287,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         # reproduces the run even if hfft's defaults change.
         recipe = replace(recipe, training=effective_training(recipe, run.task))
         recipe.save(run_dir / RECIPE_FILE)
-        model = modes.finalize(run.model, run_dir)
+        model = modes.finalize(model, run_dir)
         model.save_pretrained(run_dir)
         run.processor.save_pretrained(run_dir)
         save_examples(run.data, run.task, run_dir)

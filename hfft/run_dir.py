@@ -14,6 +14,10 @@ name it writes in the hidden manifest `.hfft-written.json` (by name, or by diffi
 around `save_pretrained` and co., which pick their own names). Starting over (`--overwrite`, or a
 rerun after a run died before its first checkpoint) removes those names only; tune/ stays.
 
+One writer at a time: `begin` takes the lock file `.hfft-lock` (hfft/run_lock.py: pid, host,
+start time) before it writes anything, `mark_finished` releases it, and so does the process's exit;
+`plan_start` already refuses a folder another live process is training into.
+
 Each checkpoint gets its own marker of completion (`checkpoint-N/hfft_complete`, written by
 `hfft.callbacks.NativeKeyCheckpoints` after everything else in it), so a process killed while
 writing checkpoint-N resumes from checkpoint-(N-1) instead of reading half a file.
@@ -33,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from hfft import run_lock
 from hfft.errors import HfftError
 from hfft.run_files import (
     CHECKPOINT_MARKER,
@@ -53,17 +58,6 @@ RESUME_MUST_MATCH = ("task", "model", "data")
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
-def require_finished(run_dir: str | Path, action: str) -> None:
-    """Refuse to `action` (evaluate, predict with, push, serve) an unfinished run directory."""
-    path = Path(run_dir).expanduser()
-    if path.is_dir() and is_unfinished(path):
-        raise HfftError(
-            f"cannot {action} {path}: it is an unfinished hfft run ({MARKER} is there: training "
-            "was interrupted or is still running). Continue it with `hfft train "
-            f"{path / RECIPE_FILE} --resume`, or point at a finished run directory"
-        )
-
-
 def mark_unfinished(run_dir: Path) -> None:
     """Write the marker (first thing a run writes): the folder is a run in progress."""
     note = {
@@ -78,8 +72,10 @@ def mark_unfinished(run_dir: Path) -> None:
 
 
 def mark_finished(run_dir: Path) -> None:
-    """Delete the marker: the last step of a run, after every result is on disk."""
+    """Delete the marker, the last step of a run after every result is on disk, and release the
+    run directory's lock: another `hfft train` may now write into it."""
     (Path(run_dir) / MARKER).unlink(missing_ok=True)
+    run_lock.release(run_dir)
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,9 +119,12 @@ def _names(names: list[str], limit: int = 5) -> str:
 
 
 def owned_entries(run_dir: str | Path) -> list[Path]:
-    """What starting this run over removes: what hfft wrote (`written`) but the marker."""
+    """What starting this run over removes: what hfft wrote (`written`) but the marker and the
+    lock this process holds (both belong to the run that is starting)."""
     run_dir = Path(run_dir)
     names = written(run_dir) - {MARKER}
+    if run_lock.held_here(run_dir):
+        names.discard(run_lock.LOCK_FILE)
     return sorted(run_dir / n for n in names if os.path.lexists(run_dir / n))
 
 
@@ -144,15 +143,18 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
     folder = Path(run_dir) / CHECKPOINTS
     if not folder.is_dir():
         return []
-    found = [
-        p
-        for p in folder.iterdir()
-        if p.is_dir()
-        and checkpoint_step(p) >= 0
-        and (p / CHECKPOINT_MARKER).is_file()
-        and (p / "trainer_state.json").is_file()
-    ]
+    found = [p for p in folder.iterdir() if p.is_dir() and _complete(p)]
     return sorted(found, key=checkpoint_step)
+
+
+def _complete(folder: Path) -> bool:
+    # The marker names its own step: an empty or half-written one vouches for nothing.
+    try:
+        marked = (folder / CHECKPOINT_MARKER).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    step = checkpoint_step(folder)
+    return step >= 0 and marked == str(step) and (folder / "trainer_state.json").is_file()
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -190,6 +192,7 @@ def plan_start(recipe: Any, resume: bool | str | None, overwrite: bool) -> Start
             f"training.output_dir {run_dir} is a file: point it at a new or existing folder"
         )
     refuse_foreign(run_dir)
+    run_lock.refuse_second_writer(run_dir)
     started = run_dir.is_dir() and is_run_dir(run_dir)
     if overwrite:
         return Start(wipe=started, why="--overwrite")
@@ -224,7 +227,14 @@ def _named_checkpoint(run_dir: Path, name: str, recipe: Any) -> Path:
     path = Path(name).expanduser()
     candidates = [path, run_dir / CHECKPOINTS / name]
     found = next((p for p in candidates if p.is_dir()), None)
-    if found is None or not (found / "trainer_state.json").is_file():
+    # One of this run's own checkpoints must carry its marker; another run's (a plain Trainer
+    # checkpoint) has none to carry.
+    own = found is not None and found.resolve().parent == (run_dir / CHECKPOINTS).resolve()
+    if (
+        found is None
+        or not (found / "trainer_state.json").is_file()
+        or (own and not _complete(found))
+    ):
         have = [p.name for p in complete_checkpoints(run_dir)]
         raise HfftError(
             f"--resume {name}: not a complete checkpoint folder; {run_dir / CHECKPOINTS} has "
@@ -264,9 +274,13 @@ def _diff(old: Any, new: Any, prefix: str) -> list[str]:
 
 
 def begin(run_dir: Path, recipe: Any, start: Start) -> None:
-    """Prepare the folder for training (main process only): mark it unfinished, wipe what a
-    previous run left if asked, and save the recipe (which a later resume compares with)."""
+    """Prepare the folder for training (main process only): take its lock (refused while another
+    live process holds it), mark it unfinished, wipe what a previous run left if asked, and save
+    the recipe (which a later resume compares with)."""
     run_dir = Path(run_dir)
+    run_lock.acquire(run_dir)  # first: a refused run writes nothing
+    # After the lock: the manifest is not written while another process may be writing it.
+    record_written(run_dir, [run_lock.LOCK_FILE])
     mark_unfinished(run_dir)
     if start.wipe:
         wipe(run_dir, start.why)

@@ -7,10 +7,12 @@ tests/test_run_files.py checks that its copies equal these.
     recipe.yaml        the resolved recipe            metrics.json        metrics per split
     predictions.json   per-example predictions, for paired comparisons (hfft.comparisons)
     README.md          the model card                 training_curves.png, the scheme's plots
+    thresholds.json    multi-label decision thresholds per label (chosen on validation)
     examples/          demo inputs + examples.json    adapter/            LoRA only
     checkpoints/       Trainer checkpoints            eval/               `hfft eval` reports
     tune/              `hfft tune` study              unfinished.json     present while unfinished
     .hfft-written.json what hfft wrote (a start-over removes only these)
+    .hfft-lock         while `hfft train` runs: its pid, host and start time (hfft/run_lock.py)
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ PREDICTIONS_FILE = "predictions.json"
 CARD_FILE = "README.md"
 TRAINING_CURVES_FILE = "training_curves.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+# Multi-label runs: per-label F1 bars, per-label confusion, the thresholds chosen on validation.
+PER_LABEL_F1_FILE = "per_label_f1.png"
+LABEL_CONFUSION_FILE = "label_confusion.png"
+THRESHOLDS_FILE = "thresholds.json"
 EXAMPLES_DIR = "examples"
 EXAMPLES_FILE = "examples.json"
 ADAPTER_DIR = "adapter"
@@ -83,9 +89,19 @@ def is_finished(run_dir: str | Path) -> bool:
 
 
 def refuse_unfinished(run_dir: str | Path, action: str) -> None:
-    """Refuse to `action` a folder holding an unfinished run: say so, and how to finish it."""
+    """Refuse to `action` a folder holding an unfinished run: say whether a run is in progress
+    there (a live process holds its lock, hfft/run_lock.py) or how to finish it."""
+    from hfft.run_lock import live_holder
+
     path = Path(run_dir).expanduser()
     if path.is_dir() and is_unfinished(path):
+        holder = live_holder(path)
+        if holder is not None:
+            raise HfftError(
+                f"cannot {action} {path}: it is an unfinished hfft run and a run is in progress: "
+                f"`hfft train` ({holder.describe()}) is training into it; wait for it to finish, "
+                "then use the finished run directory"
+            )
         raise HfftError(
             f"cannot {action} {path}: it is an unfinished hfft run ({MARKER} is there: training "
             "was interrupted or is still running). Continue it with `hfft train "

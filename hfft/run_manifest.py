@@ -25,9 +25,12 @@ from hfft.run_files import (
     CONFIG_FILE,
     CONFUSION_MATRIX_FILE,
     EXAMPLES_DIR,
+    LABEL_CONFUSION_FILE,
     MANIFEST,
     METRICS_FILE,
+    PER_LABEL_F1_FILE,
     RECIPE_FILE,
+    THRESHOLDS_FILE,
     TRAINING_CURVES_FILE,
     TUNE_DIR,
     is_finished,
@@ -42,6 +45,7 @@ RUN_SUBDIRS = (CHECKPOINTS, ADAPTER_DIR, EXAMPLES_DIR)
 # names hfft and save_pretrained write. Anything else in it is kept.
 LEGACY_FILES = (
     RECIPE_FILE, CARD_FILE, METRICS_FILE, CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE,
+    THRESHOLDS_FILE, PER_LABEL_F1_FILE, LABEL_CONFUSION_FILE,
     CONFIG_FILE, "generation_config.json", "*.safetensors", "*.safetensors.index.json",
     "preprocessor_config.json", "processor_config.json", "tokenizer*", "special_tokens_map.json",
     "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.*",

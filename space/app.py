@@ -13,7 +13,11 @@ interfaces.py, next to it.
 Programmatic use (`gradio_client`): the endpoint "/predict" takes one input of the model's kind
 (a file: `handle_file(path)`; a text: the string) and returns the output component's value; for a
 classifier {"label": top label, "confidences": [{"label", "confidence"}, ...]}.
-Concurrent calls are batched on the server (up to MAX_BATCH_SIZE inputs per forward pass).
+Concurrent calls are batched on the server (up to `max_batch_size` inputs per forward pass), and
+the queue is bounded: past `max_queue` waiting requests a call is refused at once ("Queue is full,
+please try again") instead of waiting without end. Both are chosen from the hardware
+(`serving_settings`) and can be set with the HFFT_MAX_BATCH_SIZE, HFFT_MAX_QUEUE and
+HFFT_CONCURRENCY environment variables (Space variables).
 """
 
 from __future__ import annotations
@@ -39,31 +43,35 @@ from huggingface_hub import snapshot_download
 from transformers import AutoConfig, pipeline
 
 
-def _load_interfaces() -> ModuleType:
-    """interfaces.py from this file's folder, imported by path under a name of its own.
+def _load_sibling(filename: str) -> ModuleType:
+    """A module from this file's folder (interfaces.py, serving.py), imported by path under a
+    name of its own.
 
     In a Space app.py runs as a script (its folder on sys.path), but `hfft serve` imports it by
     path from any working directory, where `import interfaces` would miss the file or find an
     unrelated module of that name.
     """
-    path = Path(__file__).resolve().with_name("interfaces.py")
-    spec = importlib.util.spec_from_file_location("hfft_space_interfaces", path)
+    path = Path(__file__).resolve().with_name(filename)
+    name = f"hfft_space_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None or not path.is_file():
-        raise ImportError(f"the app's interface table {path} is missing; it ships next to app.py")
+        raise ImportError(f"the app's {path} is missing; it ships next to app.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # before running it: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-interfaces = _load_interfaces()
+interfaces = _load_sibling("interfaces.py")
+serving = _load_sibling("serving.py")
 INTERFACES = interfaces.INTERFACES
 Interface = interfaces.Interface
 InputError = interfaces.InputError
 Prepared = interfaces.Prepared
+ServingSettings = serving.ServingSettings
+serving_settings = serving.serving_settings
+launch_app = serving.launch_app
 
-MAX_BATCH_SIZE = 8
-MAX_FILE_SIZE = "20mb"  # upload cap, enforced by the Gradio server before any decoding
 # In a run directory while `hfft train` has not completed it (interrupted, or still training).
 RUN_UNFINISHED_MARKER = "unfinished.json"
 # `hfft push --space` writes the model id here too, for a Space that lost its HFFT_MODEL variable
@@ -158,7 +166,9 @@ def load_examples(extras_dir: Path | None, interface: Interface) -> list[list[st
     (files become absolute paths inside examples/; entries it cannot use are skipped)."""
     if extras_dir is None:
         return []
-    folder = (extras_dir / "examples").resolve()
+    folder = extras_dir / "examples"
+    if not folder.resolve().is_relative_to(extras_dir.resolve()):
+        return []  # examples/ is a link to a folder elsewhere: nothing in it is the model's
     entries = _read_json(folder / "examples.json")
     if not isinstance(entries, list):
         return []
@@ -209,11 +219,18 @@ def load_info(model: str) -> ModelInfo:
 class Predictor:
     """One transformers pipeline, called the way the model's interface says."""
 
-    def __init__(self, info: ModelInfo):
+    def __init__(self, info: ModelInfo, settings: ServingSettings | None = None):
         self.info = info
         self.interface = info.interface
-        device = 0 if torch.cuda.is_available() else -1
-        self.pipe = pipeline(self.interface.pipeline_task, model=info.model, device=device)
+        self.settings = settings or serving_settings()
+        if self.settings.device < 0 and torch.get_num_threads() > self.settings.threads:
+            # In a container torch may count the host's cores, not the ones this process has.
+            torch.set_num_threads(self.settings.threads)
+        self.pipe = pipeline(
+            self.interface.pipeline_task, model=info.model, device=self.settings.device
+        )
+        bind = self.interface.input.prepare_for
+        self._prepare = bind(self.pipe, info) if bind else self.interface.input.prepare
         # Computed once: they depend on the model only (top_k, the tokenizer's length...).
         self.call_kwargs = {
             **self.interface.input.call_kwargs(self.pipe),
@@ -222,7 +239,7 @@ class Predictor:
 
     def prepare(self, value: Any) -> Prepared:
         """Decode/check one input; raises InputError with a message for the user."""
-        return self.interface.input.prepare(value)
+        return self._prepare(value)
 
     def predict(self, values: Sequence[Any]) -> list[Any]:
         """The output component's value for each prepared input, one forward pass per batch."""
@@ -268,11 +285,14 @@ def summary_markdown(info: ModelInfo) -> str:
     return "\n\n".join(lines)
 
 
-def build_app(model: str) -> gr.Blocks:
-    """The demo for one model (run directory or Hub id): input, prediction, examples, summary."""
+def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
+    """The demo for one model (run directory or Hub id): input, prediction, examples, summary;
+    served with `settings` (default: `serving_settings()` for this machine)."""
+    settings = settings or serving_settings()
     info = load_info(model)
-    predictor = Predictor(info)
+    predictor = Predictor(info, settings)
     interface = info.interface
+    batched = interface.batches
 
     def check(value: Any) -> None:
         # Runs before the batched prediction, once per UI request: a bad input never joins a
@@ -304,9 +324,13 @@ def build_app(model: str) -> gr.Blocks:
         ]
         return (results,)
 
+    def predict_one(value: Any) -> Any:
+        """The prediction for one input (an interface whose pipeline does not batch)."""
+        return predict([value])[0][0]
+
     def predict_example(value: Any, truth: str) -> Any:
         """One example, clicked in the Examples table (its true label is already on the page)."""
-        return predict([value])[0][0]
+        return predict_one(value)
 
     with gr.Blocks(title=f"{info.name} · hfft", analytics_enabled=False) as demo:
         gr.Markdown(f"# {info.name}\n\n" + summary_markdown(info))
@@ -338,34 +362,27 @@ def build_app(model: str) -> gr.Blocks:
 
         triggers = [submit.click] + [getattr(inp, e) for e in interface.input.submit_events]
         gr.on(
-            triggers, check, inputs=inp, outputs=None, preprocess=False, api_visibility="private"
+            triggers,
+            check,
+            inputs=inp,
+            outputs=None,
+            preprocess=False,
+            api_visibility="private",
+            concurrency_limit=settings.threads,  # decoding one input: as many as there are cores
+            concurrency_id="check",
         ).success(
-            predict,
+            predict if batched else predict_one,
             inputs=inp,
             outputs=out,
             api_name="predict",
-            batch=True,
-            max_batch_size=MAX_BATCH_SIZE,
+            batch=batched,
+            max_batch_size=settings.max_batch_size,
+            concurrency_limit=settings.concurrency,
+            concurrency_id="predict",
             preprocess=False,  # decoded by the interface's prepare, which gives clear errors
         )
-    demo.queue(max_size=64)
+    demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return demo
-
-
-def launch_app(demo: gr.Blocks, host: str | None = None, port: int | None = None, **kwargs: Any):
-    """Launch with the app's safety settings: no share link, capped uploads, no file served from
-    disk. Extra kwargs go to `Blocks.launch`."""
-    return demo.launch(
-        server_name=host,  # None: GRADIO_SERVER_NAME (a Space sets 0.0.0.0), else 127.0.0.1
-        server_port=port,
-        share=False,
-        max_file_size=MAX_FILE_SIZE,
-        run_history=False,  # a demo keeps no record of what visitors classified
-        # gr.Examples copies the example images into Gradio's cache when the app is built, so
-        # not even the examples folder has to be served from disk.
-        allowed_paths=None,
-        **kwargs,
-    )
 
 
 def default_model() -> str | None:
@@ -390,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.model:
         parser.error("no model: pass --model RUN_DIR|HUB_ID or set the HFFT_MODEL variable")
+    print(f"[app] {serving_settings().describe()}")  # in the Space's log: what this hardware got
     launch_app(build_app(args.model), host=args.host, port=args.port)
 
 

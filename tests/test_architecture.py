@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "hfft"
 MAX_LINES = 400
 # Task names and modality column names belong to hfft/tasks/ (and the Space's interface table).
-TASK_LITERALS = ("image", "text", "image-classification", "text-classification")
+TASK_LITERALS = (
+    *("audio", "image", "text", "tokens"),
+    *("audio-classification", "image-classification", "text-classification"),
+    "token-classification",
+)
 MODE_LITERALS = ("full", "frozen", "lora")
 
 

@@ -100,13 +100,14 @@ def test_upload_an_example_image_and_read_the_prediction(page, tmp_path):
         page.wait_for_timeout(500)  # the message slides in from the right
         page.screenshot(path=str(tmp_path / "not-an-image.png"))
 
-        # ... and the app still classifies; a very wide image is downscaled, with a warning.
+        # ... and the app still classifies; a wide image is downscaled, with a warning (one over
+        # 20 times wider than high would be refused: tests/test_space_hostile.py).
         wide = tmp_path / "wide.png"
-        Image.new("RGB", (3000, 60), "red").save(wide)
+        Image.new("RGB", (3000, 600), "red").save(wide)
         page.get_by_role("button", name="Clear").click()
         _upload_and_classify(page, wide)
         expect(page.get_by_test_id("toast-body").filter(has_text="downscaled")).to_contain_text(
-            "Large image (3000x60) downscaled to 2048x41."
+            "Large image (3000x600) downscaled to 2048x410."
         )
         expect(prediction).to_have_text(
             expected_top(run, "image-classification", Image.open(wide)),

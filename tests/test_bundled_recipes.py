@@ -7,7 +7,7 @@ import pytest
 
 from hfft.recipe import RECIPES_DIR, bundled_recipes, load_recipe
 from hfft.run import train
-from tests import tiny
+from tests import tiny, tiny_tokens
 
 pytestmark = pytest.mark.slow
 
@@ -18,16 +18,24 @@ MODEL_TYPES = {
     "microsoft/resnet-50": "resnet",
     "google-bert/bert-base-uncased": "bert",
     "sentence-transformers/all-MiniLM-L6-v2": "bert",
+    "google-bert/bert-base-cased": "bert",
+    "microsoft/deberta-base": "deberta",
 }
 HUB_RECIPES = [
     path
     for path, _ in bundled_recipes()
-    if path.startswith(("recipes/image-classification/", "recipes/text-classification/"))
+    if path.startswith(
+        (
+            "recipes/image-classification/",
+            "recipes/text-classification/",
+            "recipes/token-classification/",
+        )
+    )
 ]
 
 
 def test_every_bundled_checkpoint_is_mapped():
-    assert len(HUB_RECIPES) >= 6
+    assert len(HUB_RECIPES) >= 10
     for path in HUB_RECIPES:
         assert load_recipe(RECIPES_DIR.parent / path).model.checkpoint in MODEL_TYPES, path
 
@@ -36,10 +44,16 @@ def test_every_bundled_checkpoint_is_mapped():
 def test_bundled_recipe_architecture_runs_in_its_mode(path, tmp_path):
     recipe = load_recipe(RECIPES_DIR.parent / path)
     model_type = MODEL_TYPES[recipe.model.checkpoint]
-    if recipe.task == "image-classification":
+    if recipe.data.multi_label:  # a multi-label recipe runs on tiny multi-label data
+        ckpt, data_overrides = _multi_label(recipe.task, model_type, tmp_path)
+    elif recipe.task == "image-classification":
         ckpt = tiny.make_image_checkpoint(tmp_path / "ckpt", model_type)
         data = tiny.make_image_folder(tmp_path / "data", per_class=6)
         data_overrides = ["data.path=imagefolder", f"data.data_dir={data}", "data.columns={}"]
+    elif recipe.task == "token-classification":
+        ckpt = tiny_tokens.make_token_checkpoint(tmp_path / "ckpt", model_type)
+        data = tiny_tokens.make_entity_jsonl(tmp_path / "data", rows=24)
+        data_overrides = ["data.path=json", f"data.data_files={data}", "data.revision=null"]
     else:
         ckpt = tiny.make_text_checkpoint(tmp_path / "ckpt", model_type)
         data = tiny.make_text_csv(tmp_path / "data", rows=24)
@@ -67,3 +81,20 @@ def test_bundled_recipe_architecture_runs_in_its_mode(path, tmp_path):
     else:
         assert 0 < share < 0.5, f"{recipe.model.mode}: {share:.2%} of the parameters trained"
     assert (result.run_dir / "adapter").is_dir() == (recipe.model.mode == "lora")
+    if recipe.data.multi_label:
+        assert (result.run_dir / "thresholds.json").is_file()
+        assert "f1_micro" in result.metrics["test"]
+
+
+def _multi_label(task: str, model_type: str, tmp_path) -> tuple:
+    if task == "image-classification":
+        ckpt = tiny.make_image_checkpoint(tmp_path / "ckpt", model_type)
+        data = tiny.make_multilabel_images(tmp_path / "data", rows=48)
+        columns = "data.columns={label: colours}"
+    else:
+        ckpt = tiny.make_text_checkpoint(tmp_path / "ckpt", model_type)
+        data = tiny.make_multilabel_text(tmp_path / "data", rows=48)
+        columns = "data.columns={text: sentence, label: tags}"
+    overrides = [f"data.path={data}", "data.name=null", columns, "data.test_fraction=0.2",
+                 "data.validation_fraction=0.2"]  # fmt: skip
+    return ckpt, overrides

@@ -14,6 +14,7 @@ import pytest
 from transformers import pipeline
 
 from tests import tiny
+from tests.distributed_cases import free_port
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -34,22 +35,20 @@ def write_recipe(tmp_path: Path) -> Path:
     return recipe
 
 
-@pytest.mark.parametrize(
-    "launcher",
-    [
-        [str(BIN / "torchrun"), "--nproc_per_node=2", "-m", "hfft.cli"],
-        [
-            str(BIN / "accelerate"),
-            "launch",
-            "--config_file",
-            str(LAUNCH / "ddp.json"),
-            "-m",
-            "hfft.cli",
-        ],
-    ],
-    ids=["torchrun", "accelerate"],
-)
-def test_two_process_run_writes_one_complete_run_dir(launcher, tmp_path):
+def _launcher(name: str) -> list[str]:
+    # A free port each: a fixed one (torchrun's 29500) collides with any other job on the machine.
+    if name == "torchrun":
+        return [str(BIN / "torchrun"), "--nproc_per_node=2", f"--master_port={free_port()}"]
+    return [
+        str(BIN / "accelerate"), "launch", "--config_file", str(LAUNCH / "ddp.json"),
+        "--main_process_port", str(free_port()),
+    ]  # fmt: skip
+
+
+# torchrun with plain DDP runs for every task in test_distributed_fsdp.py.
+@pytest.mark.parametrize("name", ["accelerate"])
+def test_two_process_run_writes_one_complete_run_dir(name, tmp_path):
+    launcher = [*_launcher(name), "-m", "hfft.cli"]
     if not Path(launcher[0]).exists():
         pytest.skip(f"{launcher[0]} is not installed")
     recipe = write_recipe(tmp_path)

@@ -24,6 +24,7 @@ from hfft import run_dir as run_state
 from hfft.cli import main
 from hfft.errors import HfftError
 from hfft.recipe import load_recipe
+from hfft.run_lock import LOCK_FILE
 from tests import tiny
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -293,7 +294,15 @@ def test_overwrite_wipes_the_previous_run_but_not_the_tune_study(setup, tmp_path
     assert start.wipe and start.resume_from is None
     run_state.begin(run, recipe, start)
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        [run_state.MARKER, run_state.MANIFEST, "recipe.yaml", "tune", "notes.txt", "mydata"]
+        [
+            run_state.MARKER,
+            run_state.MANIFEST,
+            LOCK_FILE,
+            "recipe.yaml",
+            "tune",
+            "notes.txt",
+            "mydata",
+        ]
     )
     assert (run / "notes.txt").read_text() == "x" and (run / "tune" / "study.db").is_file()
     assert run_state.is_unfinished(run) and not run_state.is_finished(run)

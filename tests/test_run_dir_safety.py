@@ -18,6 +18,7 @@ from hfft.cli import main
 from hfft.errors import HfftError
 from hfft.preflight import check_output_dir
 from hfft.recipe import load_recipe
+from hfft.run_lock import LOCK_FILE as LOCK  # held by this process after run_state.begin
 from tests import tiny
 from tests.test_resume import write_recipe
 
@@ -111,7 +112,7 @@ def test_empty_new_hidden_only_or_tune_only_folders_are_accepted(tmp_path, recip
         assert start.resume_from is None and not start.wipe, name
         run_state.begin(out, load_recipe(recipe_for(out)), start)
         assert_kept(out, files or {})
-        assert run_state.written(out) == {run_state.MARKER, "recipe.yaml", "checkpoints"}
+        assert run_state.written(out) == {run_state.MARKER, LOCK, "recipe.yaml", "checkpoints"}
 
 
 # ---------------------------------------------------------------- the manifest and the wipe
@@ -142,9 +143,9 @@ def test_a_rerun_after_a_failed_run_removes_only_what_hfft_wrote(tmp_path, recip
     ]
     assert_kept(out, LATER)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [run_state.MARKER, run_state.MANIFEST, "recipe.yaml", "notes.txt", "mydata"]
+        [run_state.MARKER, run_state.MANIFEST, LOCK, "recipe.yaml", "notes.txt", "mydata"]
     )
-    assert run_state.written(out) == {run_state.MARKER, "recipe.yaml", "checkpoints"}
+    assert run_state.written(out) == {run_state.MARKER, LOCK, "recipe.yaml", "checkpoints"}
 
 
 def test_overwrite_of_a_finished_run_keeps_a_file_added_later(tmp_path, recipe_for, caplog):
@@ -167,7 +168,7 @@ def test_overwrite_of_a_finished_run_keeps_a_file_added_later(tmp_path, recipe_f
     ]
     assert_kept(out, LATER)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [run_state.MARKER, run_state.MANIFEST, "recipe.yaml", "notes.txt", "mydata"]
+        [run_state.MARKER, run_state.MANIFEST, LOCK, "recipe.yaml", "notes.txt", "mydata"]
     )
 
 
@@ -285,6 +286,6 @@ def test_foreign_files_survive_failed_run_rerun_resume_and_overwrite(
     ) in err
     assert_kept(out, LATER)
     assert run_state.is_finished(out) and not (out / "adapter").exists()
-    # The manifest lists what is hfft's now (and the marker it deleted last), nothing else.
+    # The manifest lists what is hfft's now (and the marker and lock it deleted last), nothing else.
     hfft_names = {p.name for p in out.iterdir()} - {"notes.txt", "mydata", run_state.MANIFEST}
-    assert run_state.written(out) == hfft_names | {run_state.MARKER}
+    assert run_state.written(out) == hfft_names | {run_state.MARKER, LOCK}

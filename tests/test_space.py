@@ -79,6 +79,20 @@ def make_text_run(path: Path) -> Path:
     return path
 
 
+def uploaded(path: Path, name: str | None = None) -> dict:
+    """The payload the app gets for `path` once uploaded: a copy in Gradio's upload folder (the
+    app reads no file from anywhere else)."""
+    import tempfile
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(dir=folder)) / Path(path).name
+    shutil.copyfile(path, copy)
+    return {"path": str(copy), "orig_name": name or Path(path).name}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -196,27 +210,27 @@ def test_unknown_architecture_is_refused_with_the_reason(app, tmp_path):
 def test_prepare_image_converts_downscales_and_refuses(app, interfaces, tmp_path, monkeypatch):
     grey = tmp_path / "grey.png"
     Image.new("LA", (40, 30)).save(grey)
-    prepared = interfaces.prepare_image({"path": str(grey), "orig_name": "grey.png"})
+    prepared = interfaces.prepare_image(uploaded(grey))
     assert prepared.value.mode == "RGB" and prepared.value.size == (40, 30)
     assert prepared.note is None
 
     big = tmp_path / "big.png"
-    Image.new("RGB", (interfaces.MAX_SIDE * 2, 100), "red").save(big)
-    prepared = interfaces.prepare_image({"path": str(big)})
-    assert prepared.value.size == (interfaces.MAX_SIDE, 50)
+    Image.new("RGB", (interfaces.MAX_SIDE * 2, 400), "red").save(big)
+    prepared = interfaces.prepare_image(uploaded(big))
+    assert prepared.value.size == (interfaces.MAX_SIDE, 200)
     assert (
         prepared.note
-        == f"Large image ({interfaces.MAX_SIDE * 2}x100) downscaled to {interfaces.MAX_SIDE}x50."
+        == f"Large image ({interfaces.MAX_SIDE * 2}x400) downscaled to {interfaces.MAX_SIDE}x200."
     )
 
     monkeypatch.setattr(interfaces, "MAX_PIXELS", 1000)
     with pytest.raises(app.InputError, match=r"40x30 pixels \(0.0 MP\); the limit is 0.001 MP"):
-        interfaces.prepare_image({"path": str(grey)})
+        interfaces.prepare_image(uploaded(grey))
 
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     with pytest.raises(app.InputError, match=r"'notes.txt' is not an image"):
-        interfaces.prepare_image({"path": str(text), "orig_name": "notes.txt"})
+        interfaces.prepare_image(uploaded(text))
     with pytest.raises(app.InputError, match="No image"):
         interfaces.prepare_image(None)
 
@@ -260,7 +274,9 @@ def test_image_app_reports_bad_uploads_and_keeps_serving(
     example = handle_file(str(image_app.run / "examples" / "0.png"))
     not_image = tmp_path / "report.pdf"
     not_image.write_bytes(b"%PDF-1.4 not really an image")
-    with pytest.raises(AppError, match=r"'report.pdf' is not an image this app can read"):
+    with pytest.raises(
+        AppError, match=r"'report.pdf' is a PDF document, not an image: upload a PNG"
+    ):
         image_app.client.predict(handle_file(str(not_image)), api_name="/predict")
 
     monkeypatch.setattr(
@@ -318,15 +334,15 @@ def test_predict_endpoint_batches_and_isolates_a_bad_input(app, image_app, tmp_p
         results = list(pool.map(lambda f: image_app.client.predict(f, api_name="/predict"), images))
     assert all(r["label"] in IMAGE_LABELS for r in results)
     assert sum(sizes) == 12 and max(sizes) > 1, sizes  # concurrent calls shared forward passes
-    assert max(sizes) <= app.MAX_BATCH_SIZE
+    assert max(sizes) <= app.serving_settings().max_batch_size
 
     # A bad input that lands in a batch with good ones only spoils its own result.
     predict = next(f for f in image_app.demo.fns.values() if f.api_name == "predict")
     assert predict.batch
     bad = tmp_path / "bad.png"
     bad.write_text("nope")
-    good = {"path": str(image_app.run / "examples" / "0.png")}
-    (results,) = predict.fn([good, {"path": str(bad), "orig_name": "bad.png"}, good])
+    good = uploaded(image_app.run / "examples" / "0.png")
+    (results,) = predict.fn([good, uploaded(bad), good])
     assert set(results[0]) == set(IMAGE_LABELS) and results[2] == results[0]
     assert results[1].startswith("Error: 'bad.png' is not an image")
 
@@ -514,11 +530,13 @@ def test_a_space_without_its_variable_serves_the_model_named_in_its_model_file(
 # ---------------------------------------------------------------- the Space files
 
 
-SPACE_REQUIREMENTS = {"transformers", "torch", "gradio", "huggingface_hub", "PIL", "yaml"}
+SPACE_REQUIREMENTS = {
+    "transformers", "torch", "gradio", "huggingface_hub", "PIL", "yaml", "soundfile", "soxr"
+}  # fmt: skip
 # What only the interface table may name: the modalities, the task names, and the components that
 # belong to one modality (PIL, too: see the import test).
-TASK_LITERALS = ("image-classification", "text-classification")
-MODALITY_LITERALS = ("image", "text")
+TASK_LITERALS = ("audio-classification", "image-classification", "text-classification")
+MODALITY_LITERALS = ("audio", "image", "text")
 MODALITY_CODE = re.compile(r"\bgr\.(?:Image|Label|Audio|HighlightedText|AnnotatedImage)\b")
 
 
@@ -534,11 +552,11 @@ def _top_level_imports(source: str) -> set[str]:
 
 def test_space_files_import_nothing_but_their_requirements():
     sources = {p.name: p.read_text() for p in sorted((ROOT / "space").glob("*.py"))}
-    assert set(sources) == {"app.py", "interfaces.py"}
+    assert set(sources) == {"app.py", "interfaces.py", "serving.py"}
     imports = {name: _top_level_imports(source) for name, source in sources.items()}
     assert all("hfft" not in found for found in imports.values()), imports
     assert set().union(*imports.values()) == SPACE_REQUIREMENTS
-    assert "PIL" not in imports["app.py"]  # decoding images is the interface table's job
+    assert "PIL" not in imports["app.py"] | imports["serving.py"]  # decoding is the table's job
 
 
 def test_generic_shell_has_no_task_literals():
@@ -687,7 +705,10 @@ def test_space_requirements_and_front_matter_match_the_pinned_versions():
         if line.strip() and not line.startswith("#"):
             name, version = line.split("==")
             reqs[name.strip().lower().replace("_", "-")] = version.strip()
-    assert set(reqs) == {"transformers", "torch", "gradio", "huggingface-hub", "pillow", "pyyaml"}
+    assert set(reqs) == {
+        "transformers", "torch", "gradio", "huggingface-hub", "pillow", "pyyaml", "soundfile",
+        "soxr",
+    }  # fmt: skip
     assert all(reqs[name] == pins[name] for name in reqs), (reqs, pins)
 
     readme = (ROOT / "space" / "README.md").read_text()

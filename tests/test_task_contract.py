@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from hfft.modes import MODES
 from hfft.tasks import TASKS, LabelScheme, Modality, Task
-from tests.tiny import TASK_FIXTURES
+from tests.tiny import SCHEME_FIXTURES, TASK_FIXTURES, TaskFixture
 
 
 @contextlib.contextmanager
@@ -70,11 +70,11 @@ def _backbone_prefix(name: str, checkpoint: Path) -> str:
     return anatomy(auto.from_pretrained(str(checkpoint))).backbone_prefix
 
 
-def _train(name: str, mode: str, tmp_path: Path):
+def _train(name: str, mode: str, tmp_path: Path, fixture: TaskFixture | None = None):
     from hfft.recipe import load_recipe
     from hfft.run import train
 
-    fixture = TASK_FIXTURES[name]
+    fixture = fixture or TASK_FIXTURES[name]
     checkpoint = fixture.make_checkpoint(tmp_path / "ckpt")
     data = fixture.make_data(tmp_path / "data")
     recipe = load_recipe(
@@ -101,9 +101,33 @@ def _train(name: str, mode: str, tmp_path: Path):
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_goes_through_every_piece_in_every_mode(name, mode, tmp_path):
-    fixture = TASK_FIXTURES[name]
+    _every_piece(name, mode, TASK_FIXTURES[name], TASKS[name].labels, tmp_path)
+
+
+@pytest.mark.parametrize(("name", "scheme"), sorted(SCHEME_FIXTURES))
+def test_every_label_scheme_of_a_task_declares_every_part(name, scheme):
+    schemes = {s.name: s for s in TASKS[name].label_schemes}
+    assert TASKS[name].labels.name in schemes, f"{name}: its default scheme is not listed"
+    assert scheme in schemes, f"{name} has no label scheme {scheme!r}"
+    for field in dataclasses.fields(LabelScheme):
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            assert getattr(schemes[scheme], field.name) is not None, f"{scheme}: {field.name}"
+    assert schemes[scheme].default_metrics and schemes[scheme].resolve is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize(("name", "scheme"), sorted(SCHEME_FIXTURES))
+def test_label_scheme_goes_through_every_piece_in_every_mode(name, scheme, mode, tmp_path):
+    """The other label schemes of a task (multi-label lists...) through the same pieces, the
+    scheme chosen from the fixture's data."""
+    schemes = {s.name: s for s in TASKS[name].label_schemes}
+    _every_piece(name, mode, SCHEME_FIXTURES[name, scheme], schemes[scheme], tmp_path)
+
+
+def _every_piece(name: str, mode: str, fixture: TaskFixture, scheme: LabelScheme, tmp_path):
     with piece(name, mode, "load/prepare/train"):
-        checkpoint, result = _train(name, mode, tmp_path)
+        checkpoint, result = _train(name, mode, tmp_path, fixture)
         run = result.run_dir
         assert result.trainable_parameters > 0
         before, after = _weights(checkpoint), _weights(run)
@@ -114,21 +138,27 @@ def test_task_goes_through_every_piece_in_every_mode(name, mode, tmp_path):
             assert not changed, f"a frozen backbone changed: {changed[:3]}"
         else:
             assert changed, "no backbone weight changed in training"
-    labels = json.loads((run / "config.json").read_text())["id2label"].values()
+    config = json.loads((run / "config.json").read_text())
+    labels = config["id2label"].values()
+    with piece(name, mode, "label scheme"):
+        assert TASKS[name].for_config(config).labels.name == scheme.name
+        if scheme.decision_file:
+            assert (run / scheme.decision_file).is_file(), scheme.decision_file
     with piece(name, mode, "eval"):
         from hfft.eval_run import evaluate_run
 
         saved = json.loads((run / "metrics.json").read_text())["test"]
         again = evaluate_run(run, split="test")
-        for metric in TASKS[name].labels.default_metrics:
+        for metric in scheme.default_metrics:
             assert again[metric] == pytest.approx(saved[metric], abs=1e-6), metric
     with piece(name, mode, "predict"):
         from hfft.predict import predict
 
         inputs = fixture.predict_inputs(tmp_path / "data")
-        out = list(predict(str(run), inputs, top_k=1))
+        out = list(predict(str(run), inputs, top_k=1, all_scores=True))
         assert out and all("error" not in o for o in out), out
-        assert all(o["predictions"][0]["label"] in labels for o in out)
+        for line in out:  # a classifier's ranked labels, a tagger's entities
+            fixture.check_predictions(line, labels, scheme)
     with piece(name, mode, "card"):
         card = (run / "README.md").read_text()
         assert f"pipeline_tag: {name}" in card and f"**{mode}** mode" in card

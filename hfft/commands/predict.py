@@ -1,5 +1,5 @@
-"""`hfft predict RUN_DIR|HUB_ID INPUT... [--top-k K] [--batch-size N]`: one JSON line per input on
-stdout, a failed input's line on stderr (see hfft.predict)."""
+"""`hfft predict RUN_DIR|HUB_ID INPUT... [--top-k K] [--batch-size N] [--all-scores]`: one JSON
+line per input on stdout, a failed input's line on stderr (see hfft.predict)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ def predict_command(args: argparse.Namespace) -> int:
     failed = 0
     try:
         for result in predict(
-            args.model, args.inputs, top_k=args.top_k, batch_size=args.batch_size
+            args.model,
+            args.inputs,
+            top_k=args.top_k,
+            batch_size=args.batch_size,
+            all_scores=getattr(args, "all_scores", False),
         ):
             line = json.dumps(result, ensure_ascii=False)
             if "error" in result:

@@ -71,11 +71,12 @@ def finalize(model: nn.Module, run_dir: Path) -> nn.Module:
     return model
 
 
-def anatomy(model: nn.Module) -> Anatomy:
-    """Backbone, blocks and head of a task model (see `hfft.modes.structure`)."""
+def anatomy(model: nn.Module, backbone: str | None = None) -> Anatomy:
+    """Backbone, blocks and head of a task model (see `hfft.modes.structure`); `backbone` is
+    the recipe's `model.backbone`, for a model whose backbone cannot be found by itself."""
     from hfft.modes.structure import anatomy as find
 
-    return find(model)
+    return find(model, backbone)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

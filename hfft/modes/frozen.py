@@ -31,7 +31,8 @@ def apply(model: nn.Module, spec: Any) -> nn.Module:
     from hfft.modes.structure import anatomy, freeze, in_any
     from hfft.sentence_pooling import objective_untrained_pooler
 
-    trained = anatomy(model).head + objective_untrained_pooler(model, spec.checkpoint)
+    head = anatomy(model, getattr(spec, "backbone", None)).head
+    trained = head + objective_untrained_pooler(model, spec.checkpoint)
     freeze(model, lambda name: not in_any(name, trained))
     return model
 

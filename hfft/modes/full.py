@@ -16,27 +16,24 @@ if TYPE_CHECKING:
 def apply(model: nn.Module, spec: Any) -> nn.Module:
     """Freeze the embeddings and the `spec.freeze_layers` lowest blocks (nothing when 0)."""
     if spec.freeze_layers:
-        freeze_lowest(model, spec.freeze_layers)
+        freeze_lowest(model, spec.freeze_layers, getattr(spec, "backbone", None))
     return model
 
 
-def freeze_lowest(model: nn.Module, n: int) -> None:
+def freeze_lowest(model: nn.Module, n: int, backbone: str | None = None) -> None:
     """Freeze the embeddings and the `n` lowest blocks of the backbone."""
     from hfft.modes.structure import anatomy, freeze, in_any
 
-    parts = anatomy(model)
-    if parts.blocks_prefix is None or n > parts.num_blocks:
+    parts = anatomy(model, backbone)
+    if not parts.blocks or n > parts.num_blocks:
         raise RecipeError(
             f"model.freeze_layers={n} but {type(model).__name__} has {parts.num_blocks} blocks; "
             f"use a value from 0 to {parts.num_blocks}"
         )
-    frozen_blocks = [f"{parts.blocks_prefix}.{i}" for i in range(n)]
-    backbone_names = [
-        name for name, _ in model.named_parameters() if in_any(name, [parts.backbone_prefix])
-    ]
-    first_block = next(
-        i for i, name in enumerate(backbone_names) if in_any(name, [parts.blocks_prefix])
-    )
+    frozen_blocks = [name for block in parts.blocks[:n] for name in block]
+    every_block = [name for block in parts.blocks for name in block]
+    backbone_names = [name for name, _ in model.named_parameters() if in_any(name, parts.backbone)]
+    first_block = next(i for i, name in enumerate(backbone_names) if in_any(name, every_block))
     embeddings = set(backbone_names[:first_block])
     freeze(model, lambda name: name in embeddings or in_any(name, frozen_blocks))
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that lig
     import datasets
 
 from hfft.tasks.image import IMAGE, processor_size, train_augmentation
+from hfft.tasks.multi_label import MULTI_LABEL
 from hfft.tasks.single_label import SINGLE_LABEL
 from hfft.tasks.task import Task
 
@@ -45,6 +46,8 @@ IMAGE_CLASSIFICATION = Task(
     name="image-classification",
     modality=IMAGE,
     labels=SINGLE_LABEL,
+    # Lists of labels (or data.multi_label: true) make a run multi-label.
+    label_schemes=(MULTI_LABEL, SINGLE_LABEL),
     model_class="AutoModelForImageClassification",
     architecture_suffix="ForImageClassification",
     prepare=prepare,

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hfft.errors import DataError
+from hfft.errors import DataError, RecipeError
 from hfft.run_files import CONFUSION_MATRIX_FILE
 from hfft.tasks.single_label_baselines import fit_baselines
 from hfft.tasks.single_label_metrics import DEFAULT_METRICS, plot, scheme_metrics
@@ -117,6 +117,25 @@ def _label_strings(ds: datasets.Dataset, split: str) -> list[str]:
     return [str(v) for v in values]
 
 
+def resolve(splits: dict[str, datasets.Dataset], spec: Any) -> tuple[str, dict] | None:
+    """Single-label data: one label per row. Multi-label settings (tried first by a task that
+    has that scheme) are refused here, for a task that has none."""
+    columns = (getattr(spec, "columns", None) or {}).get("label")
+    asked = [
+        key
+        for key, on in (
+            ("data.multi_label", getattr(spec, "multi_label", None)),
+            ("data.label_separator", getattr(spec, "label_separator", None) is not None),
+            ("data.columns.label as a list", isinstance(columns, list)),
+        )
+        if on
+    ]
+    if asked:
+        raise RecipeError(f"{asked[0]} asks for multi-label labels, which this task lacks")
+    forced = getattr(spec, "multi_label", None) is False
+    return ("data.multi_label is false" if forced else "one label per row"), splits
+
+
 def carve(ds: datasets.Dataset, fraction: float, seed: int, name: str) -> Any:
     """A held-out split stratified by class (see `hfft.splits.split_off`)."""
     from hfft.splits import split_off
@@ -169,5 +188,6 @@ SINGLE_LABEL = LabelScheme(
     plots=(("Confusion matrix", CONFUSION_MATRIX_FILE),),
     usage_kwargs=", top_k=5",
     default_metrics=DEFAULT_METRICS,
+    resolve=resolve,
     baselines=fit_baselines,
 )

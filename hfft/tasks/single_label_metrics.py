@@ -115,6 +115,16 @@ class Metrics:
         """`Trainer(compute_metrics=...)`: an `EvalPrediction` -> {metric name: value}."""
         return self.compute(eval_pred.predictions, eval_pred.label_ids)
 
+    # The argmax needs no decision rule: nothing to fit, save or load.
+    def fit(self, predictions: Any, label_ids: Any) -> None:
+        return None
+
+    def decision(self) -> None:
+        return None
+
+    def use(self, saved: Any) -> None:
+        return None
+
     def report(self, predictions: Any, label_ids: Any) -> tuple[dict[str, Any], Any]:
         """(the split's metrics.json entry: every metric plus a per-class report, the data its
         plots need) from what `trainer.predict` returned."""
@@ -173,8 +183,17 @@ def build_metrics(
     )
 
 
-def scheme_metrics(names: Sequence[str], label_names: Sequence[str]) -> Metrics:
-    """The label scheme's metrics: `names` (the defaults when empty) for these labels."""
+def scheme_metrics(
+    names: Sequence[str], label_names: Sequence[str], threshold: float | None = None
+) -> Metrics:
+    """The label scheme's metrics: `names` (the defaults when empty) for these labels. A
+    decision threshold (eval.threshold) is a multi-label setting: refused."""
+    if threshold is not None:
+        raise RecipeError(
+            f"eval.threshold={threshold:g} applies to multi-label runs, and this run is "
+            "single-label (one label per row): remove eval.threshold, or give the data lists of "
+            "labels (or data.multi_label: true)"
+        )
     return build_metrics(list(names) or DEFAULT_METRICS, len(label_names), label_names)
 
 

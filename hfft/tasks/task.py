@@ -18,7 +18,7 @@ time (those are imported inside the functions).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,17 @@ class Item:
 @dataclass
 class NoOptions:
     """A modality without recipe options of its own."""
+
+
+def every_label(pipe: Any) -> dict[str, Any]:
+    """`hfft predict`'s pipeline kwargs of a classifier: every label's score (the scheme's
+    `predict_fields` picks)."""
+    return {"top_k": pipe.model.config.num_labels}
+
+
+def label_scores(output: Any, payload: Any) -> list[dict[str, Any]]:
+    """A classifier's pipeline output for one input as [{"label", "score"}, ...]."""
+    return [{"label": s["label"], "score": float(s["score"])} for s in output]
 
 
 @dataclass(frozen=True)
@@ -76,11 +87,38 @@ class Modality:
     # The `datasets` builder that takes labels from folder names for this modality
     # (imagefolder), whose layout mistakes hfft explains.
     folder_builder: str | None = None
+    # Formats the modality reads itself, not through `datasets`: a data.path name (used like a
+    # builder, with data.data_files/data_dir) or a data file's extension (".conll") -> a reader
+    # of {split: [file paths]} -> splits.
+    readers: Mapping[str, Callable[[Mapping[str, Sequence[str]]], Any]] = field(
+        default_factory=dict
+    )
+    # `hfft predict`: (the pipeline) -> the read_input to use with it, when what the pipeline is
+    # fed depends on its processor (audio resampled to the feature extractor's rate); None: use
+    # read_input as it is.
+    pipeline_reader: Callable[[Any], Callable[[Item], Item]] | None = None
+
+
+def top_predictions(
+    scores: list[dict[str, Any]], decision: Any, top_k: int, all_scores: bool
+) -> dict[str, Any]:
+    """The single-label `hfft predict` line: the `top_k` best labels (every label's score
+    too with `all_scores`)."""
+    out: dict[str, Any] = {"predictions": scores[:top_k]}
+    if all_scores:
+        out["scores"] = scores
+    return out
 
 
 @dataclass(frozen=True)
 class LabelScheme:
-    """How a task's targets are encoded, scored and reported."""
+    """How a task's targets are encoded, scored and reported.
+
+    `build_metrics` returns an object with preprocess_logits_for_metrics, compute_metrics,
+    names, report(predictions, label_ids), and the scheme's decision rule: fit(predictions,
+    label_ids) chooses it on the validation split after training (per-label thresholds; a no-op
+    for argmax), decision() is what `decision_file` saves (None: nothing), use(saved) loads it.
+    """
 
     name: str
     # {split: standardised split} -> (label names, splits with encoded labels); checks that no
@@ -115,6 +153,27 @@ class LabelScheme:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Metric names computed when eval.metrics is not set.
     default_metrics: tuple[str, ...] = ()
+    # ({split: standardised split}, the recipe's data spec) -> (why the data is in this scheme's
+    # form, the splits with their labels as the scheme reads them), or None when it is not; a
+    # task tries its `label_schemes` in order. None: every data is (the reason is "").
+    resolve: Callable[[dict[str, datasets.Dataset], Any], tuple[str, dict] | None] | None = None
+    # The run-directory file holding the decision rule `fit` chose (None: the scheme has none).
+    decision_file: str | None = None
+    # (every label's {"label", "score"} best first, the saved decision or None, --top-k,
+    # --all-scores) -> the fields of one `hfft predict` line besides "input".
+    predict_fields: Callable[[list[dict[str, Any]], Any, int, bool], dict[str, Any]] = (
+        top_predictions
+    )
+    # A sentence under the card's usage snippet (how to read the pipeline's scores).
+    usage_note: str = ""
+    # Column names tried, in order, for the label column when data.columns does not map it
+    # (empty: hfft.data's defaults, "label", "labels", "class", ...).
+    aliases: tuple[str, ...] = ()
+    # `hfft predict`: pipeline -> kwargs of every pipeline call (a tagger's aggregation).
+    predict_kwargs: Callable[[Any], dict[str, Any]] = every_label
+    # `hfft predict`: (one input's pipeline output, its payload) -> what `predict_fields` reads
+    # (a classifier's [{"label", "score"}, ...] best first; a tagger's entities).
+    read_output: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
     # (train features, train labels, {split: features}, number of labels) -> {baseline name:
     # {split: predictions the scheme's metrics score}}: the card's baselines (hfft.baselines).
     # Features without columns mean there is no checkpoint to probe. None: no baselines.
@@ -141,6 +200,44 @@ class Task:
     training_defaults: Mapping[str, Any] = field(default_factory=dict)
     # What the card calls the part of the model that is new ("classification head").
     head_name: str = "classification head"
+    # (task model just built) -> the same model, its backbone named where transformers'
+    # base_model_prefix names none (Whisper's classifier keeps its encoder in `encoder`), before
+    # anything looks for its head.
+    locate_backbone: Callable[[Any], Any] = lambda model: model
+    # (task model just loaded, its processor, recipe) -> the model to put in its mode, for what
+    # the checkpoint alone cannot say (Whisper's 30 s window cut to data.max_duration); the
+    # processor may be adjusted to match. Also applied to a saved model evaluated by `hfft eval`.
+    adapt_model: Callable[[Any, Any, Any], Any] = lambda model, processor, recipe: model
+    # (a saved config.json) -> True when this task serves the model whatever its architecture
+    # suffix says (wav2vec2's audio classifier is *ForSequenceClassification, like a text one);
+    # tried before the suffixes.
+    claims_config: Callable[[Mapping[str, Any]], bool] = lambda config: False
+    # Every label scheme the task's data may ask for, in the order they are tried when data
+    # loads (`resolve_labels`); `labels` is the one in use. Empty: `labels` alone.
+    label_schemes: tuple[LabelScheme, ...] = ()
+
+    def resolve_labels(
+        self, splits: dict[str, datasets.Dataset], spec: Any
+    ) -> tuple[Task, str, dict[str, datasets.Dataset]]:
+        """(this task with the label scheme the data asks for, why, the splits with their labels
+        as that scheme reads them): the first of `label_schemes` whose `resolve` claims them."""
+        for scheme in self.label_schemes or (self.labels,):
+            claimed = scheme.resolve(splits, spec) if scheme.resolve else ("", splits)
+            if claimed is not None:
+                return replace(self, labels=scheme), claimed[0], claimed[1]
+        from hfft.errors import DataError
+
+        names = [scheme.name for scheme in self.label_schemes]
+        raise DataError(f"the label column fits none of {self.name}'s label schemes ({names})")
+
+    def for_config(self, config: Mapping[str, Any]) -> Task:
+        """This task with the label scheme of a saved model, told by its config's problem_type
+        (the scheme whose model_kwargs set it; else the default)."""
+        problem = config.get("problem_type")
+        for scheme in self.label_schemes:
+            if problem and scheme.model_kwargs.get("problem_type") == problem:
+                return replace(self, labels=scheme)
+        return self
 
     @property
     def input_column(self) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
     import datasets
 
+from hfft.tasks.multi_label import MULTI_LABEL
 from hfft.tasks.single_label import SINGLE_LABEL
 from hfft.tasks.task import Task
 from hfft.tasks.text import TEXT
@@ -36,6 +37,8 @@ TEXT_CLASSIFICATION = Task(
     name="text-classification",
     modality=TEXT,
     labels=SINGLE_LABEL,
+    # Lists of labels (or data.multi_label: true) make a run multi-label.
+    label_schemes=(MULTI_LABEL, SINGLE_LABEL),
     model_class="AutoModelForSequenceClassification",
     architecture_suffix="ForSequenceClassification",
     prepare=prepare,
