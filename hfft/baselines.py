@@ -26,15 +26,24 @@ from typing import Any
 
 import numpy as np
 
-from hfft.errors import HfftError
-
 log = logging.getLogger("hfft")
 
 BASELINES_KEY = "baselines"
 # How the card names each baseline row.
 TITLES = {
     "majority_class": "majority class",
+    "majority_label_set": "most frequent label set",
+    "majority_tag": "most frequent tag for every word",
     "linear_probe": "linear probe on the frozen checkpoint",
+}
+# What each baseline is, for the card's note under the results.
+NOTES = {
+    "majority_class": "every example given the most frequent training label",
+    "majority_label_set": "every row given the training split's most frequent set of labels",
+    "majority_tag": "every word given the most frequent training tag (O: no entity found)",
+    "linear_probe": "a logistic regression fitted on the train split's features of the frozen "
+    "base checkpoint, before any fine-tuning (one per label for multi-label data, one per word "
+    "for a tagger)",
 }
 # The name of the train split while it is prepared for the probe: any name but "train", which a
 # task prepares with its training augmentation.
@@ -57,7 +66,8 @@ def compute_baselines(
     import datasets
 
     if task.labels.baselines is None:
-        raise HfftError(f"the {task.labels.name} label scheme has no baselines")
+        log.info("baselines: none for the %s label scheme", task.labels.name)
+        return {}
     start = time.perf_counter()
     to_prepare = datasets.DatasetDict({_PROBE_TRAIN: splits["train"], **held_out})
     prepared = task.prepare(to_prepare, processor, recipe)
@@ -67,17 +77,24 @@ def compute_baselines(
         from hfft import checkpoint
 
         model = checkpoint.load_model(task, recipe.model, list(label_names))
+    else:
+        log.info("baselines: no linear probe (the recipe trains from a config: no checkpoint)")
+    token_level = task.labels.token_level
+    # a sentence-transformers checkpoint's declared pooling pools a sequence into one vector
+    pooling = None if token_level or model is None else _pooling(recipe)
     features, labels = {}, {}
     for name, ds in prepared.items():
-        features[name], labels[name] = extract(model, ds, task.collator(processor), batch_size,
-                                               pooling=_pooling(recipe))  # fmt: skip
+        features[name], labels[name] = extract(
+            model, ds, task.collator(processor), batch_size, pooling, token_level
+        )
     fitted = task.labels.baselines(
         features[_PROBE_TRAIN],
         labels[_PROBE_TRAIN],
         {name: features[name] for name in held_out},
         len(label_names),
+        {name: labels[name] for name in held_out},
     )
-    metrics = task.labels.build_metrics(recipe.eval.metrics, label_names)
+    metrics = task.labels.build_metrics(recipe.eval.metrics, label_names, recipe.eval.threshold)
     out: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in held_out}
     for baseline, per_split in fitted.items():
         for name, predictions in per_split.items():
@@ -85,12 +102,7 @@ def compute_baselines(
             entry.pop("per_class", None)  # the card shows the model's per-class report only
             out[name][baseline] = entry
             if keep is not None:
-                # kept as compactly as the scheme reduces logits (ranked ids), else as they are
-                reduce = getattr(metrics, "ranked", np.asarray)
-                keep.setdefault(name, {})[baseline] = {
-                    "predictions": np.asarray(reduce(predictions)).tolist(),
-                    "label_ids": np.asarray(labels[name]).tolist(),
-                }
+                keep.setdefault(name, {})[baseline] = metrics.keep(predictions, labels[name])
     log.info(
         "baselines (%s) in %.1fs: %s",
         ", ".join(fitted),
@@ -112,10 +124,17 @@ def _pooling(recipe: Any) -> str | None:
 
 
 def extract(
-    model: Any, dataset: Any, collator: Any, batch_size: int, pooling: str | None = None
+    model: Any,
+    dataset: Any,
+    collator: Any,
+    batch_size: int,
+    pooling: str | None = None,
+    token_level: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(features (n x d), labels) of a model-ready split: the frozen model's probe features
-    (see the module docstring); zero columns when `model` is None."""
+    """(features, labels) of a model-ready split: the frozen model's probe features (see the
+    module docstring), zero columns when `model` is None. `token_level` (a tagger): one feature
+    row per scored token (label not -100), in row order, and the labels as the split's rows
+    padded with -100 to one width."""
     import torch
     from transformers import default_data_collator
 
@@ -124,36 +143,47 @@ def extract(
 
     collate = collator or default_data_collator
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
-    if model is None:
-        labels = [np.asarray(batch["labels"]) for batch in loader]
-        ys = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
-        return np.zeros((len(ys), 0)), ys
     seen: dict[str, Any] = {}
-    if pooling is not None:
+    hook = None
+    if model is not None and pooling is not None:
         hook = model.base_model.register_forward_hook(
             lambda _m, _a, out: seen.__setitem__("hidden", out[0])
         )
-    else:
+    elif model is not None:
         head = model.get_submodule(anatomy(model).head[0])
         hook = head.register_forward_pre_hook(lambda _m, args: seen.__setitem__("head", args[0]))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
+    if model is not None:
+        model.to(device).eval()
     feats, ys = [], []
     try:
         with torch.no_grad():
             for batch in loader:
-                ys.append(np.asarray(batch.pop("labels")))
+                y = batch.pop("labels")
+                ys.append(np.asarray(y))
+                if model is None:
+                    continue
                 inputs = {k: v.to(device) for k, v in batch.items()}
                 model(**inputs)
                 if pooling is not None:
                     x = pool(seen["hidden"], inputs.get("attention_mask"), pooling)
+                elif token_level:
+                    x = seen["head"][y.to(device) != -100]
                 else:
                     x = seen["head"]
                     x = x[:, 0] if x.dim() == 3 else x.reshape(len(x), -1)
                 feats.append(x.float().cpu().numpy())
     finally:
-        hook.remove()
-    return np.concatenate(feats), np.concatenate(ys)
+        if hook is not None:
+            hook.remove()
+    if token_level:
+        width = max((y.shape[1] for y in ys), default=0)
+        ys = [np.pad(y, ((0, 0), (0, width - y.shape[1])), constant_values=-100) for y in ys]
+    labels = np.concatenate(ys) if ys else np.zeros(0, dtype=np.int64)
+    if model is None:
+        rows = int((labels != -100).sum()) if token_level else len(labels)
+        return np.zeros((rows, 0)), labels
+    return np.concatenate(feats), labels
 
 
 def add_to_report(

@@ -19,6 +19,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hfft.baselines import BASELINES_KEY
+from hfft.baselines import NOTES as BASELINE_NOTES
 from hfft.baselines import TITLES as BASELINE_TITLES
 from hfft.evaluation import primary_split
 from hfft.modes import mode_named
@@ -114,20 +115,20 @@ def _score(entry: Mapping[str, Any], name: str) -> str:
     return format_interval(entry[name], interval) if interval else f"{entry[name]:.4f}"
 
 
-def _results_note(metrics: Mapping[str, Any], main: str, baselines: Mapping[str, Any]) -> str:
+def _results_note(
+    metrics: Mapping[str, Any], main: str, baselines: Mapping[str, Any], unit: str = "examples"
+) -> str:
     """What the brackets and the baseline rows mean (empty when there are neither)."""
     notes = []
     if any(k.endswith("_ci") for k in metrics[main]):
         notes.append(
-            "Brackets: 95% bootstrap interval over the split's examples (1,000 seeded "
+            f"Brackets: 95% bootstrap interval over the split's {unit} (1,000 seeded "
             "resamples of the saved predictions)."
         )
     if baselines:
-        notes.append(
-            "Baselines: every example given the most frequent training label, and a logistic "
-            "regression fitted on the train split's features of the frozen base checkpoint "
-            "(before any fine-tuning)."
-        )
+        described = "; ".join(f"{BASELINE_TITLES.get(b, b)}: {BASELINE_NOTES[b]}"
+                              for b in baselines if b in BASELINE_NOTES)  # fmt: skip
+        notes.append(f"Baselines ({described}).")
     return " ".join(notes)
 
 
@@ -233,7 +234,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
                 for b, e in baselines.items()
             ] + [["this model", *row] for row in rows]
         parts += ["## Results", _table(header, rows)]
-        note = _results_note(metrics, main, baselines)
+        note = _results_note(metrics, main, baselines, task.labels.example_unit)
         if note:
             parts.append(note)
         for key, title in _PER_LABEL_TABLES:

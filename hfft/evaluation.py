@@ -18,8 +18,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hfft.errors import DataError, HfftError
 from hfft.plots import plot_training_curves
 from hfft.run_files import METRICS_FILE, PREDICTIONS_FILE, TRAINING_CURVES_FILE
@@ -131,11 +129,7 @@ def evaluate_and_report(
     kept = load_predictions(run_dir)
     for split, output in outputs.items():
         report[split], plot_data[split] = metrics.report(*output)
-        # what predictions.json keeps for paired comparisons
-        kept[split] = {
-            "predictions": np.asarray(output[0]).tolist(),
-            "label_ids": np.asarray(output[1]).tolist(),
-        }
+        kept[split] = metrics.keep(*output)  # what predictions.json keeps, for comparisons
     if not write:
         return report
     run_dir.mkdir(parents=True, exist_ok=True)

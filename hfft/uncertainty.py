@@ -205,3 +205,31 @@ def format_interval(value: float, interval: list[float] | tuple[float, float] | 
         return f"{value:.3f}"
     low, high = interval
     return f"{value:.3f} [{low:.2f}, {high:.2f}]"
+
+
+def averaged_prf(
+    kind: str,
+    average: str,
+    tp: np.ndarray,
+    true: np.ndarray,
+    pred: np.ndarray,
+    present_only: bool = True,
+) -> np.ndarray:
+    """Precision, recall or F1 (`kind`) from (B x classes) summed true-positive, true and
+    predicted counts, averaged as scikit-learn/seqeval do: micro (the sums pooled), macro (the
+    mean over the classes, those that occur in the labels or predictions when `present_only`),
+    weighted (by each class's true count); zero where a ratio is undefined."""
+    if average == "micro":
+        tp, true, pred = (x.sum(axis=1, keepdims=True) for x in (tp, true, pred))
+    if kind == "precision":
+        scores = safe_ratio(tp, pred)
+    elif kind == "recall":
+        scores = safe_ratio(tp, true)
+    else:
+        scores = safe_ratio(2 * tp, true + pred)  # f1 = 2tp / (2tp + fp + fn)
+    if average == "micro":
+        return scores[:, 0]
+    if average == "weighted":
+        return safe_ratio((scores * true).sum(axis=1), true.sum(axis=1))
+    present = (true + pred) > 0 if present_only else np.ones_like(true, dtype=bool)
+    return safe_ratio((scores * present).sum(axis=1), present.sum(axis=1))

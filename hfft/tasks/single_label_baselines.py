@@ -27,6 +27,7 @@ def fit_baselines(
     train_labels: np.ndarray,
     features: Mapping[str, np.ndarray],
     num_labels: int,
+    rows: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """{baseline: {split: (n, num_labels) scores}}: the train class frequencies for every
     example (the majority class ranks first; ties go to the lower class id, as argmax), and the

@@ -147,6 +147,12 @@ class Metrics:
         y_true = np.asarray(label_ids).reshape(-1)
         return interval_stats(self.names, self.num_labels, top_k, y_true, self.ranked(predictions))
 
+    def keep(self, predictions: Any, label_ids: Any) -> dict[str, list]:
+        """What predictions.json keeps: each example's ranked class ids (as many as the metrics
+        need) and its true class id."""
+        y_true = np.asarray(label_ids).reshape(-1).astype(np.int64)
+        return {"predictions": self.ranked(predictions).tolist(), "label_ids": y_true.tolist()}
+
 
 def build_metrics(
     names: Sequence[str], num_labels: int, label_names: Sequence[str] = ()
