@@ -324,8 +324,8 @@ def write_results(demo: DemoResult, quick: bool) -> None:
     chart = "\n\n![test accuracy and macro F1 per run](results.png)\n"
     body = [
         format_table(demo.rows, demo.baselines),
-        spread_note(demo.rows, test_size),
-        format_comparisons(demo.comparisons),
+        spread_note(demo.rows, test_size, story.unit),
+        format_comparisons(demo.comparisons, story.unit),
     ]
     (out / "results.md").write_text("\n".join(header) + "\n\n".join(b for b in body if b) + chart)
     (out / "results.json").write_text(

@@ -1,5 +1,5 @@
 """Step 3 of `hfft demo`, the part that says what the table supports: paired comparisons of the
-step-2 runs on the same test images (hfft.comparisons: paired bootstrap of the difference, from
+step-2 runs on the same test split (hfft.comparisons: paired bootstrap of the difference, from
 each run's saved predictions), and the baselines (majority class, linear probe on the step-1
 model) that a recipe asked for with `eval.baselines: true`.
 """
@@ -96,14 +96,14 @@ def find_baselines(rows: list[Any], split: str = "test") -> dict[str, dict[str, 
     return {}
 
 
-def format_comparisons(comparisons: list[dict[str, Any]]) -> str:
+def format_comparisons(comparisons: list[dict[str, Any]], unit: str = "images") -> str:
     """The pairwise verdicts as a markdown table (accuracy difference A - B with its 95%
-    interval, on the first seed's predictions)."""
+    interval, on the first seed's predictions); `unit`: what the test split holds."""
     if not comparisons:
         return ""
     several = len(comparisons[0]["per_seed"]) > 1
     lines = [
-        "Paired comparisons on the same test images (paired bootstrap of the accuracy "
+        f"Paired comparisons on the same test {unit} (paired bootstrap of the accuracy "
         "difference, 1,000 seeded resamples; significant when its 95% interval excludes 0"
         + ("; the verdict counts the seeds, the difference is the first seed's" if several else "")
         + "):",
@@ -121,7 +121,7 @@ def format_comparisons(comparisons: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def spread_note(rows: list[Any], test_size: int) -> str:
+def spread_note(rows: list[Any], test_size: int, unit: str = "images") -> str:
     """What the brackets (or the ± spread) in the table mean."""
     if rows and rows[0].seeds:
         seeds = ", ".join(map(str, rows[0].seeds))
@@ -130,6 +130,6 @@ def spread_note(rows: list[Any], test_size: int) -> str:
             "standard deviation over the seeds; train s is the mean."
         )
     return (
-        f"Brackets: 95% bootstrap interval over the {test_size} test images (1,000 seeded "
+        f"Brackets: 95% bootstrap interval over the {test_size} test {unit} (1,000 seeded "
         "resamples of each run's saved predictions)."
     )

@@ -27,7 +27,7 @@ def demo_command(args: argparse.Namespace) -> int:
     print(format_table(result.rows, result.baselines))
     if result.comparisons:
         print()
-        print(format_comparisons(result.comparisons))
+        print(format_comparisons(result.comparisons, story.unit))
     print()
     log.info(
         "demo done in %.0fs: %s, %s, run directories under %s",
