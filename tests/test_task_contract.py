@@ -195,6 +195,9 @@ def _check_intervals(run: Path, scheme: LabelScheme, labels: list[str]) -> None:
         assert points[name] == pytest.approx(saved[name], abs=1e-9), name
     card = (run / "README.md").read_text()
     assert f"95% bootstrap interval over the split's {scheme.example_unit}" in card
+    first = scheme.default_metrics[0]
+    low, high = saved[f"{first}_ci"]
+    assert f"| {saved[first]:.3f} [{low:.2f}, {high:.2f}] |" in card, first
 
 
 def _check_baselines(run: Path) -> None:
