@@ -40,10 +40,10 @@ TITLES = {
 NOTES = {
     "majority_class": "every example given the most frequent training label",
     "majority_label_set": "every row given the training split's most frequent set of labels",
-    "majority_tag": "every word given the most frequent training tag (O: no entity found)",
-    "linear_probe": "a logistic regression fitted on the train split's features of the frozen "
-    "base checkpoint, before any fine-tuning (one per label for multi-label data, one per word "
-    "for a tagger)",
+    "majority_tag": "every word given the most frequent training tag, O in entity data",
+    "linear_probe": "a logistic regression on the frozen base checkpoint's features (before any "
+    "fine-tuning) fitted on the train split, one per label for multi-label data and one per "
+    "word for a tagger",
 }
 # The name of the train split while it is prepared for the probe: any name but "train", which a
 # task prepares with its training augmentation.

@@ -126,9 +126,9 @@ def _results_note(
             "resamples of the saved predictions)."
         )
     if baselines:
-        described = "; ".join(f"{BASELINE_TITLES.get(b, b)}: {BASELINE_NOTES[b]}"
+        described = "; ".join(f"*{BASELINE_TITLES.get(b, b)}*: {BASELINE_NOTES[b]}"
                               for b in baselines if b in BASELINE_NOTES)  # fmt: skip
-        notes.append(f"Baselines ({described}).")
+        notes.append(f"Baselines — {described}.")
     return " ".join(notes)
 
 
