@@ -9,8 +9,10 @@ A metric is given as what each example contributes to it and how those contribut
 - `statistic(totals)`: the metric from the column sums, vectorised over rows, so that
   (B x d) totals give B values.
 
-Accuracy, precision/recall/F1 under any averaging, top-k accuracy and the multi-label scores
-(micro/macro F1, Hamming loss, exact match) all have this form. A bootstrap resample draws n
+Accuracy, precision/recall/F1 under any averaging, top-k accuracy, the multi-label scores
+(micro/macro/samples F1, Hamming loss, exact match) and seqeval's entity scores all have this
+form; each label scheme writes its own counts (hfft/tasks/*_intervals.py), and an "example" is
+the scheme's independent unit (a tagger's sentence, whose words are not independent draws). A bootstrap resample draws n
 examples with replacement, i.e. a count vector per resample; B resamples are then one
 (B x n) @ (n x d) product, milliseconds for a few thousand examples. Resamples are drawn from a
 fixed seed, so a run reports the same interval every time.
