@@ -12,10 +12,10 @@ A metric is given as what each example contributes to it and how those contribut
 Accuracy, precision/recall/F1 under any averaging, top-k accuracy, the multi-label scores
 (micro/macro/samples F1, Hamming loss, exact match) and seqeval's entity scores all have this
 form; each label scheme writes its own counts (hfft/tasks/*_intervals.py), and an "example" is
-the scheme's independent unit (a tagger's sentence, whose words are not independent draws). A bootstrap resample draws n
-examples with replacement, i.e. a count vector per resample; B resamples are then one
-(B x n) @ (n x d) product, milliseconds for a few thousand examples. Resamples are drawn from a
-fixed seed, so a run reports the same interval every time.
+the scheme's independent unit (a tagger's sentence, whose words are not independent draws).
+A bootstrap resample draws n examples with replacement, i.e. a count vector per resample; B
+resamples are then one (B x n) @ (n x d) product, milliseconds for a few thousand examples.
+Resamples are drawn from a fixed seed, so a run reports the same interval every time.
 
 A label scheme's metrics object provides `interval_stats(predictions, label_ids) -> (stats,
 statistics)` and calls `with_intervals(scores, stats, statistics)` in its `report`
