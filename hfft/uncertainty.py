@@ -19,8 +19,10 @@ Resamples are drawn from a fixed seed, so a run reports the same interval every 
 
 A label scheme's metrics object provides `interval_stats(predictions, label_ids) -> (stats,
 statistics)` and calls `with_intervals(scores, stats, statistics)` in its `report`
-(metrics.json keeps `<name>_ci: [low, high]` beside each point value); hfft.comparisons calls
-`compare(stats_a, stats_b, statistics)` to say whether two models differ on the same split.
+(metrics.json keeps `<name>_ci: [low, high]` beside each point value), and `keep(predictions,
+label_ids)`: what predictions.json stores, which `interval_stats` scores the same later in any
+process; hfft.comparisons calls `compare(stats_a, stats_b, statistics)` to say whether two
+models differ on the same split.
 """
 
 from __future__ import annotations
