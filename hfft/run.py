@@ -275,6 +275,13 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
+        if recipe.eval.baselines:
+            from hfft.baselines import write_baselines
+
+            held_out = {name: run.data.splits[name] for name in eval_splits}
+            metrics = write_baselines(
+                run_dir, metrics, run.task, recipe, run.data, run.processor, held_out
+            )
         # The unfinished marker (written when training began) goes last: an interruption
         # anywhere before leaves a run directory that says it is unfinished.
         run_state.mark_unfinished(run_dir)
