@@ -252,6 +252,10 @@ class EvalSpec:
     # Multi-label runs: one decision threshold for every label; null = per-label thresholds
     # chosen on the validation split after training (each label's F1-maximising one).
     threshold: Union[float, None] = None  # noqa: UP007
+    # Also score the label scheme's baselines (the majority class and a linear probe on the
+    # frozen checkpoint, hfft.baselines) on each held-out split: metrics.json and the card show
+    # them above the model's results.
+    baselines: bool = False
 
     def __post_init__(self) -> None:
         check_range("eval.threshold", self.threshold, 0.0, 1.0, low_open=True, high_open=True)

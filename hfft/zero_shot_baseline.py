@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from hfft.baselines import BASELINES_KEY
 from hfft.zero_shot_spec import ZERO_SHOT
 
 log = logging.getLogger("hfft")
 
-# The key of this baseline under a split's "baselines" in metrics.json.
+# The key of this baseline under a split's "baselines" in metrics.json (hfft.baselines names
+# it, TITLES and NOTES, beside the others).
 BASELINE = "zero_shot"
-BASELINES_KEY = "baselines"
 # The Auto class the zero-shot classifiers register with: the task they serve.
 AUTO_CLASS = "AutoModelForImageClassification"
 
@@ -33,11 +34,13 @@ def baseline_rows(
     metric_names: Any,
     threshold: Any = None,
     batch_size: int = 32,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{split: zero-shot metrics entry} on the model-ready splits `prepare()` gives (called
     only when there is a row to compute), or {} when the checkpoint
     cannot classify zero-shot (or the recipe turned the baseline off). Runs on one process: a
-    plain loop, no Trainer (under torchrun only the main process writes the report)."""
+    plain loop, no Trainer (under torchrun only the main process writes the report). `keep`
+    gets {split: what predictions.json keeps of its predictions}, for paired comparisons."""
     from hfft.zero_shot import load_zero_shot_model, supports
 
     if not model_spec.zero_shot.baseline or task.model_class != AUTO_CLASS:
@@ -55,6 +58,8 @@ def baseline_rows(
         entry, _ = metrics.report(predictions, label_ids)
         entry.pop("per_class", None)  # the card's per-class report is the model's
         out[name] = entry
+        if keep is not None:
+            keep[name] = metrics.keep(predictions, label_ids)
     shown = {s: round(e.get(metrics.names[0], float("nan")), 4) for s, e in out.items()}
     log.info("zero-shot baseline (%s): %s", metrics.names[0], shown)
     return out
@@ -98,10 +103,12 @@ def add_to_run(run: Any, splits: Mapping[str, Any], metrics: dict[str, Any]) -> 
     import datasets
 
     from hfft.errors import HfftError
-    from hfft.run_files import METRICS_FILE
+    from hfft.evaluation import load_predictions
+    from hfft.run_files import METRICS_FILE, PREDICTIONS_FILE
 
     # Prepared anew: the run's own may be cached backbone features (frozen mode).
     raw = datasets.DatasetDict({name: run.data.splits[name] for name in splits})
+    kept: dict[str, Any] = {}
     try:
         rows = baseline_rows(
             run.recipe.model,
@@ -112,11 +119,17 @@ def add_to_run(run: Any, splits: Mapping[str, Any], metrics: dict[str, Any]) -> 
             run.recipe.eval.metrics,
             run.recipe.eval.threshold,
             int(run.trainer.args.per_device_eval_batch_size),
+            keep=kept,
         )
     except HfftError as err:
         log.warning("no zero-shot baseline: %s", err)
         return metrics
     if rows:
+        out = run.recipe.output_dir
         metrics = add_baseline(metrics, rows)
-        (run.recipe.output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        predictions = load_predictions(out)
+        for split, entry in kept.items():
+            predictions.setdefault(split, {}).setdefault(BASELINES_KEY, {})[BASELINE] = entry
+        (out / PREDICTIONS_FILE).write_text(json.dumps(predictions) + "\n")
     return metrics
