@@ -184,6 +184,10 @@ def test_every_mode_trains_with_and_without_the_zero_shot_head(
     card = (result.run_dir / "README.md").read_text()
     assert "| baseline: zero-shot (class prompts, no training) | test |" in card
     assert "| this model | test |" in card
+    assert "whose prompts' text embeddings it is most similar to" in card  # the baseline's note
+    # its predictions are kept beside the model's, for paired comparisons
+    kept = json.loads((result.run_dir / "predictions.json").read_text())
+    assert set(kept["test"]["baselines"]["zero_shot"]) == set(kept["test"]) - {"baselines"}
 
 
 def test_head_init_on_a_checkpoint_without_text_is_refused_before_training(
