@@ -303,6 +303,9 @@ class TuneSpec:
     startup_trials: int = 2
     # Evaluations of a trial before it can be pruned.
     warmup_evaluations: int = 1
+    # Run the recipe's own values first (trial 0) and compare the best trial with it on
+    # validation (paired bootstrap); skipped when one of its values is outside the space.
+    baseline: bool = True
     # Trials to run first, e.g. [{training.learning_rate: 1.0e-4}] (null: none).
     enqueue: Union[list[dict[str, Any]], None] = field(default_factory=list)  # noqa: UP007
     # Dotted recipe key -> range, merged over the default space of the modes searched; `key: null`
