@@ -125,7 +125,7 @@ CASES = [
         "image",
         "tune.trails=3",
         "unknown recipe key 'tune.trails' (did you mean 'tune.trials'?); valid keys under tune: "
-        "['direction', 'enqueue', 'metric', 'pruning', 'seed', 'space', 'startup_trials', "
+        "['baseline', 'direction', 'enqueue', 'metric', 'pruning', 'seed', 'space', 'startup_trials', "
         "'timeout', 'trials', 'warmup_evaluations']",
     ),
     (
