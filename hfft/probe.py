@@ -38,6 +38,11 @@ def train_head_first(run: Any) -> dict[str, Any] | None:
         id(p) for name, p in target.named_parameters() if in_any(name, head) and p.requires_grad
     }
     trainable = {p: p.requires_grad for p in target.parameters()}
+    # The probe sees the backbone as a frozen run does: adapter layers (identity at their
+    # initialisation, but their dropout would draw random numbers) are switched off meanwhile.
+    adapters = _adapter_layers(target)
+    for layer in adapters:
+        layer.enable_adapters(False)
     hooks = freeze(target, lambda name: not in_any(name, head))
     for param in target.parameters():
         param.requires_grad_(id(param) in probed)
@@ -75,11 +80,20 @@ def train_head_first(run: Any) -> dict[str, Any] | None:
     finally:
         for hook in hooks:
             hook.remove()
+        for layer in adapters:
+            layer.enable_adapters(True)
         for param, was in trainable.items():
             param.requires_grad_(was)
     last = trainer.state.log_history[-1] if trainer.state.log_history else {}
     log.info("LP-FT probe done: %s; fine-tuning from the probed head", _shown(last))
     return last
+
+
+def _adapter_layers(model: Any) -> list[Any]:
+    """PEFT's adapter layers in `model` (not the head's trained copy, which the probe trains)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
 
 
 def _shown(entry: dict[str, Any]) -> str:
