@@ -169,6 +169,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: fastest for these tiny models on a shared machine; "
         "0 keeps torch's default)",
     )
+    p.add_argument(
+        "--methods",
+        action="store_true",
+        help="also DoRA and IA3 (PEFT), layer-wise lr decay and LP-FT, as rows of the same table",
+    )
     p.set_defaults(func=_lazy("hfft.commands.demo", "demo_command"))
 
 

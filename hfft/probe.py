@@ -46,8 +46,10 @@ def train_head_first(run: Any) -> dict[str, Any] | None:
     hooks = freeze(target, lambda name: not in_any(name, head))
     for param in target.parameters():
         param.requires_grad_(id(param) in probed)
+    mode = modes.mode_of(recipe.model)
     args = dataclasses.replace(
         run.trainer.args,
+        learning_rate=mode.probe_learning_rate(recipe.model) or run.trainer.args.learning_rate,
         num_train_epochs=epochs,
         max_steps=-1,
         eval_strategy="no",

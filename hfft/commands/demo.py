@@ -1,5 +1,6 @@
-"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N]`: the transfer-learning story,
-offline (handwritten digits; `--task audio-classification`: spoken words)."""
+"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--methods]`: the transfer-learning
+story, offline (handwritten digits; `--task audio-classification`: spoken words; `--methods`: also
+DoRA, IA3, layer-wise lr decay and LP-FT)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def demo_command(args: argparse.Namespace) -> int:
         os.environ.setdefault(key, value)
     story = story_for(args.task)
     out = Path(args.out or story.out)
-    result = run_demo(out, quick=args.quick, threads=args.threads, story=story)
+    result = run_demo(
+        out, quick=args.quick, threads=args.threads, story=story, methods=args.methods
+    )
     print()
     print(format_table(result.rows))
     print()

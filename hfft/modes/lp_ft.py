@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from hfft.modes.full import FULL
 from hfft.modes.lora import LORA
@@ -33,9 +33,13 @@ class LpFtSpec:
     # Epochs of head-only training on the frozen backbone (fractions allowed, as num_train_epochs).
     probe_epochs: float = 1.0
     then: Literal["full", "lora", "peft"] = "full"
+    # The probe's learning rate (a head alone tolerates far larger steps); null:
+    # training.learning_rate, as a frozen run with the same recipe trains its head.
+    probe_learning_rate: Union[float, None] = None  # noqa: UP007 (runtime-inspected)
 
     def __post_init__(self) -> None:
         check_range("model.lp_ft.probe_epochs", self.probe_epochs, 0, low_open=True)
+        check_range("model.lp_ft.probe_learning_rate", self.probe_learning_rate, 0, low_open=True)
 
 
 def _then(spec: Any) -> Mode:
@@ -80,5 +84,6 @@ LP_FT = Mode(
     check=lambda spec: _then(spec).check(spec),
     callbacks=lambda model, spec: _then(spec).callbacks(model, spec),
     probe_epochs=lambda spec: spec.lp_ft.probe_epochs,
+    probe_learning_rate=lambda spec: spec.lp_ft.probe_learning_rate,
     delegate=lambda spec: spec.lp_ft.then,
 )

@@ -80,6 +80,8 @@ class Mode:
     # Epochs to train the head alone on the frozen backbone before the mode's own training
     # (LP-FT's linear probe), from the model section; 0: none.
     probe_epochs: Callable[[Any], float] = no_probe
+    # The probe's learning rate from the model section (None: training.learning_rate).
+    probe_learning_rate: Callable[[Any], float | None] = lambda spec: None
     # The other mode whose own keys also apply (LP-FT fine-tunes in `then`), or None.
     delegate: Callable[[Any], str | None] = no_delegate
 
