@@ -73,14 +73,14 @@ def method_rows(full: str, lora: str, out: str) -> tuple[tuple[str, str, tuple[s
         ("ia3", lora, (*peft, "model.peft.method=ia3", to("ia3"))),
         ("layer_decay=0.75", full, ("optim.layer_decay=0.75", to("layer-decay"))),
         (
-            "lp-ft",
+            "LP-FT",
             full,
             (
                 "model.mode=lp-ft",
                 "model.lp_ft.probe_epochs=5",
                 # the frozen recipe's rate: a head alone takes far larger steps
                 "model.lp_ft.probe_learning_rate=0.1",
-                to("lp-ft"),
+                to("lp_ft"),
             ),
         ),
     )

@@ -202,7 +202,7 @@ def test_methods_rows_are_the_step_2_recipes_with_a_method_each(tmp_path):
     from hfft.demo_stories import DIGITS, SPOKEN_WORDS
 
     out = tmp_path / "out"
-    assert [name for name, _, _ in DIGITS.methods] == ["dora", "ia3", "layer_decay=0.75", "lp-ft"]
+    assert [name for name, _, _ in DIGITS.methods] == ["dora", "ia3", "layer_decay=0.75", "LP-FT"]
     assert [name for name, _, _ in SPOKEN_WORDS.methods] == [n for n, _, _ in DIGITS.methods]
     recipes = {name: demo_recipe(file, out, settings) for name, file, settings in DIGITS.methods}
     assert recipes["dora"].model.peft == {
@@ -210,7 +210,7 @@ def test_methods_rows_are_the_step_2_recipes_with_a_method_each(tmp_path):
     }  # fmt: skip
     assert recipes["ia3"].model.peft["method"] == "ia3"
     assert recipes["layer_decay=0.75"].optim.layer_decay == 0.75
-    assert recipes["lp-ft"].model.lp_ft.probe_epochs == 5
+    assert recipes["LP-FT"].model.lp_ft.probe_epochs == 5
     for name, recipe in recipes.items():
         # Each writes its own run directory under --out, from the step-1 model.
         assert recipe.output_dir.parent == out / "runs" and recipe.output_dir.name != "full"
@@ -228,13 +228,13 @@ def test_quick_demo_with_methods_adds_their_rows(tmp_path, capsys):
     printed = capsys.readouterr().out
     results = json.loads((tmp_path / "m" / "results.json").read_text())
     rows = {row["run"]: row for row in results["rows"]}
-    extra = ["dora", "ia3", "layer_decay=0.75", "lp-ft"]
+    extra = ["dora", "ia3", "layer_decay=0.75", "LP-FT"]
     assert list(rows) == [name for name, _ in TARGET_RECIPES] + extra
     trainable = {name: row["trainable_parameters"] for name, row in rows.items()}
     total = rows["full"]["total_parameters"]
     # IA3 rescales a few vectors; DoRA adds a magnitude vector per adapted layer to LoRA's.
     assert trainable["frozen"] < trainable["ia3"] < trainable["lora"] < trainable["dora"]
-    assert trainable["layer_decay=0.75"] == trainable["lp-ft"] == total
+    assert trainable["layer_decay=0.75"] == trainable["LP-FT"] == total
     for name in extra:
         assert f"| {name} |" in printed
         assert Path(rows[name]["run_dir"]).parent == tmp_path / "m" / "runs"
