@@ -31,9 +31,13 @@ def train_head_first(run: Any) -> dict[str, Any] | None:
     epochs = probe_epochs(recipe)
     if not epochs:
         return None
+    from hfft.sentence_pooling import objective_untrained_pooler
+
     target = modes.unwrapped(run.model)
     head = anatomy(target, recipe.model.backbone).head
-    # The head's trainable copy (PEFT trains `modules_to_save` copies, not the original).
+    # What a frozen run trains: the head, and a pooler the checkpoint's objective never trained
+    # (where the mode trains it); of the head, PEFT trains its `modules_to_save` copy.
+    head += objective_untrained_pooler(target, recipe.model.checkpoint)
     probed = {
         id(p) for name, p in target.named_parameters() if in_any(name, head) and p.requires_grad
     }

@@ -1,6 +1,6 @@
-"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--methods]`: the transfer-learning
-story, offline (handwritten digits; `--task audio-classification`: spoken words; `--methods`: also
-DoRA, IA3, layer-wise lr decay and LP-FT)."""
+"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--seeds N] [--methods]`: the
+transfer-learning story, offline (handwritten digits; `--task audio-classification`: spoken words;
+`--methods`: also DoRA, IA3, layer-wise lr decay and LP-FT)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,25 @@ log = logging.getLogger("hfft")
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo (hfft.demo) offline and print its comparison table."""
     from hfft.demo import OFFLINE_ENV, format_table, run_demo, story_for
+    from hfft.demo_compare import format_comparisons
 
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     story = story_for(args.task)
     out = Path(args.out or story.out)
     result = run_demo(
-        out, quick=args.quick, threads=args.threads, story=story, methods=args.methods
+        out,
+        quick=args.quick,
+        threads=args.threads,
+        story=story,
+        seeds=getattr(args, "seeds", 1),
+        methods=getattr(args, "methods", False),
     )
     print()
-    print(format_table(result.rows))
+    print(format_table(result.rows, result.baselines))
+    if result.comparisons:
+        print()
+        print(format_comparisons(result.comparisons, story.unit))
     print()
     log.info(
         "demo done in %.0fs: %s, %s, run directories under %s",
