@@ -35,12 +35,13 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 def sections() -> dict[str, Callable]:
     """Section name -> run(ctx) in the order they run (a plain dict, imported lazily)."""
-    from bench import audio, caching, efficiency, modes, overhead, prediction, startup
+    from bench import audio, caching, efficiency, methods, modes, overhead, prediction, startup
 
     return {
         overhead.NAME: overhead.run,
         caching.NAME: caching.run,
         modes.NAME: modes.run,
+        methods.NAME: methods.run,
         efficiency.NAME: efficiency.run,
         startup.NAME: startup.run,
         prediction.NAME: prediction.run,
@@ -48,7 +49,7 @@ def sections() -> dict[str, Callable]:
     }
 
 
-NAMES = ("overhead", "caching", "modes", "efficiency", "startup", "predict", "audio")
+NAMES = ("overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

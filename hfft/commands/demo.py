@@ -1,5 +1,6 @@
-"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--seeds N]`: the transfer-learning
-story, offline (handwritten digits; `--task audio-classification`: spoken words)."""
+"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--seeds N] [--methods]`: the
+transfer-learning story, offline (handwritten digits; `--task audio-classification`: spoken words;
+`--methods`: also DoRA, IA3, layer-wise lr decay and LP-FT)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,12 @@ def demo_command(args: argparse.Namespace) -> int:
     story = story_for(args.task)
     out = Path(args.out or story.out)
     result = run_demo(
-        out, quick=args.quick, threads=args.threads, story=story, seeds=getattr(args, "seeds", 1)
+        out,
+        quick=args.quick,
+        threads=args.threads,
+        story=story,
+        seeds=getattr(args, "seeds", 1),
+        methods=getattr(args, "methods", False),
     )
     print()
     print(format_table(result.rows, result.baselines))
