@@ -163,6 +163,10 @@ def _describe(hint: Any) -> str:
     return " or ".join(getattr(a, "__name__", str(a)) for a in args)
 
 
+# numpy, random and torch all take seeds in [0, 2**32 - 1]
+MAX_SEED = 2**32 - 1
+
+
 def check_range(
     key: str,
     value: float | None,
