@@ -174,6 +174,7 @@ def build_run(recipe: Recipe) -> Run:
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
+    callbacks += task.callbacks(recipe, prepared, processor, data.label_names)
     if recipe.early_stopping.patience:
         callbacks.append(
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)

@@ -14,11 +14,15 @@ if TYPE_CHECKING:
 
 
 def apply(model: nn.Module, spec: Any) -> nn.Module:
-    """Freeze everything but the head."""
+    """Freeze everything but the head (a detector: its feature extractor, see
+    `hfft.modes.structure`)."""
     from hfft.modes.structure import anatomy, freeze, in_any
 
-    head = anatomy(model, getattr(spec, "backbone", None)).head
-    freeze(model, lambda name: not in_any(name, head))
+    parts = anatomy(model, getattr(spec, "backbone", None))
+    if parts.features:
+        freeze(model, lambda name: in_any(name, parts.features))
+    else:
+        freeze(model, lambda name: not in_any(name, parts.head))
     return model
 
 

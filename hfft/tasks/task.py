@@ -211,6 +211,11 @@ class Task:
     # Every label scheme the task's data may ask for, in the order they are tried when data
     # loads (`resolve_labels`); `labels` is the one in use. Empty: `labels` alone.
     label_schemes: tuple[LabelScheme, ...] = ()
+    # (recipe, model-ready splits, processor, label names) -> Trainer callbacks of the task's
+    # own (a detector's preview of its training boxes, drawn when training begins).
+    callbacks: Callable[[Any, Any, Any, list[str]], list[Any]] = (
+        lambda recipe, prepared, processor, names: []
+    )
 
     def resolve_labels(
         self, splits: dict[str, datasets.Dataset], spec: Any
