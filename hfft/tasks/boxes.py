@@ -342,6 +342,7 @@ BOXES = LabelScheme(
     resolve=resolve,
     aliases=("objects", "annotations", "boxes", "label", "labels"),
     predict_kwargs=predict_kwargs,
+    predict_threshold=True,
     read_output=boxes_out,
     predict_fields=box_fields,
 )

@@ -12,8 +12,8 @@ their predicted boxes. A size group without objects has no AP: null in metrics.j
 The Trainer hands over each batch's model outputs and labels (`eval_do_concat_batches` is off:
 images hold different numbers of boxes). Predictions are decoded as the model's image processor
 does: a softmax over the classes with the last one "no object" (DETR, YOLOS: one more logit than
-labels), else a sigmoid per class with the best 100 (query, class) pairs (Deformable DETR,
-RT-DETR, D-FINE). Boxes come as (cx, cy, w, h) relative to the padded batch canvas; each label
+labels), else a sigmoid per class with the best (query, class) pairs, as many as queries and at most
+100, COCO's detections per image (Conditional/Deformable DETR, RT-DETR, D-FINE). Boxes come as (cx, cy, w, h) relative to the padded batch canvas; each label
 carries the canvas size in the original image's pixels (`hfft_canvas`), which maps them back.
 """
 
@@ -80,9 +80,9 @@ def decode(logits: Any, boxes: Any, num_labels: int, canvas: Any) -> dict[str, A
         scores, labels = logits.softmax(-1)[:, :-1].max(-1)
         order = scores.argsort(descending=True)[:MAX_DETECTIONS]
         scores, labels, chosen = scores[order], labels[order], boxes[order]
-    else:  # sigmoid per class: the best (query, class) pairs
+    else:  # sigmoid per class: the best (query, class) pairs, as many as queries (RT-DETR)
         flat = logits.sigmoid().flatten()
-        scores, index = flat.topk(min(MAX_DETECTIONS, flat.numel()))
+        scores, index = flat.topk(min(MAX_DETECTIONS, logits.shape[0]))
         labels, chosen = index % logits.shape[-1], boxes[index // logits.shape[-1]]
     cx, cy, w, h = chosen.unbind(-1)
     corners = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)

@@ -171,6 +171,8 @@ class LabelScheme:
     aliases: tuple[str, ...] = ()
     # `hfft predict`: pipeline -> kwargs of every pipeline call (a tagger's aggregation).
     predict_kwargs: Callable[[Any], dict[str, Any]] = every_label
+    # `hfft predict --threshold` sets the pipeline's `threshold` (a detector's lowest box score).
+    predict_threshold: bool = False
     # `hfft predict`: (one input's pipeline output, its payload) -> what `predict_fields` reads
     # (a classifier's [{"label", "score"}, ...] best first; a tagger's entities).
     read_output: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
