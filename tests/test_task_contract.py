@@ -61,13 +61,16 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(folder / "model.safetensors"))
 
 
-def _backbone_prefix(name: str, checkpoint: Path) -> str:
+def _backbone_prefix(name: str, checkpoint: Path, frozen: bool = False) -> str:
+    """The backbone's module (with `frozen`: what the frozen mode keeps, a detector's feature
+    extractor)."""
     import transformers
 
     from hfft.modes import anatomy
 
     auto = getattr(transformers, TASKS[name].model_class)
-    return anatomy(auto.from_pretrained(str(checkpoint))).backbone_prefix
+    parts = anatomy(auto.from_pretrained(str(checkpoint)))
+    return parts.frozen_prefix if frozen else parts.backbone_prefix
 
 
 def _train(name: str, mode: str, tmp_path: Path, fixture: TaskFixture | None = None):
@@ -131,7 +134,7 @@ def _every_piece(name: str, mode: str, fixture: TaskFixture, scheme: LabelScheme
         run = result.run_dir
         assert result.trainable_parameters > 0
         before, after = _weights(checkpoint), _weights(run)
-        prefix = _backbone_prefix(name, checkpoint) + "."
+        prefix = _backbone_prefix(name, checkpoint, MODES[mode].frozen_backbone) + "."
         common = [k for k in before if k.startswith(prefix) and k in after]
         changed = [k for k in common if not torch.equal(before[k], after[k])]
         if MODES[mode].frozen_backbone:

@@ -76,7 +76,7 @@ def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datase
         def transform(batch: dict[str, list]) -> dict[str, Any]:
             pixels, labels = [], []
             for i, (image, objects) in enumerate(zip(batch["image"], batch["label"], strict=True)):
-                image = np.asarray(image.convert("RGB"))
+                image = np.array(image.convert("RGB"))  # writable: torch reads it
                 corners, cats = objects["bbox"], objects["category"]
                 if train and augment is not None:
                     image, corners, cats = augment(image, corners, cats)
