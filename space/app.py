@@ -8,7 +8,8 @@ hfft — so the Space needs nothing but space/requirements.txt.
 
 This file is the generic shell: it reads the model's task from its config.json and takes
 everything task-specific (components, input checks, pipeline call) from the interface table in
-interfaces.py, next to it.
+interfaces.py, next to it (which takes the input checks from inputs.py and the output
+formatting from outputs.py).
 
 Programmatic use (`gradio_client`): the endpoint "/predict" takes one input of the model's kind
 (a file: `handle_file(path)`; a text: the string) and returns the output component's value; for a
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -38,32 +38,30 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 import torch
-import yaml
-from huggingface_hub import snapshot_download
 from transformers import AutoConfig, pipeline
 
 
-def _load_sibling(filename: str) -> ModuleType:
-    """A module from this file's folder (interfaces.py, serving.py), imported by path under a
-    name of its own.
+def _load_table() -> ModuleType:
+    """interfaces.py from this file's folder, imported by path under a name of its own; its
+    `load_sibling` then loads the app's other modules the same way.
 
     In a Space app.py runs as a script (its folder on sys.path), but `hfft serve` imports it by
     path from any working directory, where `import interfaces` would miss the file or find an
     unrelated module of that name.
     """
-    path = Path(__file__).resolve().with_name(filename)
-    name = f"hfft_space_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None or not path.is_file():
+    path = Path(__file__).resolve().with_name("interfaces.py")
+    if not path.is_file():
         raise ImportError(f"the app's {path} is missing; it ships next to app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # before running it: dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    spec = importlib.util.spec_from_file_location("hfft_space_interfaces", path)
+    table = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = table  # before running it: dataclasses look their module up there
+    spec.loader.exec_module(table)
+    return table
 
 
-interfaces = _load_sibling("interfaces.py")
-serving = _load_sibling("serving.py")
+interfaces = _load_table()
+serving = interfaces.load_sibling("serving.py")
+model_files = interfaces.load_sibling("model_files.py")
 INTERFACES = interfaces.INTERFACES
 Interface = interfaces.Interface
 InputError = interfaces.InputError
@@ -71,15 +69,9 @@ Prepared = interfaces.Prepared
 ServingSettings = serving.ServingSettings
 serving_settings = serving.serving_settings
 launch_app = serving.launch_app
-
-# In a run directory while `hfft train` has not completed it (interrupted, or still training).
-RUN_UNFINISHED_MARKER = "unfinished.json"
-# `hfft push --space` writes the model id here too, for a Space that lost its HFFT_MODEL variable
-# (hfft/hub.py's SPACE_MODEL_FILE, repeated here: this app cannot import hfft).
-MODEL_FILE = "hfft_model.txt"
-# Files fetched from a Hub model repo next to the weights (the run directory layout); an
-# interface may add its own (Interface.extra_files).
-EXTRA_FILES = ["examples/*", "recipe.yaml", "metrics.json"]
+RUN_UNFINISHED_MARKER, MODEL_FILE = model_files.RUN_UNFINISHED_MARKER, model_files.MODEL_FILE
+EXTRA_FILES, is_local = model_files.EXTRA_FILES, model_files.is_local
+check_finished, extras_dir_of = model_files.check_finished, model_files.extras_dir_of
 
 
 @dataclass
@@ -123,76 +115,6 @@ def task_of(config: Any) -> str:
     )
 
 
-def is_local(model: str) -> bool:
-    """True for a directory on disk; anything else is taken as a Hub model id."""
-    return Path(model).expanduser().is_dir()
-
-
-def extras_dir_of(model: str, patterns: Sequence[str] = EXTRA_FILES) -> Path | None:
-    """The folder holding examples/, recipe.yaml, metrics.json (and any other of `patterns`),
-    downloading them for a Hub id.
-
-    Returns None when they cannot be fetched (offline, or a repo without them): the app works
-    without them.
-    """
-    if is_local(model):
-        return Path(model).expanduser().resolve()
-    try:
-        return Path(snapshot_download(repo_id=model, allow_patterns=list(patterns)))
-    except Exception as err:  # offline, gated, or not an hfft repo: serve the model alone
-        print(f"[app] no examples/recipe/metrics for {model}: {type(err).__name__}: {err}")
-        return None
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text()) if path.is_file() else None
-    except (OSError, yaml.YAMLError) as err:
-        print(f"[app] ignoring unreadable {path}: {err}")
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError) as err:
-        print(f"[app] ignoring unreadable {path}: {err}")
-        return None
-
-
-def load_examples(extras_dir: Path | None, interface: Interface) -> list[list[str]]:
-    """[[input, true label], ...] from examples/examples.json, each input read by the interface
-    (files become absolute paths inside examples/; entries it cannot use are skipped)."""
-    if extras_dir is None:
-        return []
-    folder = extras_dir / "examples"
-    if not folder.resolve().is_relative_to(extras_dir.resolve()):
-        return []  # examples/ is a link to a folder elsewhere: nothing in it is the model's
-    entries = _read_json(folder / "examples.json")
-    if not isinstance(entries, list):
-        return []
-    examples = []
-    for entry in entries:
-        if not isinstance(entry, dict) or "input" not in entry:
-            continue
-        value = interface.input.read_example(str(entry["input"]), folder)
-        if value is not None:
-            examples.append([value, str(entry.get("label", ""))])
-    return examples
-
-
-def check_finished(model: str) -> None:
-    """Refuse an unfinished hfft run directory: hfft writes RUN_UNFINISHED_MARKER before training
-    and deletes it last (hfft/run_dir.py's rule, repeated here: this app cannot import hfft)."""
-    path = Path(model).expanduser()
-    if path.is_dir() and (path / RUN_UNFINISHED_MARKER).is_file():
-        raise ValueError(
-            f"{model} is an unfinished hfft run ({RUN_UNFINISHED_MARKER} is there: training was "
-            "interrupted or is still running); finish it with `hfft train RECIPE --resume` first"
-        )
-
-
 def load_info(model: str) -> ModelInfo:
     """Read the task and labels from the config, and the recipe/metrics/examples when present."""
     check_finished(model)
@@ -206,9 +128,9 @@ def load_info(model: str) -> ModelInfo:
         task=task,
         labels=labels,
         extras_dir=extras,
-        recipe=_read_yaml(extras / "recipe.yaml") if extras else {},
-        metrics=(_read_json(extras / "metrics.json") or {}) if extras else {},
-        examples=load_examples(extras, interface),
+        recipe=model_files.read_yaml(extras / "recipe.yaml") if extras else {},
+        metrics=(model_files.read_json(extras / "metrics.json") or {}) if extras else {},
+        examples=model_files.load_examples(extras, interface),
         settings=interface.read_settings(config, extras),
     )
 
