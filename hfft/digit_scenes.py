@@ -60,7 +60,9 @@ def _glyph(pixels: np.ndarray, side: int) -> np.ndarray:
 
 def _overlaps(box: tuple[int, int, int, int], taken: list[tuple[int, int, int, int]]) -> bool:
     x, y, w, h = box
-    return any(x < tx + tw and tx < x + w and y < ty + th and ty < y + h for tx, ty, tw, th in taken)
+    return any(
+        x < tx + tw and tx < x + w and y < ty + th and ty < y + h for tx, ty, tw, th in taken
+    )
 
 
 def scene(rng: np.random.RandomState, spec: SceneSpec, photos: list, digits: object) -> tuple:
@@ -76,8 +78,8 @@ def scene(rng: np.random.RandomState, spec: SceneSpec, photos: list, digits: obj
     for _ in range(rng.randint(1, spec.max_objects + 1)):
         digit = spec.digits[rng.randint(len(spec.digits))]
         rows = np.flatnonzero(digits.target == digit)
-        glyph = _glyph(digits.images[rows[rng.randint(len(rows))]], rng.randint(spec.min_digit,
-                                                                                spec.max_digit + 1))  # fmt: skip
+        side = rng.randint(spec.min_digit, spec.max_digit + 1)
+        glyph = _glyph(digits.images[rows[rng.randint(len(rows))]], side)
         ys, xs = np.nonzero(glyph > 0.25)  # the ink's extent: the box
         for _try in range(20):
             x = rng.randint(spec.size - glyph.shape[1] + 1)

@@ -103,7 +103,7 @@ def boxes_on_image(output: list[dict], image: Any, model: Model) -> tuple[Any, l
     image's detected boxes (pixel corners in the image as it was predicted), best first."""
     found = sorted(output, key=lambda o: -float(o["score"]))
     boxes = [
-        (tuple(int(round(o["box"][k])) for k in ("xmin", "ymin", "xmax", "ymax")),
+        (tuple(round(o["box"][k]) for k in ("xmin", "ymin", "xmax", "ymax")),
          f"{o['label']} {float(o['score']):.0%}")
         for o in found
     ]  # fmt: skip

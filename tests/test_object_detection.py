@@ -66,7 +66,9 @@ def test_an_out_of_image_box_is_listed_by_image_and_index(tmp_path):
 
 def test_a_box_of_no_area_is_listed_and_a_format_slip_is_named(tmp_path):
     ds = _split(tmp_path, [[[10, 10, 0, 5]]], [["a"]])
-    with pytest.raises(DataError, match=r"train row 0 \(.*0.png\) box 0 \[10, 10, 0, 5\] has no area"):
+    with pytest.raises(
+        DataError, match=r"train row 0 \(.*0.png\) box 0 \[10, 10, 0, 5\] has no area"
+    ):
         BOXES.resolve({"train": ds}, _spec("coco"))
     # pascal_voc corners read as COCO: x + width leaves the image; as pascal_voc they all fit.
     ds = _split(tmp_path, [[[30, 30, 60, 62]]], [["a"]])
@@ -177,10 +179,10 @@ def test_augmentation_keeps_boxes_on_their_objects(tmp_path):
 
     augment = box_augmentation(BoxAugmentationSpec(color_jitter=0.0, crop_probability=1.0))
     torch.manual_seed(0)
-    pixels, boxes, names = shapes_scene(np.random.default_rng(3))
+    pixels, boxes, _ = shapes_scene(np.random.default_rng(3))
     corners = to_corners(boxes, "coco", SIZE, SIZE)
     for _ in range(10):
-        image, out, cats = augment(pixels, corners, [0] * len(boxes))
+        image, out, _ = augment(pixels, corners, [0] * len(boxes))
         for x0, y0, x1, y1 in out:
             centre = image[int((y0 + y1) / 2), int((x0 + x1) / 2)]
             assert any(np.all(np.abs(centre.astype(int) - c) < 40) for c in COLOURS.values())
@@ -195,8 +197,12 @@ def test_map_equals_torchmetrics_on_fixed_predictions():
     canvas = torch.tensor([100.0, 200.0])  # height, width of the canvas in pixels
     # two images, 3 queries, DETR-style logits (one more class: "no object")
     logits = torch.tensor([[[5.0, 0, 0], [0, 4, 0], [0, 0, 6]], [[0, 3, 0], [2, 0, 0], [0, 0, 9]]])
-    boxes = torch.tensor([[[0.2, 0.3, 0.1, 0.2], [0.6, 0.5, 0.2, 0.2], [0.5, 0.5, 0.1, 0.1]],
-                          [[0.4, 0.4, 0.3, 0.3], [0.8, 0.2, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1]]])
+    boxes = torch.tensor(
+        [
+            [[0.2, 0.3, 0.1, 0.2], [0.6, 0.5, 0.2, 0.2], [0.5, 0.5, 0.1, 0.1]],
+            [[0.4, 0.4, 0.3, 0.3], [0.8, 0.2, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1]],
+        ]
+    )
     labels = [{"class_labels": torch.tensor([0, 1]), "hfft_canvas": canvas,
                "hfft_boxes": torch.tensor([[20.0, 20, 60, 40], [100, 40, 140, 60]])},
               {"class_labels": torch.tensor([1]), "hfft_canvas": canvas,
@@ -323,7 +329,10 @@ def test_pipeline_loads_the_run_and_predict_gives_boxes(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())["test"]
     assert set(metrics) >= {"map", "map_50", "map_75", "map_small", "per_class"}
     card = (run / "README.md").read_text()
-    assert "![Predicted boxes](predicted_boxes.png)" in card and "pipeline_tag: object-detection" in card
+    assert (
+        "![Predicted boxes](predicted_boxes.png)" in card
+        and "pipeline_tag: object-detection" in card
+    )
     assert (run / "box_preview.png").is_file() and (run / "predicted_boxes.png").is_file()
     with pytest.raises(HfftError, match="--threshold sets the score a detector's box needs"):
         from tests.tiny import make_image_checkpoint

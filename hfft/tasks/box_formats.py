@@ -31,7 +31,9 @@ FORMATS: dict[str, str] = {
 SLACK = 1.0
 
 
-def to_corners(boxes: Sequence[Sequence[float]], fmt: str, width: float, height: float) -> np.ndarray:
+def to_corners(
+    boxes: Sequence[Sequence[float]], fmt: str, width: float, height: float
+) -> np.ndarray:
     """(n, 4) absolute x_min, y_min, x_max, y_max from boxes in `fmt` on a width x height image."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if fmt == "pascal_voc":

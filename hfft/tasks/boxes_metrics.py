@@ -12,9 +12,10 @@ their predicted boxes. A size group without objects has no AP: null in metrics.j
 The Trainer hands over each batch's model outputs and labels (`eval_do_concat_batches` is off:
 images hold different numbers of boxes). Predictions are decoded as the model's image processor
 does: a softmax over the classes with the last one "no object" (DETR, YOLOS: one more logit than
-labels), else a sigmoid per class with the best (query, class) pairs, as many as queries and at most
-100, COCO's detections per image (Conditional/Deformable DETR, RT-DETR, D-FINE). Boxes come as (cx, cy, w, h) relative to the padded batch canvas; each label
-carries the canvas size in the original image's pixels (`hfft_canvas`), which maps them back.
+labels), else a sigmoid per class with the best (query, class) pairs, as many as queries and at
+most 100, COCO's detections per image (Conditional/Deformable DETR, RT-DETR, D-FINE). Boxes come
+as (cx, cy, w, h) relative to the padded batch canvas; each label carries the canvas size in the
+original image's pixels (`hfft_canvas`), which maps them back.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import numpy as np
 from hfft.errors import RecipeError, did_you_mean
 
 log = logging.getLogger("hfft")
-DEFAULT_METRICS: tuple[str, ...] = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large")
+DEFAULT_METRICS: tuple[str, ...] = (
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+)
 AVAILABLE_METRICS: tuple[str, ...] = (*DEFAULT_METRICS, "mar_1", "mar_10", "mar_100")
 PER_CLASS_AP_FILE = "per_class_ap.png"
 EXAMPLES_FILE = "predicted_boxes.png"
@@ -56,8 +64,9 @@ def validate_metric_names(names: Sequence[str]) -> list[str]:
     for name in names:
         if name not in AVAILABLE_METRICS:
             raise RecipeError(
-                f"unknown metric {name!r} in eval.metrics{did_you_mean(str(name), AVAILABLE_METRICS)};"
-                f" object-detection computes {', '.join(AVAILABLE_METRICS)}"
+                f"unknown metric {name!r} in eval.metrics"
+                f"{did_you_mean(str(name), AVAILABLE_METRICS)}; object-detection computes "
+                f"{', '.join(AVAILABLE_METRICS)}"
             )
     return names
 
@@ -122,7 +131,9 @@ class BoxMetrics:
         for batch, labels in zip(batches, label_batches, strict=True):
             logits, boxes = _tensors(batch)[:2]
             for i, label in enumerate(labels):
-                preds.append(decode(logits[i], boxes[i], len(self.label_names), label["hfft_canvas"]))
+                preds.append(
+                    decode(logits[i], boxes[i], len(self.label_names), label["hfft_canvas"])
+                )
                 targets.append(_target(label))
         return preds, targets
 

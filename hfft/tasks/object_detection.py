@@ -188,7 +188,9 @@ def preview_callback(recipe: Any, prepared: Any, processor: Any, names: list[str
                 return
             record_written(run_dir, [PREVIEW_FILE])
             write_preview(prepared, processor, names, run_dir / PREVIEW_FILE)
-            log.info("box preview of %d training images: %s", PREVIEW_IMAGES, run_dir / PREVIEW_FILE)
+            log.info(
+                "box preview of %d training images: %s", PREVIEW_IMAGES, run_dir / PREVIEW_FILE
+            )
 
     return [BoxPreview()]
 
