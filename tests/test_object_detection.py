@@ -338,3 +338,20 @@ def test_pipeline_loads_the_run_and_predict_gives_boxes(tmp_path):
         from tests.tiny import make_image_checkpoint
 
         list(predict(str(make_image_checkpoint(tmp_path / "cls")), [image], threshold=0.5))
+
+
+def test_class_layers_inside_the_base_model_are_the_new_head_not_missing_backbone(tmp_path, caplog):
+    """RT-DETR keeps its class heads (and denoising class embedding) inside `model`: a new
+    label count replaces them as a new head, with no "backbone weights not in the checkpoint"."""
+    from hfft import checkpoint
+    from hfft.recipe import load_recipe
+    from hfft.tasks import TASKS
+
+    path = make_detector_checkpoint(tmp_path / "ckpt", "rt_detr", num_labels=2)
+    recipe = load_recipe({"task": "object-detection", "model": {"checkpoint": str(path)},
+                          "data": {"path": "x"}, "training": {"output_dir": "run"}})  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="hfft"):
+        checkpoint.load_model(TASKS["object-detection"], recipe.model, ["a", "b", "c"])
+    assert "backbone weights were not in the checkpoint" not in caplog.text
+    assert "a new classification head was initialised for 3 labels (the checkpoint's head had 2)" \
+        in caplog.text  # fmt: skip
