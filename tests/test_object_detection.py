@@ -355,3 +355,40 @@ def test_class_layers_inside_the_base_model_are_the_new_head_not_missing_backbon
     assert "backbone weights were not in the checkpoint" not in caplog.text
     assert "a new classification head was initialised for 3 labels (the checkpoint's head had 2)" \
         in caplog.text  # fmt: skip
+
+
+def test_perfect_predictions_score_map_1_through_resizing_and_padding(tmp_path):
+    """Images of different sizes, resized by the processor and padded into one batch: the
+    targets the model gets, fed back as its predictions, score mAP 1 in the images' pixels (a
+    coordinate slip anywhere between the data and the metric would not)."""
+    from hfft.tasks import TASKS
+    from hfft.tasks.boxes_metrics import build_metrics
+    from hfft.tasks.detection_images import BoxAugmentationSpec
+
+    task = TASKS["object-detection"]
+    boxes = [[[4, 6, 20, 30], [30, 10, 30, 8]], [[40, 20, 50, 40]]]
+    files = []
+    for i, (w, h) in enumerate([(64, 64), (120, 72)]):
+        Image.new("RGB", (w, h), "grey").save(tmp_path / f"{i}.png")
+        files.append(str(tmp_path / f"{i}.png"))
+    ds = datasets.Dataset.from_dict(
+        {"image": files, "label": [{"bbox": b, "category": ["a"] * len(b)} for b in boxes]}
+    ).cast_column("image", datasets.Image())
+    _, resolved = BOXES.resolve({"test": ds}, _spec("coco"))
+    names, encoded = BOXES.encode({"train": resolved["test"], "test": resolved["test"]})
+    recipe = SimpleNamespace(data=SimpleNamespace(augmentation=BoxAugmentationSpec(enabled=False)))
+    processor = detector_processor("detr")
+    prepared = task.prepare(datasets.DatasetDict(encoded), processor, recipe)
+    batch = task.collator(processor)([prepared["test"][0], prepared["test"][1]])
+    # 120x72 resized to 64x38 (longest edge 64), padded to 64x64 beside the 64x64 one
+    assert batch["pixel_values"].shape[-2:] == (64, 64) and batch["pixel_mask"][1, 40:].sum() == 0
+    queries = 3
+    logits = torch.full((2, queries, len(names) + 1), -9.0)
+    logits[..., -1] = 9.0  # "no object" everywhere but on the targets
+    pred = torch.full((2, queries, 4), 0.5)
+    for i, label in enumerate(batch["labels"]):
+        n = len(label["boxes"])
+        pred[i, :n] = label["boxes"]
+        logits[i, :n, 0], logits[i, :n, -1] = 9.0, -9.0
+    entry, _ = build_metrics([], names).report([(logits, pred)], [batch["labels"]])
+    assert entry["map"] == pytest.approx(1.0) and entry["map_75"] == pytest.approx(1.0)
