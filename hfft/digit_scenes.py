@@ -5,7 +5,8 @@
 `python -m hfft.digit_scenes OUT_DIR` writes an `imagefolder` with `metadata.jsonl` per split
 (train/validation/test): `{"file_name": "3.png", "objects": {"bbox": [[x, y, w, h], ...],
 "category": ["7", ...]}}`, COCO boxes in pixels: the layout `datasets.load_dataset("imagefolder",
-data_dir=OUT_DIR)` reads, and recipes/object-detection/tiny-rt-detr_digit-scenes_full.yaml trains on.
+data_dir=OUT_DIR)` reads, and recipes/object-detection/tiny-rt-detr_digit-scenes_full.yaml
+trains on.
 The same seed always writes the same files.
 """
 
