@@ -392,3 +392,85 @@ def test_perfect_predictions_score_map_1_through_resizing_and_padding(tmp_path):
         logits[i, :n, 0], logits[i, :n, -1] = 9.0, -9.0
     entry, _ = build_metrics([], names).report([(logits, pred)], [batch["labels"]])
     assert entry["map"] == pytest.approx(1.0) and entry["map_75"] == pytest.approx(1.0)
+
+
+# The model_type of each Hub checkpoint a bundled detection recipe names.
+RECIPE_MODEL_TYPES = {"facebook/detr-resnet-50": "detr", "PekingU/rtdetr_r50vd": "rt_detr"}
+
+
+def _detection_recipes() -> list[str]:
+    from hfft.recipe import bundled_recipes
+
+    return [p for p, _ in bundled_recipes() if p.startswith("recipes/object-detection/")]
+
+
+def test_every_bundled_detection_recipe_validates_and_is_mapped():
+    from hfft.recipe import RECIPES_DIR, load_recipe
+
+    paths = _detection_recipes()
+    assert len(paths) >= 5
+    for path in paths:
+        recipe = load_recipe(RECIPES_DIR.parent / path)
+        assert recipe.model.config or recipe.model.checkpoint in RECIPE_MODEL_TYPES, path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in _detection_recipes() if "digit-scenes" not in p])
+def test_bundled_detection_recipe_runs_in_its_mode(path, tmp_path):
+    """Each Hub recipe's architecture, in its mode, on a tiny model of the same type; frozen
+    keeps the feature extractor as it was."""
+    from hfft.recipe import RECIPES_DIR, load_recipe
+    from hfft.run import train
+
+    recipe = load_recipe(RECIPES_DIR.parent / path)
+    model_type = RECIPE_MODEL_TYPES[recipe.model.checkpoint]
+    checkpoint = make_detector_checkpoint(tmp_path / "ckpt", model_type)
+    data = box_data(tmp_path / "data")
+    overrides = [
+        f"model.checkpoint={checkpoint}", "model.revision=null", "model.processor=null",
+        "data.path=imagefolder", f"data.data_dir={data['data_dir']}", "data.test_fraction=0.25",
+        f"training.output_dir={tmp_path / 'run'}", "training.num_train_epochs=1",
+        "training.bf16=false", "training.use_cpu=true", "training.per_device_train_batch_size=4",
+    ]  # fmt: skip
+    result = train(load_recipe(RECIPES_DIR.parent / path, overrides))
+    changed = _changed(checkpoint, result.run_dir)
+    assert _any(changed, "model.decoder.")
+    assert _any(changed, "model.backbone.") == (recipe.model.mode == "full")
+
+
+@pytest.mark.slow
+def test_a_tiny_detector_learns_the_digit_scenes_on_cpu(tmp_path):
+    """The bundled recipe on the offline fixture: well above zero mAP@50, shown in the card."""
+    from hfft.digit_scenes import write_digit_scenes
+    from hfft.recipe import RECIPES_DIR, load_recipe
+    from hfft.run import train
+
+    write_digit_scenes(tmp_path / "scenes")
+    path = RECIPES_DIR / "object-detection" / "tiny-rt-detr_digit-scenes_full.yaml"
+    overrides = [f"data.data_dir={tmp_path / 'scenes'}", f"training.output_dir={tmp_path / 'run'}"]
+    result = train(load_recipe(path, overrides))
+    map_50 = result.metrics["test"]["map_50"]
+    assert map_50 > 0.25, result.metrics["test"]
+    card = (result.run_dir / "README.md").read_text()
+    assert f"| test | {result.metrics['test']['map']:.4f} | {map_50:.4f} |" in card
+
+
+def test_detection_options_are_refused_in_other_image_tasks_by_task_name(tmp_path):
+    from hfft.errors import RecipeError
+    from hfft.recipe import load_recipe
+
+    def recipe(task: str, data: dict) -> None:
+        load_recipe({"task": task, "model": {"checkpoint": "x"},
+                     "data": {"path": "imagefolder", "data_dir": ".", **data},
+                     "training": {"output_dir": str(tmp_path)}})  # fmt: skip
+
+    with pytest.raises(RecipeError) as err:
+        recipe("image-classification", {"bbox_format": "yolo"})
+    assert str(err.value) == (
+        "data.bbox_format=yolo only applies to object-detection tasks (image-classification "
+        "reads image): remove data.bbox_format"
+    )
+    # A shared name (augmentation) takes the task's own keys: the others are unknown there.
+    with pytest.raises(RecipeError, match=r"unknown recipe key 'data.augmentation.rotation_deg"):
+        recipe("object-detection", {"augmentation": {"rotation_degrees": 30}})
+    recipe("object-detection", {"augmentation": {"enabled": False}})  # shared name, own value
