@@ -474,3 +474,11 @@ def test_detection_options_are_refused_in_other_image_tasks_by_task_name(tmp_pat
     with pytest.raises(RecipeError, match=r"unknown recipe key 'data.augmentation.rotation_deg"):
         recipe("object-detection", {"augmentation": {"rotation_degrees": 30}})
     recipe("object-detection", {"augmentation": {"enabled": False}})  # shared name, own value
+
+
+def test_a_registered_split_keeps_its_key_after_older_ones_are_dropped():
+    from hfft.tasks import boxes_metrics
+
+    keys = [boxes_metrics.register_source([i]) for i in range(20)]
+    assert len(set(keys)) == 20
+    assert all(boxes_metrics._SOURCES[k] == [i] for i, k in list(enumerate(keys))[-8:])

@@ -20,6 +20,7 @@ original image's pixels (`hfft_canvas`), which maps them back.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,9 +51,13 @@ SHOWN_IMAGES, SHOWN_SCORE = 6, 0.3
 _SOURCES: dict[int, Any] = {}
 
 
+_KEYS = itertools.count(1)
+
+
 def register_source(ds: Any) -> int:
-    """Remember a split's raw rows for the drawing of predictions; returns its key."""
-    key = len(_SOURCES) + 1
+    """Remember a split's raw rows for the drawing of predictions; returns its key (never one
+    given before: an old key must not name another split)."""
+    key = next(_KEYS)
     _SOURCES[key] = ds
     for old in sorted(_SOURCES)[:-8]:
         _SOURCES.pop(old)
