@@ -18,6 +18,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from hfft.baselines import BASELINES_KEY
+from hfft.baselines import NOTES as BASELINE_NOTES
+from hfft.baselines import TITLES as BASELINE_TITLES
 from hfft.evaluation import primary_split
 from hfft.modes import mode_named
 from hfft.redact import (
@@ -30,6 +33,7 @@ from hfft.redact import (
 )
 from hfft.run_files import CARD_FILE, CONFIG_FILE, TRAINING_CURVES_FILE
 from hfft.tasks import TASKS
+from hfft.uncertainty import format_interval
 
 # metric ids the Hub knows: an hfft name's base ("f1" of f1_macro) is published as one of these
 _HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
@@ -101,6 +105,31 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return "–" if value is None else str(value)
+
+
+def _score(entry: Mapping[str, Any], name: str) -> str:
+    """'0.912 [0.89, 0.93]' (point value and 95% interval), '0.9120' without an interval."""
+    if name not in entry:
+        return "–"
+    interval = entry.get(f"{name}_ci")
+    return format_interval(entry[name], interval) if interval else f"{entry[name]:.4f}"
+
+
+def _results_note(
+    metrics: Mapping[str, Any], main: str, baselines: Mapping[str, Any], unit: str = "examples"
+) -> str:
+    """What the brackets and the baseline rows mean (empty when there are neither)."""
+    notes = []
+    if any(k.endswith("_ci") for k in metrics[main]):
+        notes.append(
+            f"Brackets: 95% bootstrap interval over the split's {unit} (1,000 seeded "
+            "resamples of the saved predictions)."
+        )
+    if baselines:
+        described = "; ".join(f"*{BASELINE_TITLES.get(b, b)}*: {BASELINE_NOTES[b]}"
+                              for b in baselines if b in BASELINE_NOTES)  # fmt: skip
+        notes.append(f"Baselines — {described}.")
+    return " ".join(notes)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -194,12 +223,20 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     splits = _ordered_splits(metrics)
     if splits:
         names = list(dict.fromkeys(n for s in splits for n in _scalar_metrics(metrics[s])))
-        rows = [
-            [s, *(f"{metrics[s][n]:.4f}" if n in metrics[s] else "–" for n in names)]
-            for s in splits
-        ]
-        parts += ["## Results", _table(["split", *(_metric_parts(n)[1] for n in names)], rows)]
         main = primary_split(splits)
+        header = ["split", *(_metric_parts(n)[1] for n in names)]
+        rows = [[s, *(_score(metrics[s], n) for n in names)] for s in splits]
+        baselines = metrics[main].get(BASELINES_KEY) or {}
+        if baselines:  # rows above the model's: what its score has to beat
+            header = ["model", *header]
+            rows = [
+                [f"baseline: {BASELINE_TITLES.get(b, b)}", main, *(_score(e, n) for n in names)]
+                for b, e in baselines.items()
+            ] + [["this model", *row] for row in rows]
+        parts += ["## Results", _table(header, rows)]
+        note = _results_note(metrics, main, baselines, task.labels.example_unit)
+        if note:
+            parts.append(note)
         for key, title in _PER_LABEL_TABLES:
             per_class = metrics[main].get(key) or {}
             if not per_class:

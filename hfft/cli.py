@@ -46,7 +46,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "not write, and tune/, are kept. A folder that is not an hfft run directory is refused "
         "with or without this flag",
     )
+    p.add_argument(
+        "--seeds",
+        type=_positive,
+        metavar="N",
+        help="train N runs, training.seed = the recipe's seed + 0..N-1, into "
+        "OUTPUT_DIR/seed-<seed>/, and write OUTPUT_DIR/seeds.json (mean ± std per metric); "
+        "seeds already trained are kept unless --overwrite",
+    )
     p.set_defaults(func=_lazy("hfft.commands.train", "train_command"))
+
+
+def _positive(value: str) -> int:
+    """A count of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number of at least 1")
+    return number
 
 
 EVAL_SPLITS = ("test", "validation")
@@ -81,6 +100,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         metavar="PATH|HUB_ID",
         help="evaluate other data: a folder, a csv/json/parquet file or a Hub dataset id "
         "(the recipe's column mapping applies)",
+    )
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score the majority class and a linear probe (logistic regression on the "
+        "recipe's frozen checkpoint's features, fitted on the run's train split)",
     )
     p.set_defaults(func=_lazy("hfft.commands.eval", "eval_command"))
 
@@ -174,6 +199,14 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="torch CPU threads (default 1: fastest for these tiny models on a shared machine; "
         "0 keeps torch's default)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="train each step-2 run with N seeds and report the mean ± std (default 1: one "
+        "seed, with 95%% bootstrap intervals)",
     )
     p.set_defaults(func=_lazy("hfft.commands.demo", "demo_command"))
 

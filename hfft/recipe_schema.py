@@ -235,6 +235,10 @@ class EvalSpec:
     # Multi-label runs: one decision threshold for every label; null = per-label thresholds
     # chosen on the validation split after training (each label's F1-maximising one).
     threshold: Union[float, None] = None  # noqa: UP007
+    # Also score the label scheme's baselines (the majority class and a linear probe on the
+    # frozen checkpoint, hfft.baselines) on each held-out split: metrics.json and the card show
+    # them above the model's results.
+    baselines: bool = False
 
     def __post_init__(self) -> None:
         check_range("eval.threshold", self.threshold, 0.0, 1.0, low_open=True, high_open=True)
@@ -282,6 +286,9 @@ class TuneSpec:
     startup_trials: int = 2
     # Evaluations of a trial before it can be pruned.
     warmup_evaluations: int = 1
+    # Run the recipe's own values first (trial 0) and compare the best trial with it on
+    # validation (paired bootstrap); skipped when one of its values is outside the space.
+    baseline: bool = True
     # Trials to run first, e.g. [{training.learning_rate: 1.0e-4}] (null: none).
     enqueue: Union[list[dict[str, Any]], None] = field(default_factory=list)  # noqa: UP007
     # Dotted recipe key -> range, merged over the default space of the modes searched; `key: null`

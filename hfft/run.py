@@ -270,10 +270,19 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         )
         # Under FSDP every process joins the gather of the shards; the main one gets the model.
         model = distributed.unsharded_model(
-            trainer, run.model, lambda: _load_model_in_mode(run.task, recipe, run.data.label_names)
+            trainer,
+            run.model,
+            lambda: _load_model_in_mode(run.task, recipe, run.data.label_names, run.processor),
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
+        if recipe.eval.baselines:
+            from hfft.baselines import write_baselines
+
+            held_out = {name: run.data.splits[name] for name in eval_splits}
+            metrics = write_baselines(
+                run_dir, metrics, run.task, recipe, run.data, run.processor, held_out
+            )
         # The unfinished marker (written when training began) goes last: an interruption
         # anywhere before leaves a run directory that says it is unfinished.
         run_state.mark_unfinished(run_dir)

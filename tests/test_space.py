@@ -24,6 +24,7 @@ from PIL import Image
 
 from hfft.errors import HfftError
 from tests import tiny
+from tests.local_server import free_port, launch_local
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_LABELS = list(tiny.COLORS)  # red, green, blue
@@ -93,12 +94,6 @@ def uploaded(path: Path, name: str | None = None) -> dict:
     return {"path": str(copy), "orig_name": name or Path(path).name}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Served:
     demo: Any  # gr.Blocks
@@ -113,9 +108,7 @@ def served(app, run: Path):
     from gradio_client import Client
 
     demo = app.build_app(str(run))
-    port = free_port()
-    app.launch_app(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
+    url = launch_local(app, demo)
     try:
         yield Served(demo, url, Client(url, verbose=False), run)
     finally:

@@ -180,6 +180,26 @@ class BoxMetrics:
     def use(self, saved: Any) -> None:
         return None
 
+    def keep(self, predictions: Any, label_ids: Any) -> dict[str, list]:
+        """What predictions.json keeps: each image's decoded boxes (pixels, rounded), scores and
+        labels, and its true boxes and labels."""
+        preds, targets = self.pairs(predictions, label_ids)
+
+        def plain(item: dict[str, Any]) -> dict[str, list]:
+            return {k: np.round(np.asarray(v, dtype=float), 2).tolist() for k, v in item.items()}
+
+        return {"predictions": [plain(p) for p in preds], "label_ids": [plain(t) for t in targets]}
+
+    def interval_stats(self, predictions: Any, label_ids: Any) -> Any:
+        """Refused: mAP ranks every box of the split together, so it is no sum of per-image
+        counts (hfft.uncertainty's form): no paired bootstrap comparison of detectors yet."""
+        from hfft.errors import HfftError
+
+        raise HfftError(
+            "paired comparisons of detectors are not available: mAP is no sum of per-image "
+            "counts; compare the runs' metrics.json instead"
+        )
+
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         return self.compute(eval_pred.predictions, eval_pred.label_ids)
 
