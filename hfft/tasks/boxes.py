@@ -345,4 +345,6 @@ BOXES = LabelScheme(
     predict_threshold=True,
     read_output=boxes_out,
     predict_fields=box_fields,
+    example_unit="images",
+    intervals=False,
 )

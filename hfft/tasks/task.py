@@ -185,6 +185,10 @@ class LabelScheme:
     token_level: bool = False
     # What the bootstrap resamples (the card's note): the scheme's independent units.
     example_unit: str = "examples"
+    # Whether the metrics carry bootstrap intervals (`interval_stats`, paired comparisons);
+    # False for metrics that are no sum of per-example counts (COCO mAP ranks a split's boxes
+    # together).
+    intervals: bool = True
 
 
 @dataclass(frozen=True)
