@@ -35,6 +35,7 @@ TITLES = {
     "majority_label_set": "most frequent label set",
     "majority_tag": "most frequent tag for every word",
     "linear_probe": "linear probe on the frozen checkpoint",
+    "zero_shot": "zero-shot (class prompts, no training)",  # hfft.zero_shot_baseline
 }
 # What each baseline is, for the card's note under the results.
 NOTES = {
@@ -44,6 +45,8 @@ NOTES = {
     "linear_probe": "a logistic regression on the frozen base checkpoint's features (before any "
     "fine-tuning) fitted on the train split, one per label for multi-label data and one per "
     "word for a tagger",
+    "zero_shot": "the image-text checkpoint itself, each image given the class whose prompts' "
+    "text embeddings it is most similar to (model.zero_shot.templates), no training",
 }
 # The name of the train split while it is prepared for the probe: any name but "train", which a
 # task prepares with its training augmentation.

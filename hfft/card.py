@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -193,8 +193,14 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     )
 
 
-def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    """The full README.md text (metadata + body) for a run."""
+def build_card(
+    run_dir: str | Path,
+    recipe: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    summary: Callable[[str, str], str] | None = None,
+) -> str:
+    """The full README.md text (metadata + body) for a run; `summary` (base model, dataset) ->
+    the opening sentence, for a run that was not fine-tuned (zero-shot)."""
     run_dir = Path(run_dir)
     card_data = build_card_data(recipe, metrics)
     task, num_labels = _task_of_run(run_dir, recipe)
@@ -214,11 +220,19 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         if dataset_id
         else f"a local dataset (`{dataset_name}`)"
     )
-    parts = [
-        f"# {card_data.model_name}",
-        f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from {base} "
-        f"on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}.",
-    ]
+    opening = (
+        summary(base, dataset)
+        if summary is not None
+        else f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from "
+        f"{base} on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}."
+    )
+    parts = [f"# {card_data.model_name}", opening]
+    if model.get("head_init") and summary is None:
+        parts.append(
+            f"The new head started from the checkpoint's {model['head_init']} classifier (the "
+            "normalised text embeddings of the class prompts, times its logit scale): before any "
+            "step the model predicted exactly what zero-shot classification does."
+        )
 
     splits = _ordered_splits(metrics)
     if splits:
@@ -264,7 +278,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     parts += [
         "## Usage",
         "```python\nfrom transformers import pipeline\n\n"
-        f'classifier = pipeline("{task.name}", model="{target}")\n'
+        f'classifier = pipeline("{task.name}", model="{target}"{_code_kwarg(run_dir)})\n'
         f"print(classifier({example}{task.labels.usage_kwargs.format(num_labels=num_labels)}))"
         "\n```",
         # one shell word: a text example unquoted would be predicted word by word
@@ -291,6 +305,18 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     return redact(text, secrets=(), mask=PUBLISHED_MASK)
 
 
+def _code_kwarg(run_dir: Path) -> str:
+    """`, trust_remote_code=True` for a model whose class ships with it (config.json's
+    auto_map: hfft's zero-shot classifier, modeling_zero_shot.py beside the weights)."""
+    import json
+
+    try:
+        config = json.loads((run_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return ""
+    return ", trust_remote_code=True" if config.get("auto_map") else ""
+
+
 def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
     """(the recipe's task with the label scheme of the saved model, its number of labels), from
     the run's config.json (the default scheme when there is none yet)."""
@@ -306,9 +332,12 @@ def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
 
 
 def write_model_card(
-    run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]
+    run_dir: str | Path,
+    recipe: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    summary: Callable[[str, str], str] | None = None,
 ) -> Path:
     """Write README.md (the model card) into `run_dir` and return its path."""
     path = Path(run_dir) / CARD_FILE
-    ModelCard(build_card(run_dir, recipe, metrics)).save(path)
+    ModelCard(build_card(run_dir, recipe, metrics, summary)).save(path)
     return path

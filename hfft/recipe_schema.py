@@ -20,6 +20,7 @@ from hfft.errors import RecipeError, did_you_mean
 from hfft.modes import DEFAULT_MODE, MODES, Mode
 from hfft.modes.lora import LoraSpec
 from hfft.recipe_types import check_range
+from hfft.zero_shot_spec import HEAD_INITS, ZeroShotSpec
 
 __all__ = [
     "MAX_SEED",
@@ -67,6 +68,11 @@ class ModelSpec:
     trust_remote_code: bool = False
     # Pickled `.bin` weights can run arbitrary code when loaded: opt in explicitly.
     allow_pickle: bool = False
+    # How the new head starts: null = at random; zero-shot = from an image-text checkpoint's
+    # class prompts (CLIP/SigLIP), so the model predicts what zero-shot does before any step.
+    head_init: Union[str, None] = None  # noqa: UP007
+    # Zero-shot classification's prompts (hfft zero-shot, head_init: zero-shot, baseline row).
+    zero_shot: ZeroShotSpec = field(default_factory=ZeroShotSpec)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -94,6 +100,17 @@ class ModelSpec:
                     f"model.config has none: use model.mode={scratch}"
                 )
         check_range("model.freeze_layers", self.freeze_layers, 0)
+        if self.head_init is not None and self.head_init not in HEAD_INITS:
+            raise RecipeError(
+                f"model.head_init: unknown value {self.head_init!r}"
+                f"{did_you_mean(str(self.head_init), HEAD_INITS)}; choose one of "
+                f"{list(HEAD_INITS)} or null (a new random head)"
+            )
+        if self.head_init is not None and self.config is not None:
+            raise RecipeError(
+                f"model.head_init={self.head_init} starts from a pretrained image-text "
+                "checkpoint; a model built from model.config has none: set model.checkpoint"
+            )
         self._check_other_modes_keys()
 
     def _check_other_modes_keys(self) -> None:

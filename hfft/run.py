@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, distributed, feature_cache, modes, run_manifest
+from hfft import checkpoint, distributed, feature_cache, modes, run_manifest, zero_shot_baseline
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe
@@ -195,9 +195,10 @@ def build_run(recipe: Recipe) -> Run:
 
 
 def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str], processor: Any) -> Any:
+    from hfft import head_init
     from hfft.preflight import FAILED
 
-    model = checkpoint.load_model(task, recipe.model, label_names)
+    model = head_init.load_model(task, recipe.model, label_names)
     if processor is not FAILED:  # else its problem is reported, and nothing trains
         model = task.adapt_model(model, processor, recipe)
     return modes.apply_mode(model, recipe.model)
@@ -283,6 +284,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
             metrics = write_baselines(
                 run_dir, metrics, run.task, recipe, run.data, run.processor, held_out
             )
+        metrics = zero_shot_baseline.add_to_run(run, eval_splits, metrics)
         # The unfinished marker (written when training began) goes last: an interruption
         # anywhere before leaves a run directory that says it is unfinished.
         run_state.mark_unfinished(run_dir)

@@ -72,6 +72,7 @@ launch_app = serving.launch_app
 RUN_UNFINISHED_MARKER, MODEL_FILE = model_files.RUN_UNFINISHED_MARKER, model_files.MODEL_FILE
 EXTRA_FILES, is_local = model_files.EXTRA_FILES, model_files.is_local
 check_finished, extras_dir_of = model_files.check_finished, model_files.extras_dir_of
+own_code = model_files.own_code
 
 
 @dataclass
@@ -118,10 +119,15 @@ def task_of(config: Any) -> str:
 def load_info(model: str) -> ModelInfo:
     """Read the task and labels from the config, and the recipe/metrics/examples when present."""
     check_finished(model)
-    config = AutoConfig.from_pretrained(model)
+    config = AutoConfig.from_pretrained(model, trust_remote_code=own_code(model))
     task = task_of(config)
     interface = INTERFACES[task]
-    labels = [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
+    # A model that takes its labels from the visitor (zero-shot) has none of its own.
+    labels = (
+        []
+        if interface.options
+        else [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
+    )
     extras = extras_dir_of(model, [*EXTRA_FILES, *interface.extra_files])
     return ModelInfo(
         model=model,
@@ -149,7 +155,10 @@ class Predictor:
             # In a container torch may count the host's cores, not the ones this process has.
             torch.set_num_threads(self.settings.threads)
         self.pipe = pipeline(
-            self.interface.pipeline_task, model=info.model, device=self.settings.device
+            self.interface.pipeline_task,
+            model=info.model,
+            device=self.settings.device,
+            trust_remote_code=own_code(info.model),  # hfft's own model class only
         )
         bind = self.interface.input.prepare_for
         self._prepare = bind(self.pipe, info) if bind else self.interface.input.prepare
@@ -163,10 +172,12 @@ class Predictor:
         """Decode/check one input; raises InputError with a message for the user."""
         return self._prepare(value)
 
-    def predict(self, values: Sequence[Any]) -> list[Any]:
-        """The output component's value for each prepared input, one forward pass per batch."""
+    def predict(self, values: Sequence[Any], options: Any = None) -> list[Any]:
+        """The output component's value for each prepared input, one forward pass per batch
+        (`options`: the value of the interface's second input, for every one of them)."""
+        extra = self.interface.options.to_kwargs(options) if self.interface.options else {}
         with torch.inference_mode():
-            outputs = self.pipe(list(values), batch_size=len(values), **self.call_kwargs)
+            outputs = self.pipe(list(values), batch_size=len(values), **self.call_kwargs, **extra)
         # A list input gives a list of per-input results.
         postprocess = self.interface.output.postprocess
         return [postprocess(out, v, self.info) for out, v in zip(outputs, values, strict=True)]
@@ -177,11 +188,9 @@ class Predictor:
 
 def summary_markdown(info: ModelInfo) -> str:
     """A short model summary: task, labels, base model, mode, test metrics (what is known)."""
-    lines = [
-        f"**Task:** {info.task.replace('-', ' ')} · **{len(info.labels)} labels:** "
-        + ", ".join(info.labels[:20])
-        + (" ..." if len(info.labels) > 20 else "")
-    ]
+    shown = ", ".join(info.labels[:20]) + (" ..." if len(info.labels) > 20 else "")
+    labels = f"**{len(info.labels)} labels:** {shown}" if info.labels else "**Labels:** yours"
+    lines = [f"**Task:** {info.task.replace('-', ' ')} · {labels}"]
     model = info.recipe.get("model") if isinstance(info.recipe.get("model"), dict) else {}
     base, mode = model.get("checkpoint"), model.get("mode")
     parts = []
@@ -216,17 +225,21 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
     interface = info.interface
     batched = interface.batches
 
-    def check(value: Any) -> None:
+    options = interface.options
+
+    def check(value: Any, option: Any = None) -> None:
         # Runs before the batched prediction, once per UI request: a bad input never joins a
         # batch, and gr.Warning reaches the page (it cannot from a batched function).
         try:
             prepared = predictor.prepare(value)
+            if options is not None:
+                options.to_kwargs(option)
         except InputError as err:
             raise gr.Error(str(err), title="Invalid input", print_exception=False) from None
         if prepared.note:
             gr.Warning(prepared.note)
 
-    def predict(values: list[Any]) -> tuple[list[Any]]:
+    def predict(values: list[Any], option: Any = None) -> tuple[list[Any]]:
         """The prediction for each input (batched: lists in, a tuple of one list out)."""
         prepared: list[Prepared | InputError] = []
         for value in values:
@@ -237,7 +250,10 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
         good = [p.value for p in prepared if isinstance(p, Prepared)]
         if not good:  # a lone bad request (the usual case): a clear error for that caller
             raise gr.Error(str(prepared[0]), title="Invalid input", print_exception=False)
-        outputs = iter(predictor.predict(good))
+        try:
+            outputs = iter(predictor.predict(good, option) if options else predictor.predict(good))
+        except InputError as err:  # the typed labels (checked before, for UI requests)
+            raise gr.Error(str(err), title="Invalid input", print_exception=False) from None
         # A bad input batched with other callers' good ones must not fail theirs: it gets its
         # message as its output instead.
         error_value = interface.output.error_value
@@ -246,9 +262,9 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
         ]
         return (results,)
 
-    def predict_one(value: Any) -> Any:
+    def predict_one(value: Any, option: Any = None) -> Any:
         """The prediction for one input (an interface whose pipeline does not batch)."""
-        return predict([value])[0][0]
+        return predict([value], option)[0][0]
 
     def predict_example(value: Any, truth: str) -> Any:
         """One example, clicked in the Examples table (its true label is already on the page)."""
@@ -259,6 +275,7 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 inp = interface.input.component()
+                opt = options.component() if options else None
                 truth = gr.Textbox(label="True label", interactive=False, max_lines=1)
                 with gr.Row():
                     clear = gr.ClearButton([inp, truth], value="Clear")
@@ -283,10 +300,11 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
             getattr(inp, event)(lambda: "", outputs=truth, queue=False, api_visibility="private")
 
         triggers = [submit.click] + [getattr(inp, e) for e in interface.input.submit_events]
+        given = [inp, opt] if opt is not None else inp
         gr.on(
             triggers,
             check,
-            inputs=inp,
+            inputs=given,
             outputs=None,
             preprocess=False,
             api_visibility="private",
@@ -294,7 +312,7 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
             concurrency_id="check",
         ).success(
             predict if batched else predict_one,
-            inputs=inp,
+            inputs=given,
             outputs=out,
             api_name="predict",
             batch=batched,

@@ -338,3 +338,26 @@ def is_audio_model(config: Any) -> bool:
     if any(a.endswith("ForAudioClassification") for a in architectures):
         return True
     return getattr(config, "model_type", None) in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+
+# ---------------------------------------------------------------- inputs: labels a visitor types
+
+MAX_LABELS = 50
+MAX_LABEL_CHARS = 100
+# The prompt each typed label goes into (CLIP's own "a photo of a {}.").
+HYPOTHESIS_TEMPLATE = "a photo of a {}."
+
+
+def candidate_labels(text: Any) -> dict[str, Any]:
+    """The zero-shot pipeline's kwargs for the labels a visitor typed (comma- or line-
+    separated): at least two distinct ones, each of a sensible length."""
+    parts = re.split(r"[,\n]", text) if isinstance(text, str) else []
+    labels = list(dict.fromkeys(p.strip() for p in parts if p.strip()))
+    if len(labels) < 2:
+        raise InputError("type at least two labels to choose from, separated by commas")
+    if len(labels) > MAX_LABELS:
+        raise InputError(f"{len(labels)} labels: type at most {MAX_LABELS}")
+    long = next((label for label in labels if len(label) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        raise InputError(f"the label {long[:20]!r}... is too long: at most {MAX_LABEL_CHARS} chars")
+    return {"candidate_labels": labels, "hypothesis_template": HYPOTHESIS_TEMPLATE}

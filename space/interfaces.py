@@ -106,6 +106,17 @@ class OutputKind:
 
 
 @dataclass(frozen=True)
+class OptionsKind:
+    """A second input the visitor fills in for each request, passed to the pipeline call
+    (the labels of a zero-shot classifier)."""
+
+    # () -> the Gradio component (placed under the input).
+    component: Callable[[], gr.components.Component]
+    # (its raw value) -> kwargs of this request's pipeline call; raises InputError.
+    to_kwargs: Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Interface:
     """One task's page and pipeline call."""
 
@@ -125,6 +136,8 @@ class Interface:
     # Whether concurrent requests share one pipeline call (the pipeline pads a list of inputs
     # into batches); False for a pipeline that gains nothing from it or cannot mix inputs.
     batches: bool = True
+    # A second input per request (None: the input alone); such an interface does not batch.
+    options: OptionsKind | None = None
 
 
 # ---------------------------------------------------------------- the table
@@ -198,6 +211,21 @@ MULTI_LABEL_OUTPUT = OutputKind(
 )
 
 
+# Labels the visitor types, for a plain image-text checkpoint (CLIP, SigLIP) classifying
+# zero-shot: each label goes into "a photo of a {}." and the pipeline ranks them.
+LABELS_OPTION = OptionsKind(
+    component=lambda: gr.Textbox(
+        label="Labels (comma-separated)", placeholder="cat, dog, bird", max_lines=2
+    ),
+    to_kwargs=inputs.candidate_labels,
+)
+# The zero-shot pipeline's scores of the typed labels (it takes no top_k).
+ZERO_SHOT_OUTPUT = OutputKind(
+    component=lambda model: gr.Label(label="Prediction", num_top_classes=outputs.TOP_K),
+    postprocess=outputs.label_scores,
+)
+
+
 # The image with its detected boxes drawn, one colour per label; the API returns the image and
 # [{"image": box mask, "label": "label score"}, ...].
 BOX_OUTPUT = OutputKind(
@@ -253,5 +281,15 @@ INTERFACES: dict[str, Interface] = {
         TOKEN_TEXT_INPUT,
         ENTITY_OUTPUT,
         action="Find entities",
+    ),
+    # A plain CLIP/SigLIP checkpoint (its text tower included): labels typed by the visitor. A
+    # run fine-tuned from one is an image classifier, served by the entry above.
+    "zero-shot-image-classification": Interface(
+        "zero-shot-image-classification",
+        ("CLIPModel", "SiglipModel"),
+        IMAGE_INPUT,
+        ZERO_SHOT_OUTPUT,
+        batches=False,
+        options=LABELS_OPTION,
     ),
 }

@@ -24,6 +24,33 @@ MODEL_FILE = "hfft_model.txt"
 EXTRA_FILES = ["examples/*", "recipe.yaml", "metrics.json"]
 
 
+# The model class hfft writes beside a run's weights when training started from a zero-shot head
+# (hfft/modeling_zero_shot.py; config.json's auto_map names it), by its sha256: the app runs that
+# code only when it is byte for byte hfft's own (tests/test_zero_shot_space.py checks the hash).
+OWN_CODE = {
+    "modeling_zero_shot.py": "4d41592f9a99a99fcd5e7cc702468e5e9b872f070d311d04f91d368bb86cfdf6",
+}
+
+
+def own_code(model: str) -> bool:
+    """Whether the model's own code (if it has any) is hfft's, and so may be run."""
+    import hashlib
+
+    for name, digest in OWN_CODE.items():
+        if is_local(model):
+            path = Path(model).expanduser() / name
+        else:
+            try:
+                from huggingface_hub import hf_hub_download
+
+                path = Path(hf_hub_download(model, name))
+            except Exception:  # no such file in the repo (or offline): nothing to trust
+                continue
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+            return True
+    return False
+
+
 def is_local(model: str) -> bool:
     """True for a directory on disk; anything else is taken as a Hub model id."""
     return Path(model).expanduser().is_dir()
