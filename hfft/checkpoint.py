@@ -210,7 +210,11 @@ def _report_loading(model: Any, info: dict[str, Any], num_labels: int, original:
 
     missing = sorted(info.get("missing_keys") or ())
     mismatched = sorted(key for key, *_ in info.get("mismatched_keys") or ())
-    backbone = [key for key in missing + mismatched if not in_head(key)]
+    # Layers sized by the labels, wherever they sit (RT-DETR keeps its class heads inside its
+    # base model): their shape differs by exactly the change in the number of labels.
+    sized = {key for key, *shapes in info.get("mismatched_keys") or () if _label_sized(
+        shapes, num_labels - original)}  # fmt: skip
+    backbone = [key for key in missing + mismatched if not in_head(key) and key not in sized]
     if backbone:
         shown = ", ".join(backbone[:5]) + (", ..." if len(backbone) > 5 else "")
         log.warning(
@@ -219,7 +223,7 @@ def _report_loading(model: Any, info: dict[str, Any], num_labels: int, original:
             len(backbone),
             shown,
         )
-    head_mismatched = [key for key in mismatched if in_head(key)]
+    head_mismatched = [key for key in mismatched if in_head(key) or key in sized]
     head_missing = [key for key in missing if in_head(key)]
     if head_mismatched:
         had = f"the checkpoint's head had {original}"
@@ -229,6 +233,14 @@ def _report_loading(model: Any, info: dict[str, Any], num_labels: int, original:
         return False
     log.info("a new classification head was initialised for %d labels (%s)", num_labels, had)
     return True
+
+
+def _label_sized(shapes: list[Any], change: int) -> bool:
+    """Whether a (checkpoint, model) pair of shapes differs only by `change` labels."""
+    if len(shapes) != 2 or not change:
+        return False
+    old, new = (tuple(s) for s in shapes)
+    return len(old) == len(new) and all(b in (a, a + change) for a, b in zip(old, new, strict=True))
 
 
 def label_names_of(checkpoint: str, spec: ModelSpec) -> list[str]:

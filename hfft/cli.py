@@ -122,6 +122,12 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default: 8)")
     p.add_argument("--all-scores", action="store_true", help='also every label\'s score ("scores")')
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="object detection: the score a box needs to be listed (default: 0.5)",
+    )
     p.set_defaults(func=_lazy("hfft.commands.predict", "predict_command"))
 
 

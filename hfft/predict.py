@@ -99,16 +99,22 @@ def predict(
     top_k: int = 5,
     batch_size: int = 8,
     all_scores: bool = False,
+    threshold: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Predict each input, in input order: {"input", "predictions"} per input (the top_k
     labels; for a multi-label model, those above their thresholds; for a tagger, the entities),
     plus "scores" (every label's) with `all_scores`; or {"input", "error"} for one that could
-    not be read."""
+    not be read. `threshold`: the score a detector's box needs (a label scheme that takes one)."""
     if top_k < 1 or batch_size < 1:
         raise HfftError(f"--top-k and --batch-size must be >= 1, got {top_k} and {batch_size}")
     ref, config = resolve_model(model)
     task = task_of_config(config)
     modality = task.modality
+    if threshold is not None and not task.labels.predict_threshold:
+        raise HfftError(
+            f"--threshold sets the score a detector's box needs; {task.name} models take none "
+            "(a multi-label run's thresholds are its thresholds.json)"
+        )
 
     from transformers import pipeline
 
@@ -126,6 +132,7 @@ def predict(
         **modality.pipeline_kwargs,
         # every label's score (the scheme picks), or a tagger's entity grouping
         **task.labels.predict_kwargs(classifier),
+        **({"threshold": threshold} if threshold is not None else {}),
     }
 
     reader = modality.pipeline_reader

@@ -74,7 +74,9 @@ def drop_other_options(data: Any, task: Any) -> Any:
         return data
     own = {f.name for f in dataclasses.fields(task.modality.options)}
     out = dict(data)
-    others = list({t.modality.name: t.modality for t in TASKS.values()}.values())
+    # By identity: two tasks may read the same input column with options of their own (images
+    # for classification, images with boxes for detection).
+    others = list({id(t.modality): t.modality for t in TASKS.values()}.values())
 
     def builds(modality: Any, key: str) -> bool:
         try:
@@ -106,8 +108,11 @@ def drop_other_options(data: Any, task: Any) -> Any:
                         if getattr(value, g.name) != getattr(default, g.name)
                     )
                     shown = f"data.{f.name}.{key}={changed}"
+                kind = other.name
+                if kind == task.modality.name:  # the same input: name the tasks that read it so
+                    kind = "/".join(t.name for t in TASKS.values() if t.modality is other)
                 raise RecipeError(
-                    f"{shown} only applies to {other.name} tasks ({task.name} reads "
+                    f"{shown} only applies to {kind} tasks ({task.name} reads "
                     f"{task.input_column}): remove data.{f.name}"
                 )
             del out[f.name]

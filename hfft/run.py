@@ -175,6 +175,7 @@ def build_run(recipe: Recipe) -> Run:
             collator = default_data_collator
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     callbacks += modes.mode_of(recipe.model).callbacks(model, recipe.model)
+    callbacks += task.callbacks(recipe, prepared, processor, data.label_names)
     if recipe.early_stopping.patience:
         callbacks.append(
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)

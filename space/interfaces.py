@@ -226,6 +226,16 @@ ZERO_SHOT_OUTPUT = OutputKind(
 )
 
 
+# The image with its detected boxes drawn, one colour per label; the API returns the image and
+# [{"image": box mask, "label": "label score"}, ...].
+BOX_OUTPUT = OutputKind(
+    component=lambda model: gr.AnnotatedImage(label="Detected objects", show_legend=True),
+    postprocess=outputs.boxes_on_image,
+    call_kwargs=lambda pipe, model: {"threshold": outputs.BOX_THRESHOLD},
+    error_value=lambda message: None,
+)
+
+
 def _multi_label(task: str, architecture: str, input_kind: InputKind) -> Interface:
     return Interface(
         task, (architecture,), input_kind, MULTI_LABEL_OUTPUT, action="Tag",
@@ -257,6 +267,13 @@ INTERFACES: dict[str, Interface] = {
     ),
     "text-classification": Interface(
         "text-classification", ("ForSequenceClassification",), TEXT_INPUT, SINGLE_LABEL_OUTPUT
+    ),
+    "object-detection": Interface(
+        "object-detection",
+        ("ForObjectDetection",),
+        IMAGE_INPUT,
+        BOX_OUTPUT,
+        action="Detect objects",
     ),
     "token-classification": Interface(
         "token-classification",

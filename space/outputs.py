@@ -90,3 +90,21 @@ def entity_spans(output: list[dict], text: str, model: Model) -> list[tuple[str,
         at = end
     pieces.append((text[at:], None))
     return [(piece, kind) for piece, kind in pieces if piece]
+
+
+# ---------------------------------------------------------------- outputs: boxes
+
+# The score a detector's box needs to be drawn (the object-detection pipeline's default).
+BOX_THRESHOLD = 0.5
+
+
+def boxes_on_image(output: list[dict], image: Any, model: Model) -> tuple[Any, list]:
+    """gr.AnnotatedImage's (image, [((x_min, y_min, x_max, y_max), "label 93%"), ...]) from one
+    image's detected boxes (pixel corners in the image as it was predicted), best first."""
+    found = sorted(output, key=lambda o: -float(o["score"]))
+    boxes = [
+        (tuple(round(o["box"][k]) for k in ("xmin", "ymin", "xmax", "ymax")),
+         f"{o['label']} {float(o['score']):.0%}")
+        for o in found
+    ]  # fmt: skip
+    return image, boxes

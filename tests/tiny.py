@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tests import tiny_tokens
+from tests import tiny_boxes, tiny_tokens
 
 IMAGE_SIZE = 32
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
@@ -357,6 +357,13 @@ TASK_FIXTURES: dict[str, TaskFixture] = {
         make_data=_image_data,
         predict_inputs=lambda data: [str(data / "colors" / "train" / "red")],
         space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
+    ),
+    "object-detection": TaskFixture(
+        make_checkpoint=tiny_boxes.make_detector_checkpoint,
+        make_data=tiny_boxes.box_data,
+        predict_inputs=lambda data: [str(data / "shapes" / "train")],
+        space_input=lambda run: uploaded_image(run / "examples" / "0.png"),
+        check_predictions=tiny_boxes.boxes_ok,
     ),
     "text-classification": TaskFixture(
         make_checkpoint=make_text_checkpoint,

@@ -1,4 +1,5 @@
-"""`hfft predict RUN_DIR|HUB_ID INPUT... [--top-k K] [--batch-size N] [--all-scores]`: one JSON
+"""`hfft predict RUN_DIR|HUB_ID INPUT... [--top-k K] [--batch-size N] [--all-scores]
+[--threshold S]`: one JSON
 line per input on stdout, a failed input's line on stderr (see hfft.predict)."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def predict_command(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             batch_size=args.batch_size,
             all_scores=getattr(args, "all_scores", False),
+            threshold=getattr(args, "threshold", None),
         ):
             line = json.dumps(result, ensure_ascii=False)
             if "error" in result:

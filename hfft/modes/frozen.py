@@ -27,12 +27,16 @@ if TYPE_CHECKING:
 
 
 def apply(model: nn.Module, spec: Any) -> nn.Module:
-    """Freeze everything but the head (and a pooler the checkpoint's objective never trained)."""
+    """Freeze everything but the head (and a pooler the checkpoint's objective never trained);
+    a detector: only its feature extractor (see `hfft.modes.structure`)."""
     from hfft.modes.structure import anatomy, freeze, in_any
     from hfft.sentence_pooling import objective_untrained_pooler
 
-    head = anatomy(model, getattr(spec, "backbone", None)).head
-    trained = head + objective_untrained_pooler(model, spec.checkpoint)
+    parts = anatomy(model, getattr(spec, "backbone", None))
+    if parts.features:
+        freeze(model, lambda name: in_any(name, parts.features))
+        return model
+    trained = parts.head + objective_untrained_pooler(model, spec.checkpoint)
     freeze(model, lambda name: not in_any(name, trained))
     return model
 

@@ -11,7 +11,12 @@ the model itself rather than from a table per architecture:
   BERT `encoder.layer`, Swin/ConvNeXt/ResNet stages), with the lists built in parallel to it
   (XLM keeps `attentions[i]` and `ffns[i]` side by side) and the other stacks of comparable
   size (an encoder-decoder's encoder before its decoder); embeddings = backbone parameters
-  registered before the first block.
+  registered before the first block;
+- features = a base model's own pretrained `backbone` module when its config has a
+  `backbone_config` (transformers' composite vision models load one there: DETR, RT-DETR,
+  D-FINE...): a transformer encoder/decoder reads its feature maps. That feature extractor is
+  what the frozen mode freezes (the encoder/decoder train with the head), and the blocks are
+  looked for outside it (the transformer's layers, where LoRA's adapters go).
 
 A model whose backbone can still not be told apart names it with the recipe key
 `model.backbone`. Also the freezing helpers every mode shares.
@@ -20,7 +25,7 @@ A model whose backbone can still not be told apart names it with the recipe key
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -39,6 +44,9 @@ class Anatomy:
     backbone: list[str]  # module names (children of the task model) that form the backbone
     blocks: list[list[str]]  # each block, input side first: the module names it spans
     head: list[str]
+    # The feature extractor inside the backbone that frozen mode freezes, where the backbone
+    # holds more than it (a detector's vision backbone); empty: all but the head is frozen.
+    features: list[str] = field(default_factory=list)
 
     @property
     def num_blocks(self) -> int:
@@ -52,6 +60,11 @@ class Anatomy:
     @property
     def backbone_prefix(self) -> str:
         return self.backbone[0]
+
+    @property
+    def frozen_prefix(self) -> str:
+        """The module the frozen mode keeps unchanged (the features, else the backbone)."""
+        return (self.features or self.backbone)[0]
 
 
 def anatomy(model: nn.Module, backbone: str | None = None) -> Anatomy:
@@ -81,7 +94,20 @@ def anatomy(model: nn.Module, backbone: str | None = None) -> Anatomy:
             f"{prefix!r}, modules {sorted(children)}, no layer with num_labels outputs outside "
             "the backbone): set model.backbone to the name of its backbone module"
         )
-    return Anatomy(parts, _blocks(model, parts, head), head)
+    features = [] if backbone else _feature_extractor(model, parts)
+    return Anatomy(parts, _blocks(model, parts, head + features), head, features)
+
+
+def _feature_extractor(model: nn.Module, parts: list[str]) -> list[str]:
+    """The base model's own vision `backbone` (see the module docstring), or []."""
+    if len(parts) != 1 or getattr(getattr(model, "config", None), "backbone_config", None) is None:
+        return []
+    base = _submodule(model, parts[0])
+    inner = getattr(base, "backbone", None)
+    others = [n for n, c in base.named_children() if n != "backbone" and _has_parameters(c)]
+    if isinstance(inner, nn.Module) and _has_parameters(inner) and others:
+        return [f"{parts[0]}.backbone"]
+    return []
 
 
 def _has_parameters(module: nn.Module) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from hfft.errors import HfftError
 from hfft.tasks.audio_classification import AUDIO_CLASSIFICATION
 from hfft.tasks.image_classification import IMAGE_CLASSIFICATION
+from hfft.tasks.object_detection import OBJECT_DETECTION
 from hfft.tasks.task import Item, LabelScheme, Modality, Task
 from hfft.tasks.text_classification import TEXT_CLASSIFICATION
 from hfft.tasks.token_classification import TOKEN_CLASSIFICATION
@@ -15,6 +16,7 @@ from hfft.tasks.token_classification import TOKEN_CLASSIFICATION
 TASKS: dict[str, Task] = {
     "audio-classification": AUDIO_CLASSIFICATION,
     "image-classification": IMAGE_CLASSIFICATION,
+    "object-detection": OBJECT_DETECTION,
     "text-classification": TEXT_CLASSIFICATION,
     "token-classification": TOKEN_CLASSIFICATION,
 }

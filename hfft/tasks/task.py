@@ -171,6 +171,8 @@ class LabelScheme:
     aliases: tuple[str, ...] = ()
     # `hfft predict`: pipeline -> kwargs of every pipeline call (a tagger's aggregation).
     predict_kwargs: Callable[[Any], dict[str, Any]] = every_label
+    # `hfft predict --threshold` sets the pipeline's `threshold` (a detector's lowest box score).
+    predict_threshold: bool = False
     # `hfft predict`: (one input's pipeline output, its payload) -> what `predict_fields` reads
     # (a classifier's [{"label", "score"}, ...] best first; a tagger's entities).
     read_output: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
@@ -183,6 +185,10 @@ class LabelScheme:
     token_level: bool = False
     # What the bootstrap resamples (the card's note): the scheme's independent units.
     example_unit: str = "examples"
+    # Whether the metrics carry bootstrap intervals (`interval_stats`, paired comparisons);
+    # False for metrics that are no sum of per-example counts (COCO mAP ranks a split's boxes
+    # together).
+    intervals: bool = True
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,11 @@ class Task:
     # Every label scheme the task's data may ask for, in the order they are tried when data
     # loads (`resolve_labels`); `labels` is the one in use. Empty: `labels` alone.
     label_schemes: tuple[LabelScheme, ...] = ()
+    # (recipe, model-ready splits, processor, label names) -> Trainer callbacks of the task's
+    # own (a detector's preview of its training boxes, drawn when training begins).
+    callbacks: Callable[[Any, Any, Any, list[str]], list[Any]] = (
+        lambda recipe, prepared, processor, names: []
+    )
 
     def resolve_labels(
         self, splits: dict[str, datasets.Dataset], spec: Any
