@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from torch import nn
 from transformers import (
     AutoModelForImageClassification,
@@ -34,6 +35,10 @@ def build(kind: str, model_type: str):
     if kind == "image":
         config = tiny_models.tiny_config(model_type, 3, vision=True)
         return AutoModelForImageClassification.from_config(config)
+    if kind in ("audio", "tokens"):
+        spec = arch.KINDS[kind]
+        config = tiny_models.tiny_config(model_type, 3, vision=False, classes=spec.classes)
+        return getattr(transformers, spec.auto).from_config(config)
     config = tiny_models.tiny_config(model_type, 2, vision=False)
     return AutoModelForSequenceClassification.from_config(config)
 
@@ -361,7 +366,7 @@ def parts(value: str) -> set[str]:
 def test_the_slice_covers_every_documented_layout(section):
     if not DOC.is_file():
         pytest.skip("docs/architectures.md not generated yet: run scripts/architectures.py")
-    covered = {t for types in SLICE.values() for t in types}
+    covered = {f"{kind}/{t}" for kind, types in SLICE.items() for t in types}
     found = documented(section)
     assert found
     shown = {p for value, types in found.items() if covered & set(types) for p in parts(value)}
