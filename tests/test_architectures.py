@@ -234,6 +234,16 @@ def test_a_head_inside_the_backbone_is_its_logits_layer():
     assert parts.head == ["perceiver.decoder.decoder.final_layer"]
 
 
+def test_a_tiny_speech_models_blocks_are_its_transformer_layers():
+    # Its conv feature encoder is shrunk below the transformer layers, as in real checkpoints
+    # (4M of wav2vec2-base's 95M parameters), so freeze_layers counts the same blocks.
+    model = build("audio", "wav2vec2")
+    parts = modes.anatomy(model)
+    assert parts.blocks_prefix == "wav2vec2.encoder.layers"
+    assert parts.head == ["projector", "classifier"]
+    assert model.config.conv_dim == [16] * 7
+
+
 def test_children_form_the_backbone_when_the_prefix_names_none():
     parts = modes.anatomy(build("image", "hgnet_v2"))
     assert (parts.backbone, parts.head) == (["embedder", "encoder"], ["fc"])
@@ -329,6 +339,10 @@ SLICE = {
             "xlm",
         ],  # logits after the head + fused qkv, 2/3 stacks, parallel
     ],
+    # A cached spectrogram transformer, a conv feature encoder with a projector + pooled head,
+    # an encoder the task names as the backbone (its 30 s window cut to 1 s).
+    "audio": ["audio-spectrogram-transformer", "wav2vec2", "whisper"],
+    "tokens": ["bert", "gpt2"],
 }
 MATRIX = ROOT / "docs" / "architectures.json"
 
