@@ -351,6 +351,15 @@ def save_text_checkpoint(
     tokenizer = BertTokenizer.from_pretrained(path, model_input_names=names)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    # transformers reloads some types' tokenizers as their own class whatever was saved (Qwen2:
+    # a byte-level BPE rebuilt from the vocabulary), which reads a word only from its single
+    # characters: then the vocabulary gets those too.
+    reloaded = transformers.AutoTokenizer.from_pretrained(path)
+    if not all(reloaded(w, add_special_tokens=False)["input_ids"] for w in words):
+        (path / "tokenizer.json").unlink()  # else from_pretrained reads it, not vocab.txt
+        chars = sorted({c for w in words for c in w} | set(words))
+        (path / "vocab.txt").write_text("\n".join(SPECIAL_TOKENS + chars) + "\n")
+        BertTokenizer.from_pretrained(path, model_input_names=names).save_pretrained(path)
     return path
 
 

@@ -4,6 +4,7 @@ found, and a slice of the matrix itself run through the real pipeline."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -25,6 +26,7 @@ from hfft.recipe import LoraSpec, ModelSpec
 from scripts import architectures as arch
 
 tiny_models = arch.tiny_models
+tiny_data = importlib.import_module("tiny_data")  # scripts/, on the path once arch is imported
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architectures.md"
@@ -242,6 +244,22 @@ def test_a_tiny_speech_models_blocks_are_its_transformer_layers():
     assert parts.blocks_prefix == "wav2vec2.encoder.layers"
     assert parts.head == ["projector", "classifier"]
     assert model.config.conv_dim == [16] * 7
+
+
+def test_a_tiny_tokenizer_reloaded_as_the_types_own_class_reads_every_word(tmp_path):
+    # transformers reloads a Qwen2 checkpoint's tokenizer as Qwen2Tokenizer whatever was saved:
+    # a byte-level BPE rebuilt from the word vocabulary, which read most words as nothing (the
+    # matrix's token cells failed with "pipeline() tagged no token").
+    from transformers import AutoTokenizer
+
+    words = tiny_data.token_vocabulary()
+    kind = arch.KINDS["tokens"]
+    ckpt = tiny_models.save_text_checkpoint(
+        "qwen2", tmp_path, 5, words, task_class=kind.auto, classes=kind.classes
+    )
+    tokenizer = AutoTokenizer.from_pretrained(ckpt)
+    assert type(tokenizer).__name__ == "Qwen2Tokenizer"
+    assert all(tokenizer(w, add_special_tokens=False)["input_ids"] for w in words)
 
 
 def test_children_form_the_backbone_when_the_prefix_names_none():
