@@ -350,17 +350,13 @@ SLICE = {
     ],
     "text": [
         *["roberta", "electra", "deberta-v2", "albert"],
-        *[
-            "gpt2",
-            "bart",
-            "canine",
-            "xlm",
-        ],  # logits after the head + fused qkv, 2/3 stacks, parallel
+        # logits after the head + fused qkv, 2/3 stacks, parallel lists
+        *["gpt2", "bart", "canine", "xlm"],
     ],
     # A cached spectrogram transformer, a conv feature encoder with a projector + pooled head,
     # an encoder the task names as the backbone (its 30 s window cut to 1 s).
     "audio": ["audio-spectrogram-transformer", "wav2vec2", "whisper"],
-    "tokens": ["bert", "gpt2"],
+    "tokens": ["bert", "gpt2", "qwen2"],  # qwen2: its tokenizer reloads as Qwen2Tokenizer
 }
 MATRIX = ROOT / "docs" / "architectures.json"
 
