@@ -1,8 +1,10 @@
-"""The architecture coverage matrix: every model type transformers maps to image or sequence
-classification, built tiny from its config class (scripts/tiny_models.py), through every mode.
+"""The architecture coverage matrix: every model type transformers maps to image, sequence, audio
+or token classification, built tiny from its config class (scripts/tiny_models.py), through
+every mode.
 
     python scripts/architectures.py                    # all types -> docs/architectures.md
     python scripts/architectures.py --types clip roberta --results /tmp/r.json
+    python scripts/architectures.py --kinds audio tokens  # one kind (scripts/architecture_kinds.py)
 
 Each (model type, mode) cell is one real `hfft` run on a tiny dataset: one training step, the run
 directory written, then `pipeline()` loads it and must give the logits the trained model gave
@@ -30,7 +32,7 @@ for _path in (ROOT, ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 tiny_models = importlib.import_module("tiny_models")
-TASKS = {"image": "image-classification", "text": "text-classification"}
+KINDS = importlib.import_module("architecture_kinds").KINDS
 # Cell name -> recipe overrides.
 MODES = {
     "full": [],
@@ -52,8 +54,7 @@ OFFLINE = {
 
 def model_types(kind: str) -> list[str]:
     """Every model type of the Auto mapping for this kind of classification."""
-    classes = tiny_models.IMAGE_CLASSES if kind == "image" else tiny_models.TEXT_CLASSES
-    return list(classes())
+    return list(KINDS[kind].classes())
 
 
 def one_line(err: BaseException) -> str:
@@ -81,68 +82,16 @@ def one_line(err: BaseException) -> str:
 def build(kind: str, model_type: str, work: Path) -> tuple[Path, Path]:
     """(tiny checkpoint, dataset) for `model_type`; raises when the tiny model itself does not
     train a step outside hfft (then the type is 'not built', not an hfft failure)."""
-    import transformers
-
-    tm = tiny_models
-    ckpt = work / "checkpoint"
-    if kind == "text":
-        tm.save_text_checkpoint(model_type, ckpt, num_labels=len(tm.WORDS), words=tm.vocabulary())
-        tokenizer = transformers.AutoTokenizer.from_pretrained(ckpt)
-        inputs = tokenizer(["good movie", "the plot was bad"], padding=True, return_tensors="pt")
-        _train_step(transformers.AutoModelForSequenceClassification.from_pretrained(ckpt), inputs)
-        return ckpt, tm.make_text_csv(work / "data")
-    try:
-        _image_checkpoint(ckpt, model_type, own=False)
-    except Exception as err:
-        # Models whose inputs are more than resized pixels (SigLIP 2's patches and masks) need
-        # their own processor class.
-        try:
-            _image_checkpoint(ckpt, model_type, own=True)
-        except Exception:
-            raise err from None
-    return ckpt, tm.make_image_folder(work / "data")
-
-
-def _image_checkpoint(ckpt: Path, model_type: str, own: bool) -> None:
-    import transformers
-
-    tm = tiny_models
-    tm.save_image_checkpoint(model_type, ckpt, num_labels=len(tm.COLORS), own_processor=own)
-    processor = transformers.AutoImageProcessor.from_pretrained(ckpt)
-    inputs = processor([_image()] * 2, return_tensors="pt")
-    _train_step(transformers.AutoModelForImageClassification.from_pretrained(ckpt), inputs)
-
-
-def _train_step(model: Any, inputs: Any) -> None:
-    import torch
-
-    out = model(**inputs, labels=torch.tensor([0, 1]))
-    if getattr(out, "loss", None) is None:
-        raise TypeError(f"{type(model).__name__} returns no loss (outputs {type(out).__name__})")
-    out.loss.backward()
-
-
-def _image() -> Any:
-    from PIL import Image
-
-    return Image.new("RGB", (40, 40), (200, 40, 40))
+    return KINDS[kind].build(model_type, work)
 
 
 def recipe_for(kind: str, ckpt: Path, data: Path, out: Path, overrides: list[str]) -> Any:
     from hfft.recipe import load_recipe
 
-    if kind == "image":
-        source = {"path": "imagefolder", "data_dir": str(data), "augmentation": {"enabled": False}}
-    else:
-        source = {
-            "path": "csv",
-            "data_files": str(data),
-            "columns": {"text": "sentence", "label": "sentiment"},
-        }
     raw = {
-        "task": TASKS[kind],
+        "task": KINDS[kind].task,
         "model": {"checkpoint": str(ckpt)},
-        "data": {**source, "validation_fraction": 0.25},
+        "data": {**KINDS[kind].source(data), "validation_fraction": 0.25},
         "early_stopping": {"patience": None},
         "training": {
             "output_dir": str(out),
@@ -174,20 +123,18 @@ def run_mode(kind: str, ckpt: Path, data: Path, out: Path, overrides: list[str])
     run.trainer.train()
     if not any(not torch.equal(a, p) for a, p in zip(before, trained, strict=True)):
         raise AssertionError("one training step changed no trainable parameter")
-    # Five words: Funnel pools a short sequence down to nothing (transformers fails below 5 tokens).
-    texts = ["the film was good fun", "a really bad boring plot"]
-    examples = [_image(), _image().rotate(90)] if kind == "image" else texts
+    spec = KINDS[kind]
+    examples = spec.examples()
     model = run.model.eval()
-    expected = [model(**run.processor([x], return_tensors="pt")).logits for x in examples]
+    expected = [model(**spec.inputs(run.processor, x)).logits for x in examples]
     finish_run(run, 0.0)
-    pipe = pipeline(TASKS[kind], model=str(out), device="cpu")
+    pipe = pipeline(spec.task, model=str(out), device="cpu")
     for x, logits in zip(examples, expected, strict=True):
-        got = pipe.model(**pipe.preprocess(x)).logits
+        got = pipe.model(**spec.pipeline_inputs(pipe, x)).logits
         torch.testing.assert_close(got, logits, atol=1e-4, rtol=1e-4)
-        top = pipe(x)[0]["label"]
-        want = pipe.model.config.id2label[int(logits.argmax(-1))]
-        if top != want:
-            raise AssertionError(f"pipeline() says {top!r}, the trained model {want!r}")
+        wrong = spec.disagreement(pipe, x, logits)
+        if wrong:
+            raise AssertionError(wrong)
     cacheable = "model.mode=frozen" in overrides and "model.cache_features=false" not in overrides
     if cacheable and not isinstance(run.trainer.model, HeadOnly):
         from hfft.feature_cache import cache_decision
@@ -214,9 +161,11 @@ def layout(kind: str, ckpt: Path) -> dict[str, str]:
     from hfft.feature_cache import head_probe
     from hfft.modes import anatomy, lora_target_modules
     from hfft.modes.lora import ATTENTION, ATTENTION_PAIRS, FUSED_ATTENTION, lora_kind
+    from hfft.tasks import TASKS
 
-    auto = getattr(transformers, transformers_auto(kind))
-    model = auto.from_pretrained(ckpt)
+    auto = getattr(transformers, KINDS[kind].auto)
+    # As hfft loads it: the task names a backbone transformers' prefix does not (Whisper).
+    model = TASKS[KINDS[kind].task].locate_backbone(auto.from_pretrained(ckpt))
     parts = anatomy(model)
     found = "prefix" if parts.backbone == [model.base_model_prefix] else "children"
     blocks = "no blocks"
@@ -282,11 +231,6 @@ def _skip_plots() -> None:
     tiny run's time: the matrix skips drawing them (everything else is the real pipeline)."""
     for module, name in plot_functions():
         setattr(module, name, lambda *args, **kwargs: None)
-
-
-def transformers_auto(kind: str) -> str:
-    image = "AutoModelForImageClassification"
-    return image if kind == "image" else "AutoModelForSequenceClassification"
 
 
 def run_type(kind: str, model_type: str) -> dict[str, Any]:
@@ -387,7 +331,7 @@ def _summary(result: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kinds", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     parser.add_argument("--types", nargs="+", help="only these model types")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "architectures.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "architectures.md")

@@ -11,6 +11,7 @@ not build is reported as such by scripts/architectures.py, not patched by hand.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,10 @@ EXPERTS = {"num_experts", "num_local_experts", "n_routed_experts"}
 VOCABS = {"vocab_size", "entity_vocab_size"}
 POSITIONS = {
     "max_position_embeddings", "n_positions", "max_seq_len", "original_max_position_embeddings",
-    "max_2d_position_embeddings",
+    "max_2d_position_embeddings", "max_length",  # AST's spectrogram frames
 }  # fmt: skip
+# Channels of each layer of a speech model's convolutional feature encoder (wav2vec2, SEW).
+CONV_WIDTHS = {"conv_dim"}
 # Per-stage lists of CNN / hierarchical transformer widths: scaled down together.
 STAGE_WIDTHS = {
     "hidden_sizes", "embed_dims", "embed_dim", "neck_hidden_sizes", "stem_channels",
@@ -181,6 +184,8 @@ def _shrink_int_list(key: str, values: list[int], scale: float) -> list[int]:
         return [min(v, HEADS) for v in values]
     if key in STAGE_WIDTHS:
         return [_scaled(v, scale) for v in values]
+    if key in CONV_WIDTHS:
+        return [min(v, WIDTH // 2) for v in values]  # below the encoder layers, as in real ones
     if key == "image_size":
         return [min(v, IMAGE_SIZE) for v in values]
     if key in TOKEN_IDS:
@@ -209,8 +214,12 @@ def _scaled(value: int, scale: float) -> int:
     return value if value <= 8 else max(8, round(value * scale / 8) * 8)
 
 
-def tiny_config(model_type: str, num_labels: int, vision: bool) -> Any:
-    """The config class of `model_type` with its default sizes shrunk, sized for `num_labels`."""
+def tiny_config(
+    model_type: str, num_labels: int, vision: bool, classes: Callable[[], dict] | None = None
+) -> Any:
+    """The config class of `model_type` with its default sizes shrunk, sized for `num_labels`;
+    `classes` is the Auto mapping that names its task class (image or sequence classification
+    by default)."""
     from transformers import CONFIG_MAPPING
 
     config_class = CONFIG_MAPPING[model_type]
@@ -247,7 +256,7 @@ def tiny_config(model_type: str, num_labels: int, vision: bool) -> Any:
     if getattr(config, "languages", None) and getattr(config, "default_language", 0) is None:
         config.default_language = config.languages[0]  # X-MOD: which language adapter to run
     # Auto mappings with several classes for a type (DeiT with/without teacher) pick by this.
-    mapping = IMAGE_CLASSES if vision else TEXT_CLASSES
+    mapping = classes or (IMAGE_CLASSES if vision else TEXT_CLASSES)
     names = mapping()[model_type]
     config.architectures = [names[0] if isinstance(names, tuple) else names]
     return config
@@ -265,6 +274,20 @@ def TEXT_CLASSES() -> dict[str, Any]:
     )
 
     return dict(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES)
+
+
+def AUDIO_CLASSES() -> dict[str, Any]:
+    """Audio classifiers, whatever their class suffix (wav2vec2-style heads are
+    *ForSequenceClassification)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+    return dict(MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES)
+
+
+def TOKEN_CLASSES() -> dict[str, Any]:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
+
+    return dict(MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES)
 
 
 def save_image_checkpoint(
@@ -301,17 +324,26 @@ def _image_size(config: Any) -> int:
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def save_text_checkpoint(model_type: str, path: Path, num_labels: int, words: list[str]) -> Path:
-    """A tiny text classifier of `model_type` and a word-level tokenizer over `words`."""
+def save_text_checkpoint(
+    model_type: str,
+    path: Path,
+    num_labels: int,
+    words: list[str],
+    task_class: str = "AutoModelForSequenceClassification",
+    classes: Callable[[], dict] | None = None,
+) -> Path:
+    """A tiny text classifier of `model_type` (a sequence classifier, or `task_class` from the
+    mapping `classes`) and a word-level (fast) tokenizer over `words`."""
     import torch
-    from transformers import AutoModelForSequenceClassification, BertTokenizer
+    import transformers
+    from transformers import BertTokenizer
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "vocab.txt").write_text("\n".join(SPECIAL_TOKENS + sorted(set(words))) + "\n")
-    config = tiny_config(model_type, num_labels, vision=False)
+    config = tiny_config(model_type, num_labels, vision=False, classes=classes)
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_config(config)
+    model = getattr(transformers, task_class).from_config(config)
     # A real checkpoint's tokenizer emits only the inputs its model takes.
     accepted = set(inspect.signature(model.forward).parameters)
     names = [n for n in ("input_ids", "token_type_ids", "attention_mask") if n in accepted]
@@ -319,52 +351,41 @@ def save_text_checkpoint(model_type: str, path: Path, num_labels: int, words: li
     tokenizer = BertTokenizer.from_pretrained(path, model_input_names=names)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    # transformers reloads some types' tokenizers as their own class whatever was saved (Qwen2:
+    # a byte-level BPE rebuilt from the vocabulary), which reads a word only from its single
+    # characters: then the vocabulary gets those too.
+    reloaded = transformers.AutoTokenizer.from_pretrained(path)
+    if not all(reloaded(w, add_special_tokens=False)["input_ids"] for w in words):
+        (path / "tokenizer.json").unlink()  # else from_pretrained reads it, not vocab.txt
+        chars = sorted({c for w in words for c in w} | set(words))
+        (path / "vocab.txt").write_text("\n".join(SPECIAL_TOKENS + chars) + "\n")
+        BertTokenizer.from_pretrained(path, model_input_names=names).save_pretrained(path)
     return path
 
 
-COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
-WORDS = {
-    "negative": ["bad", "awful", "poor", "sad", "boring"],
-    "positive": ["good", "great", "nice", "happy", "fun"],
-}
-FILLER = ["the", "movie", "was", "really", "very", "a", "film", "plot"]
+# transformers' feature-extractor table names the wav2vec2 one for wav2vec2-bert, whose model
+# reads 160-wide stacked mel features: its checkpoints ship this one.
+FEATURE_EXTRACTORS = {"wav2vec2-bert": "SeamlessM4TFeatureExtractor"}
 
 
-def vocabulary() -> list[str]:
-    """Every word `make_text_csv` writes (the tiny tokenizers know them all)."""
-    return sorted({w for ws in WORDS.values() for w in ws} | set(FILLER))
+def save_audio_checkpoint(model_type: str, path: Path, num_labels: int, rate: int) -> Path:
+    """A tiny audio classifier of `model_type` and its feature extractor at its defaults (at
+    `rate` Hz), with the sizes its config also names (mel bins, frames) taken from the config."""
+    import torch
+    import transformers
+    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
 
-
-def make_image_folder(path: Path, per_class: int = 4, seed: int = 0) -> Path:
-    """An `imagefolder` dataset of noisy solid-colour squares: class = colour."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for name, rgb in COLORS.items():
-        folder = Path(path) / "train" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            noise = rng.integers(-25, 25, size=(IMAGE_SIZE, IMAGE_SIZE, 3))
-            pixels = np.clip(np.array(rgb) + noise, 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(folder / f"{name}_{i}.png")
+    config = tiny_config(model_type, num_labels, vision=False, classes=AUDIO_CLASSES)
+    torch.manual_seed(0)
+    transformers.AutoModelForAudioClassification.from_config(config).save_pretrained(path)
+    name = FEATURE_EXTRACTORS.get(model_type) or FEATURE_EXTRACTOR_MAPPING_NAMES[model_type]
+    extractor_class = getattr(transformers, name)
+    accepted = set(inspect.signature(extractor_class.__init__).parameters)
+    kwargs: dict[str, Any] = {"sampling_rate": rate}
+    for key in ("num_mel_bins", "max_length"):  # AST's spectrogram grid
+        if key in accepted and isinstance(getattr(config, key, None), int):
+            kwargs[key] = getattr(config, key)
+    if "feature_size" in accepted and isinstance(getattr(config, "num_mel_bins", None), int):
+        kwargs["feature_size"] = config.num_mel_bins  # Whisper: one feature per mel bin
+    extractor_class(**kwargs).save_pretrained(path)
     return Path(path)
-
-
-def make_text_csv(path: Path, rows: int = 16, seed: int = 0) -> Path:
-    """A CSV of short reviews (`sentence`) with a string label (`sentiment`)."""
-    import csv
-    import random
-
-    rnd = random.Random(seed)
-    Path(path).mkdir(parents=True, exist_ok=True)
-    out = Path(path) / "train.csv"
-    with out.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["sentence", "sentiment"])
-        for i in range(rows):
-            label = sorted(WORDS)[i % 2]
-            words = rnd.sample(FILLER, rnd.randint(1, 4)) + rnd.sample(WORDS[label], 2)
-            rnd.shuffle(words)
-            writer.writerow([" ".join(words), label])
-    return out

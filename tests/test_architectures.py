@@ -4,12 +4,14 @@ found, and a slice of the matrix itself run through the real pipeline."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from torch import nn
 from transformers import (
     AutoModelForImageClassification,
@@ -24,6 +26,7 @@ from hfft.recipe import LoraSpec, ModelSpec
 from scripts import architectures as arch
 
 tiny_models = arch.tiny_models
+tiny_data = importlib.import_module("tiny_data")  # scripts/, on the path once arch is imported
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architectures.md"
@@ -34,6 +37,10 @@ def build(kind: str, model_type: str):
     if kind == "image":
         config = tiny_models.tiny_config(model_type, 3, vision=True)
         return AutoModelForImageClassification.from_config(config)
+    if kind in ("audio", "tokens"):
+        spec = arch.KINDS[kind]
+        config = tiny_models.tiny_config(model_type, 3, vision=False, classes=spec.classes)
+        return getattr(transformers, spec.auto).from_config(config)
     config = tiny_models.tiny_config(model_type, 2, vision=False)
     return AutoModelForSequenceClassification.from_config(config)
 
@@ -229,6 +236,32 @@ def test_a_head_inside_the_backbone_is_its_logits_layer():
     assert parts.head == ["perceiver.decoder.decoder.final_layer"]
 
 
+def test_a_tiny_speech_models_blocks_are_its_transformer_layers():
+    # Its conv feature encoder is shrunk below the transformer layers, as in real checkpoints
+    # (4M of wav2vec2-base's 95M parameters), so freeze_layers counts the same blocks.
+    model = build("audio", "wav2vec2")
+    parts = modes.anatomy(model)
+    assert parts.blocks_prefix == "wav2vec2.encoder.layers"
+    assert parts.head == ["projector", "classifier"]
+    assert model.config.conv_dim == [16] * 7
+
+
+def test_a_tiny_tokenizer_reloaded_as_the_types_own_class_reads_every_word(tmp_path):
+    # transformers reloads a Qwen2 checkpoint's tokenizer as Qwen2Tokenizer whatever was saved:
+    # a byte-level BPE rebuilt from the word vocabulary, which read most words as nothing (the
+    # matrix's token cells failed with "pipeline() tagged no token").
+    from transformers import AutoTokenizer
+
+    words = tiny_data.token_vocabulary()
+    kind = arch.KINDS["tokens"]
+    ckpt = tiny_models.save_text_checkpoint(
+        "qwen2", tmp_path, 5, words, task_class=kind.auto, classes=kind.classes
+    )
+    tokenizer = AutoTokenizer.from_pretrained(ckpt)
+    assert type(tokenizer).__name__ == "Qwen2Tokenizer"
+    assert all(tokenizer(w, add_special_tokens=False)["input_ids"] for w in words)
+
+
 def test_children_form_the_backbone_when_the_prefix_names_none():
     parts = modes.anatomy(build("image", "hgnet_v2"))
     assert (parts.backbone, parts.head) == (["embedder", "encoder"], ["fc"])
@@ -317,13 +350,13 @@ SLICE = {
     ],
     "text": [
         *["roberta", "electra", "deberta-v2", "albert"],
-        *[
-            "gpt2",
-            "bart",
-            "canine",
-            "xlm",
-        ],  # logits after the head + fused qkv, 2/3 stacks, parallel
+        # logits after the head + fused qkv, 2/3 stacks, parallel lists
+        *["gpt2", "bart", "canine", "xlm"],
     ],
+    # A cached spectrogram transformer, a conv feature encoder with a projector + pooled head,
+    # an encoder the task names as the backbone (its 30 s window cut to 1 s).
+    "audio": ["audio-spectrogram-transformer", "wav2vec2", "whisper"],
+    "tokens": ["bert", "gpt2", "qwen2"],  # qwen2: its tokenizer reloads as Qwen2Tokenizer
 }
 MATRIX = ROOT / "docs" / "architectures.json"
 
@@ -361,7 +394,7 @@ def parts(value: str) -> set[str]:
 def test_the_slice_covers_every_documented_layout(section):
     if not DOC.is_file():
         pytest.skip("docs/architectures.md not generated yet: run scripts/architectures.py")
-    covered = {t for types in SLICE.values() for t in types}
+    covered = {f"{kind}/{t}" for kind, types in SLICE.items() for t in types}
     found = documented(section)
     assert found
     shown = {p for value, types in found.items() if covered & set(types) for p in parts(value)}
