@@ -21,6 +21,18 @@ def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    """The same `--threads` on every command that computes (see hfft.threads)."""
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU compute threads (default: $HFFT_THREADS, else $OMP_NUM_THREADS, else the "
+        "cores this process may use that are idle; 0: torch's own default)",
+    )
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune a model from a recipe")
     p.add_argument("recipe", help="path to a recipe YAML (see `hfft recipes`)")
@@ -46,6 +58,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "not write, and tune/, are kept. A folder that is not an hfft run directory is refused "
         "with or without this flag",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.train", "train_command"))
 
 
@@ -82,6 +95,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="evaluate other data: a folder, a csv/json/parquet file or a Hub dataset id "
         "(the recipe's column mapping applies)",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.eval", "eval_command"))
 
 
@@ -97,6 +111,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default: 8)")
     p.add_argument("--all-scores", action="store_true", help='also every label\'s score ("scores")')
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.predict", "predict_command"))
 
 
@@ -162,13 +177,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="scaled down to seconds (a few images, 1 epoch): checks the pipeline, not the story",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: fastest for these tiny models on a shared machine; "
-        "0 keeps torch's default)",
-    )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.demo", "demo_command"))
 
 
@@ -198,6 +207,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         metavar="SPACE.yaml",
         help="search space: dotted recipe keys -> {type, low, high, log} or {choices: [...]}",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.tune", "tune_command"))
 
 

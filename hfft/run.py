@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, distributed, feature_cache, modes, run_manifest
+from hfft import checkpoint, distributed, feature_cache, modes, run_manifest, threads
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe
@@ -215,7 +215,7 @@ def train(
     log_main = log.info if run.trainer.is_world_process_zero() else log.debug
     log_main(
         "task %s | %s labels (%s) | checkpoint %s | mode %s | trainable %s | splits %s | "
-        "%d labels %s",
+        "%d labels %s | %s",
         recipe.task,
         run.task.labels.name,
         run.data.scheme_reason,
@@ -226,6 +226,7 @@ def train(
         run.data.sizes(),
         len(run.data.label_names),
         _preview(run.data.label_names),
+        threads.describe(),
     )
     # The other processes wait: none may read or write checkpoints while the folder is wiped.
     with run.trainer.args.main_process_first(desc="preparing the run directory"):

@@ -17,9 +17,13 @@ def demo_command(args: argparse.Namespace) -> int:
 
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+    from hfft.threads import apply_threads
+
     story = story_for(args.task)
     out = Path(args.out or story.out)
-    result = run_demo(out, quick=args.quick, threads=args.threads, story=story)
+    log.info("demo: %s", apply_threads(getattr(args, "threads", None)).describe())
+    # threads=None: run_demo keeps the choice just applied (each run's start line says it)
+    result = run_demo(out, quick=args.quick, threads=None, story=story)
     print()
     print(format_table(result.rows))
     print()

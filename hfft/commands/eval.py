@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger("hfft")
 
 
 def eval_command(args: argparse.Namespace) -> int:
     """Evaluate a finished run directory and print the split's metrics as JSON."""
     from hfft.eval_run import evaluate_run
+    from hfft.threads import apply_threads
+
+    log.info("evaluating with %s", apply_threads(getattr(args, "threads", None)).describe())
 
     results = evaluate_run(Path(args.run_dir), split=args.split, data=args.data)
     shown = {k: v for k, v in results.items() if k != "per_class"}
