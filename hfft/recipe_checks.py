@@ -13,6 +13,8 @@ import typing
 from typing import Any
 
 from hfft.errors import RecipeError, did_you_mean
+from hfft.precision import KEYS as PRECISION_KEYS
+from hfft.precision import check_value as check_precision
 from hfft.recipe_schema import MAX_SEED, Recipe, check_range
 from hfft.recipe_types import coerce_scalar
 
@@ -174,6 +176,9 @@ def validate_training(training: dict[str, Any]) -> dict[str, Any]:
             )
         if key in STRATEGY_KEYS:
             value = _strategy(key, value)
+        if key in PRECISION_KEYS:  # true, false or auto (hfft.precision)
+            out[key] = check_precision(key, value)
+            continue
         plain = _plain_type(hints.get(key, Any))
         if plain is not None and value is not None:
             value = coerce_scalar(plain, value, f"training.{key}")
@@ -250,7 +255,10 @@ def unsupported_precision(training: dict[str, Any]) -> list[str]:
 
     cpu = bool(training.get("use_cpu"))
     lacking = []
-    if not cpu and not is_torch_bf16_gpu_available() and not is_torch_xla_available():
+    from hfft.precision import cpu_can_bf16
+
+    gpu = is_torch_bf16_gpu_available() or is_torch_xla_available()
+    if not cpu and not gpu and not cpu_can_bf16(training):
         lacking += ["bf16", "bf16_full_eval"]
     if cpu or not torch.cuda.is_available():
         lacking += ["fp16", "fp16_full_eval"]

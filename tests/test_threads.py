@@ -149,7 +149,7 @@ def test_every_command_sets_torch_threads(command, target, recipe_file, monkeypa
     seen.clear()
     assert main([command, *args]) == 2
     assert seen == [1]
-    if command in ("eval", "demo"):
+    if command == "demo":
         assert "threads 1 (HFFT_THREADS)" in capsys.readouterr().err
 
 

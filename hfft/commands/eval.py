@@ -15,9 +15,10 @@ def eval_command(args: argparse.Namespace) -> int:
     from hfft.eval_run import evaluate_run
     from hfft.threads import apply_threads
 
-    log.info("evaluating with %s", apply_threads(getattr(args, "threads", None)).describe())
-
+    choice = apply_threads(getattr(args, "threads", None))
     results = evaluate_run(Path(args.run_dir), split=args.split, data=args.data)
+    # said after, not before: a bad run directory's error stays the only line
+    log.info("evaluated with %s", choice.describe())
     shown = {k: v for k, v in results.items() if k != "per_class"}
     print(json.dumps(shown, indent=2))
     return 0
