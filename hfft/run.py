@@ -68,6 +68,8 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
     kwargs = effective_training(recipe, task)
     if kwargs.get("bf16") and not kwargs.get("use_cpu") and precision.cpu_can_bf16(kwargs):
         kwargs["use_cpu"] = True  # no GPU here; the Trainer's bf16 on a CPU needs use_cpu
+    # Loader workers with an accelerator (the machine's business: not saved in recipe.yaml).
+    kwargs.update(threads.dataloader_defaults(kwargs, precision.on_cpu(kwargs)))
     if "dataloader_pin_memory" not in recipe.training and not torch.cuda.is_available():
         kwargs["dataloader_pin_memory"] = False  # pinning needs an accelerator; skip the warning
     # Checkpoints go in a subfolder: the run directory itself holds the final model.

@@ -14,6 +14,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hfft.errors import HfftError
 
@@ -157,3 +158,35 @@ def describe() -> str:
     if _applied is not None and _applied.threads == torch.get_num_threads():
         return _applied.describe()
     return f"threads {torch.get_num_threads()} (torch's default)"
+
+
+# At most this many loader workers per process: past it, decoding outpaces one GPU for the
+# image/audio models hfft trains and each worker only adds memory (a copy of the dataset state).
+MAX_LOADER_WORKERS = 8
+
+
+def dataloader_defaults(
+    training: dict[str, Any],
+    on_cpu: bool,
+    cores: int | None = None,
+    local_processes: int | None = None,
+) -> dict[str, Any]:
+    """The Trainer's input pipeline, when the recipe does not choose it: with an accelerator,
+    decoding images or audio in the training process starves it (the Trainer's default is 0
+    workers), so this process's share of the usable cores, one kept for itself, up to
+    MAX_LOADER_WORKERS, persistent (not restarted each epoch and evaluation), 2 batches ahead
+    each. On a CPU-only run, nothing: workers would take cores from the compute threads."""
+    if on_cpu or "dataloader_num_workers" in training:
+        return {}
+    cores = cores if cores is not None else usable_cores()[0]
+    if local_processes is None:  # torchrun/accelerate: the processes on this node share them
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    workers = min(MAX_LOADER_WORKERS, cores // max(1, local_processes) - 1)
+    if workers < 1:
+        return {}
+    out: dict[str, Any] = {"dataloader_num_workers": workers}
+    if "dataloader_persistent_workers" not in training:
+        out["dataloader_persistent_workers"] = True
+    if "dataloader_prefetch_factor" not in training:
+        out["dataloader_prefetch_factor"] = 2
+    return out

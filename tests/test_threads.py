@@ -159,3 +159,42 @@ def test_the_start_line_says_the_choice(monkeypatch):
     assert threads.describe() == "threads 1 (HFFT_THREADS)"
     torch.set_num_threads(2)  # changed behind hfft's back: said as torch's
     assert threads.describe() == "threads 2 (torch's default)"
+
+
+def test_loader_workers_only_with_an_accelerator():
+    assert threads.dataloader_defaults({}, on_cpu=True, cores=16) == {}  # the Trainer's 0
+    assert threads.dataloader_defaults({}, on_cpu=False, cores=16, local_processes=1) == {
+        "dataloader_num_workers": 8,
+        "dataloader_persistent_workers": True,
+        "dataloader_prefetch_factor": 2,
+    }
+    # 4 processes on a 16-core node: 4 cores each, one kept for the process itself
+    four = threads.dataloader_defaults({}, on_cpu=False, cores=16, local_processes=4)
+    assert four["dataloader_num_workers"] == 3
+    assert threads.dataloader_defaults({}, on_cpu=False, cores=1, local_processes=1) == {}
+    # the recipe's choice stands, whole or in part
+    assert threads.dataloader_defaults({"dataloader_num_workers": 0}, False, 16, 1) == {}
+    kept = threads.dataloader_defaults({"dataloader_prefetch_factor": 6}, False, 4, 1)
+    assert kept == {"dataloader_num_workers": 3, "dataloader_persistent_workers": True}
+
+
+def test_training_arguments_get_workers_on_a_faked_gpu(monkeypatch, tmp_path):
+    from hfft import precision
+    from hfft.recipe import load_recipe
+    from hfft.run import effective_training, training_arguments
+    from hfft.tasks import TASKS
+
+    raw = {
+        "task": "image-classification",
+        "model": {"checkpoint": "./m"},
+        "data": {"path": "imagefolder", "data_dir": "./d"},
+        "training": {"output_dir": str(tmp_path / "run")},
+    }
+    recipe = load_recipe(raw)
+    task = TASKS[recipe.task]
+    assert training_arguments(recipe, task).dataloader_num_workers == 0  # CPU only: none
+    monkeypatch.setattr(precision, "on_cpu", lambda training: False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: (6, "affinity"))
+    args = training_arguments(recipe, task)
+    assert (args.dataloader_num_workers, args.dataloader_persistent_workers) == (5, True)
+    assert "dataloader_num_workers" not in effective_training(recipe, task)  # not in recipe.yaml
