@@ -181,6 +181,7 @@ def build_run(recipe: Recipe) -> Run:
                 args.per_device_eval_batch_size,
                 task.labels.head_loss,
                 recipe.model.backbone,
+                keys=feature_cache.data_keys(data.splits, processor, recipe),
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
