@@ -88,9 +88,14 @@ def threads_figure(ctx: Context) -> Figure:
 
 def bf16_figures(ctx: Context) -> tuple[list[Figure], dict[str, Any]]:
     from hfft import precision
+    from hfft.checkpoint import model_width
+    from hfft.recipe_schema import ModelSpec
 
-    checkpoint = workloads.vit_checkpoint(ctx.work / "vit-mid", ctx.scale.vit)
-    auto_training, why = precision.resolve({})
+    # ViT-small's width at every scale but tiny: narrower models stay fp32 under auto on a CPU
+    vit = workloads.VIT_TINY if ctx.scale.name == "tiny" else workloads.VIT_SMALL
+    checkpoint = workloads.vit_checkpoint(ctx.work / "vit-bf16", vit)
+    spec = ModelSpec(checkpoint=str(checkpoint))
+    auto_training, why = precision.resolve({}, lambda: model_width(spec))
     epochs = max(2, ctx.scale.cache_epochs // 2)
     accuracy: dict[str, float] = {}
 

@@ -15,6 +15,7 @@ $HFFT_CPU_BF16=1/0 forces the CPU decision (a VM that hides its flags, or to com
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 CPUINFO = Path("/proc/cpuinfo")
 # Narrower models train slower in bf16 on a CPU (see above): 96 was a draw, 384 twice as fast.
 CPU_BF16_MIN_WIDTH = 256
-_WIDTH_KEYS = ("hidden_size", "d_model", "dim", "n_embd", "embed_dim", "hidden_dim")
 
 
 def check_value(key: str, value: Any) -> Any:
@@ -76,63 +76,28 @@ def on_cpu(training: dict[str, Any]) -> bool:
     return bool(training.get("use_cpu")) or _accelerator() is None
 
 
-def model_width(spec: Any) -> int | None:
-    """The model's hidden size from its config (a sub-model's for composite ones, the widest
-    stage for convolutional ones), or None when it cannot be read."""
-    if spec is None:
-        return None
-    key = (spec.checkpoint, spec.revision, repr(spec.config))
-    if key not in _widths:
-        _widths[key] = _read_width(spec)
-    return _widths[key]
-
-
-_widths: dict[tuple, int | None] = {}  # a run asks for its start line, arguments and recipe.yaml
-
-
-def _read_width(spec: Any) -> int | None:
-    try:
-        from hfft.checkpoint import load_config
-
-        config = load_config(spec)
-    except Exception:  # an unreadable checkpoint is preflight's to report, not this guess's
-        return None
-    for part in (config, *(getattr(config, f"{k}_config", None) for k in _SUB_CONFIGS)):
-        if part is None:
-            continue
-        for key in _WIDTH_KEYS:
-            value = getattr(part, key, None)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        sizes = getattr(part, "hidden_sizes", None)
-        if isinstance(sizes, (list, tuple)) and sizes:
-            return max(int(s) for s in sizes)
-    return None
-
-
-_SUB_CONFIGS = ("text", "vision", "audio", "encoder")
-
-
-def resolve(training: dict[str, Any], model: Any = None) -> tuple[dict[str, bool], str]:
-    """({"bf16": ..., "fp16": ...} with auto decided for this machine and the recipe's `model`
-    (a ModelSpec, for its width; None: width unknown), what and why in words, e.g.
-    "bf16 (auto: CPU with avx512_bf16, hidden size 384)")."""
+def resolve(
+    training: dict[str, Any], width: Callable[[], int | None] | None = None
+) -> tuple[dict[str, bool], str]:
+    """({"bf16": ..., "fp16": ...} with auto decided for this machine and the model's width
+    (`width()`, asked only on a CPU: `hfft.checkpoint.model_width`; None: unknown), what and why
+    in words, e.g. "bf16 (auto: CPU with avx512_bf16, hidden size 384)")."""
     bf16 = check_value("bf16", training.get("bf16"))
     fp16 = check_value("fp16", training.get("fp16"))
     if fp16 is True:
         return {"bf16": bool(bf16 is True), "fp16": True}, "fp16 (recipe)"
     if bf16 is not AUTO:
         return {"bf16": bf16, "fp16": False}, f"{'bf16' if bf16 else 'fp32'} (recipe)"
-    chosen, why = _auto_bf16(training, model)
+    chosen, why = _auto_bf16(training, width)
     return {"bf16": chosen, "fp16": False}, f"{'bf16' if chosen else 'fp32'} (auto: {why})"
 
 
-def _auto_bf16(training: dict[str, Any], model: Any) -> tuple[bool, str]:
+def _auto_bf16(training: dict[str, Any], width_of: Any) -> tuple[bool, str]:
     if on_cpu(training):
         native, why = cpu_bf16()
         if not native or why.startswith(CPU_BF16_ENV):
             return native, why
-        width = model_width(model)
+        width = width_of() if width_of is not None else None
         if width is None:
             return True, why
         if width < CPU_BF16_MIN_WIDTH:

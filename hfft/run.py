@@ -101,13 +101,17 @@ def effective_training(recipe: Recipe, task: Task) -> dict[str, Any]:
     """The `training:` settings a run really uses: hfft's defaults, the task's, the recipe's,
     with bf16/fp16 `auto` decided for this machine (hfft.precision)."""
     training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
-    return {**training, **precision.resolve(training, recipe.model)[0]}
+    return {**training, **precision.resolve(training, _width(recipe))[0]}
 
 
 def precision_note(recipe: Recipe, task: Task) -> str:
     """The precision a run trains in and why, for the start line: "bf16 (auto: ...)"."""
     training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
-    return precision.resolve(training, recipe.model)[1]
+    return precision.resolve(training, _width(recipe))[1]
+
+
+def _width(recipe: Recipe) -> Any:
+    return lambda: checkpoint.model_width(recipe.model)
 
 
 @dataclass
