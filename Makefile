@@ -20,13 +20,13 @@ demo: $(STAMP)
 	$(BIN)/hfft demo
 
 demo-audio: $(STAMP)
-	sh scripts/ensure-espeak-ng.sh
+	sh scripts/ensure-debian-package.sh espeak-ng espeak-ng "the audio demo (test)"
 	$(BIN)/hfft demo --task audio-classification
 
 test: $(STAMP)
 	$(BIN)/ruff check hfft tests space bench
-	sh scripts/ensure-chromium.sh
-	sh scripts/ensure-espeak-ng.sh
+	sh scripts/ensure-debian-package.sh chromium /usr/bin/chromium "the browser test"
+	sh scripts/ensure-debian-package.sh espeak-ng espeak-ng "the audio demo (test)"
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

@@ -20,6 +20,7 @@ HFFT_DEFAULT_KEYS = {
     "metric_for_best_model": "eval_loss",
     "greater_is_better": False,
     "remove_unused_columns": False,  # hfft's image task default; the HF example sets it too
+    "label_names": ["labels"],  # what the Trainer infers for these models; hfft names it
 }
 
 

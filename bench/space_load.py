@@ -224,7 +224,7 @@ def _app_settings() -> dict[str, Any]:
 
     app = load_app_module()
     settings = app.serving_settings()
-    return {**asdict(settings), "top_k": app.interfaces.TOP_K}
+    return {**asdict(settings), "top_k": app.interfaces.outputs.TOP_K}
 
 
 def markdown(results: dict[str, Any]) -> str:

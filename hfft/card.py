@@ -11,13 +11,16 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from hfft.baselines import BASELINES_KEY
+from hfft.baselines import NOTES as BASELINE_NOTES
+from hfft.baselines import TITLES as BASELINE_TITLES
 from hfft.evaluation import primary_split
 from hfft.modes import mode_named
 from hfft.redact import (
@@ -30,6 +33,7 @@ from hfft.redact import (
 )
 from hfft.run_files import CARD_FILE, CONFIG_FILE, TRAINING_CURVES_FILE
 from hfft.tasks import TASKS
+from hfft.uncertainty import format_interval
 
 # metric ids the Hub knows: an hfft name's base ("f1" of f1_macro) is published as one of these
 _HUB_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
@@ -103,6 +107,31 @@ def _cell(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def _score(entry: Mapping[str, Any], name: str) -> str:
+    """'0.912 [0.89, 0.93]' (point value and 95% interval), '0.9120' without an interval."""
+    if name not in entry:
+        return "–"
+    interval = entry.get(f"{name}_ci")
+    return format_interval(entry[name], interval) if interval else f"{entry[name]:.4f}"
+
+
+def _results_note(
+    metrics: Mapping[str, Any], main: str, baselines: Mapping[str, Any], unit: str = "examples"
+) -> str:
+    """What the brackets and the baseline rows mean (empty when there are neither)."""
+    notes = []
+    if any(k.endswith("_ci") for k in metrics[main]):
+        notes.append(
+            f"Brackets: 95% bootstrap interval over the split's {unit} (1,000 seeded "
+            "resamples of the saved predictions)."
+        )
+    if baselines:
+        described = "; ".join(f"*{BASELINE_TITLES.get(b, b)}*: {BASELINE_NOTES[b]}"
+                              for b in baselines if b in BASELINE_NOTES)  # fmt: skip
+        notes.append(f"Baselines — {described}.")
+    return " ".join(notes)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -164,8 +193,14 @@ def build_card_data(recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mo
     )
 
 
-def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    """The full README.md text (metadata + body) for a run."""
+def build_card(
+    run_dir: str | Path,
+    recipe: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    summary: Callable[[str, str], str] | None = None,
+) -> str:
+    """The full README.md text (metadata + body) for a run; `summary` (base model, dataset) ->
+    the opening sentence, for a run that was not fine-tuned (zero-shot)."""
     run_dir = Path(run_dir)
     card_data = build_card_data(recipe, metrics)
     task, num_labels = _task_of_run(run_dir, recipe)
@@ -185,21 +220,37 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
         if dataset_id
         else f"a local dataset (`{dataset_name}`)"
     )
-    parts = [
-        f"# {card_data.model_name}",
-        f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from {base} "
-        f"on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}.",
-    ]
+    opening = (
+        summary(base, dataset)
+        if summary is not None
+        else f"{'An' if task.name[:1] in 'aeiou' else 'A'} {task.name} model fine-tuned from "
+        f"{base} on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}."
+    )
+    parts = [f"# {card_data.model_name}", opening]
+    if model.get("head_init") and summary is None:
+        parts.append(
+            f"The new head started from the checkpoint's {model['head_init']} classifier (the "
+            "normalised text embeddings of the class prompts, times its logit scale): before any "
+            "step the model predicted exactly what zero-shot classification does."
+        )
 
     splits = _ordered_splits(metrics)
     if splits:
         names = list(dict.fromkeys(n for s in splits for n in _scalar_metrics(metrics[s])))
-        rows = [
-            [s, *(f"{metrics[s][n]:.4f}" if n in metrics[s] else "–" for n in names)]
-            for s in splits
-        ]
-        parts += ["## Results", _table(["split", *(_metric_parts(n)[1] for n in names)], rows)]
         main = primary_split(splits)
+        header = ["split", *(_metric_parts(n)[1] for n in names)]
+        rows = [[s, *(_score(metrics[s], n) for n in names)] for s in splits]
+        baselines = metrics[main].get(BASELINES_KEY) or {}
+        if baselines:  # rows above the model's: what its score has to beat
+            header = ["model", *header]
+            rows = [
+                [f"baseline: {BASELINE_TITLES.get(b, b)}", main, *(_score(e, n) for n in names)]
+                for b, e in baselines.items()
+            ] + [["this model", *row] for row in rows]
+        parts += ["## Results", _table(header, rows)]
+        note = _results_note(metrics, main, baselines, task.labels.example_unit)
+        if note:
+            parts.append(note)
         for key, title in _PER_LABEL_TABLES:
             per_class = metrics[main].get(key) or {}
             if not per_class:
@@ -227,7 +278,7 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     parts += [
         "## Usage",
         "```python\nfrom transformers import pipeline\n\n"
-        f'classifier = pipeline("{task.name}", model="{target}")\n'
+        f'classifier = pipeline("{task.name}", model="{target}"{_code_kwarg(run_dir)})\n'
         f"print(classifier({example}{task.labels.usage_kwargs.format(num_labels=num_labels)}))"
         "\n```",
         # one shell word: a text example unquoted would be predicted word by word
@@ -254,6 +305,18 @@ def build_card(run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[
     return redact(text, secrets=(), mask=PUBLISHED_MASK)
 
 
+def _code_kwarg(run_dir: Path) -> str:
+    """`, trust_remote_code=True` for a model whose class ships with it (config.json's
+    auto_map: hfft's zero-shot classifier, modeling_zero_shot.py beside the weights)."""
+    import json
+
+    try:
+        config = json.loads((run_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return ""
+    return ", trust_remote_code=True" if config.get("auto_map") else ""
+
+
 def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
     """(the recipe's task with the label scheme of the saved model, its number of labels), from
     the run's config.json (the default scheme when there is none yet)."""
@@ -269,9 +332,12 @@ def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:
 
 
 def write_model_card(
-    run_dir: str | Path, recipe: Mapping[str, Any], metrics: Mapping[str, Any]
+    run_dir: str | Path,
+    recipe: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    summary: Callable[[str, str], str] | None = None,
 ) -> Path:
     """Write README.md (the model card) into `run_dir` and return its path."""
     path = Path(run_dir) / CARD_FILE
-    ModelCard(build_card(run_dir, recipe, metrics)).save(path)
+    ModelCard(build_card(run_dir, recipe, metrics, summary)).save(path)
     return path

@@ -76,7 +76,9 @@ def load_failure(key: str, source: str, what: str, err: BaseException, spec: Mod
 
 
 def load_kwargs(spec: ModelSpec) -> dict[str, Any]:
-    """Keyword arguments shared by every `from_pretrained` call of a recipe."""
+    """Keyword arguments shared by every `from_pretrained` call of a recipe (and the models
+    hfft defines registered, so such a call can load them)."""
+    register_own_models()
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
     if spec.revision:
         kwargs["revision"] = spec.revision
@@ -235,6 +237,14 @@ def label_names_of(checkpoint: str, spec: ModelSpec) -> list[str]:
 
     config = AutoConfig.from_pretrained(checkpoint, **load_kwargs(spec))
     return [config.id2label[i] for i in sorted(config.id2label)]
+
+
+def register_own_models() -> None:
+    """Let transformers' Auto classes load the models hfft defines (hfft.modeling_zero_shot:
+    a run that started from a zero-shot head) from hfft's own code, never a copy's."""
+    from hfft.modeling_zero_shot import register
+
+    register()
 
 
 def reset_head(model: Any) -> None:

@@ -58,8 +58,27 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "not write, and tune/, are kept. A folder that is not an hfft run directory is refused "
         "with or without this flag",
     )
+    p.add_argument(
+        "--seeds",
+        type=_positive,
+        metavar="N",
+        help="train N runs, training.seed = the recipe's seed + 0..N-1, into "
+        "OUTPUT_DIR/seed-<seed>/, and write OUTPUT_DIR/seeds.json (mean ± std per metric); "
+        "seeds already trained are kept unless --overwrite",
+    )
     _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.train", "train_command"))
+
+
+def _positive(value: str) -> int:
+    """A count of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number of at least 1")
+    return number
 
 
 EVAL_SPLITS = ("test", "validation")
@@ -94,6 +113,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         metavar="PATH|HUB_ID",
         help="evaluate other data: a folder, a csv/json/parquet file or a Hub dataset id "
         "(the recipe's column mapping applies)",
+    )
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score the majority class and a linear probe (logistic regression on the "
+        "recipe's frozen checkpoint's features, fitted on the run's train split)",
     )
     _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.eval", "eval_command"))
@@ -178,6 +203,14 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="scaled down to seconds (a few images, 1 epoch): checks the pipeline, not the story",
     )
     _add_threads(p)
+    p.add_argument(
+        "--seeds",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="train each step-2 run with N seeds and report the mean ± std (default 1: one "
+        "seed, with 95%% bootstrap intervals)",
+    )
     p.set_defaults(func=_lazy("hfft.commands.demo", "demo_command"))
 
 
@@ -211,6 +244,69 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_lazy("hfft.commands.tune", "tune_command"))
 
 
+def _add_zero_shot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "zero-shot",
+        help="classify a recipe's data with a CLIP/SigLIP checkpoint, no training",
+        description="Build class prompts from model.zero_shot.templates and the label names, "
+        "classify the recipe's held-out splits by image-text similarity, and write a run "
+        "directory to training.output_dir (metrics.json, per-class report, confusion matrix, "
+        "card, and the zero-shot classifier, which pipeline() loads).",
+    )
+    p.add_argument(
+        "recipe", help="path to an image classification recipe with a CLIP/SigLIP model.checkpoint"
+    )
+    p.add_argument(
+        "overrides", nargs="*", metavar="key.sub=value", help="dotted overrides, values are YAML"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in training.output_dir (only what hfft wrote)",
+    )
+    _add_threads(p)
+    p.set_defaults(func=_lazy("hfft.commands.zero_shot", "zero_shot_command"))
+
+
+def _add_wise_ft(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "wise-ft",
+        help="interpolate a zero-shot-initialised run's weights back towards its start",
+        description="WiSE-FT (Wortsman et al.): for each alpha, the weights "
+        "(1 - alpha) * start + alpha * fine-tuned, where start is the checkpoint with its "
+        "zero-shot head (the run must have trained with model.head_init: zero-shot), "
+        "evaluated on validation and test. Writes RUN_DIR/wise-ft/: wise_ft.md, wise_ft.json, "
+        "wise_ft.png; --save writes a complete run directory of one alpha.",
+    )
+    p.add_argument("run_dir", help="a finished run trained with model.head_init: zero-shot")
+    p.add_argument(
+        "--alphas",
+        default="0,0.25,0.5,0.75,1",
+        type=_alphas,
+        help="comma-separated mixing weights in [0, 1] (default: 0,0.25,0.5,0.75,1)",
+    )
+    p.add_argument(
+        "--save",
+        metavar="ALPHA|best",
+        help="also write the model of this alpha (best: the best on validation) as "
+        "a run directory, RUN_DIR/wise-ft/alpha-A/ (or --out)",
+    )
+    p.add_argument("--out", metavar="DIR", help="where --save writes the run directory")
+    _add_threads(p)
+    p.set_defaults(func=_lazy("hfft.commands.wise_ft", "wise_ft_command"))
+
+
+def _alphas(value: str) -> list[float]:
+    try:
+        alphas = [float(a) for a in value.split(",") if a.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give numbers like 0,0.5,1") from None
+    bad = [a for a in alphas if not 0.0 <= a <= 1.0]
+    if not alphas or bad:
+        raise argparse.ArgumentTypeError(f"{value!r}: every alpha must lie in [0, 1]")
+    return sorted(set(alphas))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hfft",
@@ -227,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_recipes,
         _add_demo,
         _add_tune,
+        _add_zero_shot,
+        _add_wise_ft,
     ):
         add(sub)
     return parser

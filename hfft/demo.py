@@ -22,7 +22,7 @@ import logging
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,13 @@ class DemoRow:
     total_parameters: int
     train_seconds: float
     run_dir: str
+    # 95% bootstrap intervals over the test images (one seed), or the spread over seeds.
+    accuracy_ci: list[float] | None = None
+    f1_macro_ci: list[float] | None = None
+    seeds: list[int] = field(default_factory=list)
+    accuracy_std: float | None = None
+    f1_macro_std: float | None = None
+    accuracy_values: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +84,10 @@ class DemoResult:
     total_seconds: float
     out: Path
     story: Story = DIGITS
+    # Paired comparisons of the rows on the test split (hfft.comparisons), and the baselines
+    # (majority class, linear probe on the step-1 model) of the recipe that asks for them.
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def demo_recipe(name: str, out: Path, extra: tuple[str, ...] = (), story: Story = DIGITS) -> Recipe:
@@ -101,9 +112,15 @@ def relocate(value: str, out: Path, prefix: str = RECIPE_OUT) -> str:
 
 
 def run_demo(
-    out: Path, quick: bool = False, threads: int | None = 1, story: Story = DIGITS
+    out: Path,
+    quick: bool = False,
+    threads: int | None = 1,
+    story: Story = DIGITS,
+    seeds: int = 1,
 ) -> DemoResult:
-    """Write the data, pretrain (step 1), fine-tune each way (step 2), compare (step 3)."""
+    """Write the data, pretrain (step 1), fine-tune each way (step 2), compare (step 3). With
+    `seeds` > 1 each step-2 recipe trains once per seed (hfft.seeds: its training.seed + 0..N-1,
+    into runs/<row>/seed-<seed>/) and the table reports the mean and spread."""
     import torch
 
     from hfft.errors import HfftError
@@ -119,12 +136,12 @@ def run_demo(
         torch.set_num_threads(threads)
     try:
         with _quiet_libraries():
-            return _run_demo(Path(out), quick, start, story)
+            return _run_demo(Path(out), quick, start, story, seeds)
     finally:
         torch.set_num_threads(default_threads)
 
 
-def _run_demo(out: Path, quick: bool, start: float, story: Story) -> DemoResult:
+def _run_demo(out: Path, quick: bool, start: float, story: Story, seeds: int = 1) -> DemoResult:
     from hfft.run import train
 
     extra = story.quick_overrides if quick else ()
@@ -151,27 +168,60 @@ def _run_demo(out: Path, quick: bool, start: float, story: Story) -> DemoResult:
             story.target_task,
             recipe.source,
         )
-        result = train(recipe, overwrite=True)
-        test = result.metrics["test"]
-        rows.append(
-            DemoRow(
-                run=name,
-                starts_from="scratch" if recipe.model.config else "step-1 model",
-                mode=recipe.model.mode,
-                accuracy=test["accuracy"],
-                f1_macro=test["f1_macro"],
-                trainable_parameters=result.trainable_parameters,
-                total_parameters=result.total_parameters,
-                train_seconds=result.train_seconds,
-                run_dir=str(result.run_dir),
-            )
-        )
+        results = _train_seeds(recipe, seeds, train)
+        rows.append(demo_row(name, recipe, results, seeds))
 
     log.info("demo: step 3/3 — compare every run on the held-out target test split")
+    from hfft.demo_compare import compare_rows, find_baselines
+
     total = time.perf_counter() - start
     demo = DemoResult(rows, source.metrics, counts, total, out, story)
+    demo.comparisons = compare_rows(rows)
+    demo.baselines = find_baselines(rows)
     write_results(demo, quick)
     return demo
+
+
+def _train_seeds(recipe: Recipe, seeds: int, train: Any) -> list[Any]:
+    """The step-2 run of `recipe`, or one per seed (hfft.seeds) when `seeds` > 1."""
+    if seeds <= 1:
+        return [train(recipe, overwrite=True)]
+    from hfft.seeds import seed_list, seed_recipe, write_summary
+
+    values = seed_list(recipe, seeds)
+    results = [train(seed_recipe(recipe, seed), overwrite=True) for seed in values]
+    write_summary(recipe.output_dir, [r.run_dir for r in results], values)
+    return results
+
+
+def demo_row(name: str, recipe: Recipe, results: list[Any], seeds: int = 1) -> DemoRow:
+    """A table row from a step-2 recipe's run(s): the first seed's run and its intervals, or
+    the mean and spread over seeds."""
+    import numpy as np
+
+    from hfft.seeds import seed_list
+
+    first, tests = results[0], [r.metrics["test"] for r in results]
+    accuracy = [t["accuracy"] for t in tests]
+    f1 = [t["f1_macro"] for t in tests]
+    several = len(results) > 1
+    return DemoRow(
+        run=name,
+        starts_from="scratch" if recipe.model.config else "step-1 model",
+        mode=recipe.model.mode,
+        accuracy=float(np.mean(accuracy)),
+        f1_macro=float(np.mean(f1)),
+        trainable_parameters=first.trainable_parameters,
+        total_parameters=first.total_parameters,
+        train_seconds=float(np.mean([r.train_seconds for r in results])),
+        run_dir=str(first.run_dir),
+        accuracy_ci=None if several else tests[0].get("accuracy_ci"),
+        f1_macro_ci=None if several else tests[0].get("f1_macro_ci"),
+        seeds=seed_list(recipe, seeds) if several else [],
+        accuracy_std=float(np.std(accuracy, ddof=1)) if several else None,
+        f1_macro_std=float(np.std(f1, ddof=1)) if several else None,
+        accuracy_values=[float(a) for a in accuracy] if several else [],
+    )
 
 
 @contextlib.contextmanager
@@ -209,16 +259,36 @@ def describe_counts(counts: dict[str, dict]) -> str:
 # Step 3: the comparison table and chart
 
 
-def format_table(rows: list[DemoRow]) -> str:
-    """The comparison as a markdown table (what the README shows)."""
+def _score(value: float, interval: list[float] | None, std: float | None) -> str:
+    """'0.912 [0.89, 0.93]' (one seed: 95% interval), '0.912 ± 0.011' (over seeds)."""
+    from hfft.uncertainty import format_interval
+
+    if std is not None:
+        return f"{value:.3f} ± {std:.3f}"
+    return format_interval(value, interval)
+
+
+def format_table(rows: list[DemoRow], baselines: dict[str, dict[str, Any]] | None = None) -> str:
+    """The comparison as a markdown table (what the README shows); `baselines` (name -> test
+    metrics) become rows above the runs."""
+    from hfft.baselines import TITLES
+
     lines = [
         "| run | starts from | test accuracy | test macro F1 | trainable parameters | train s |",
         "|---|---|--:|--:|--:|--:|",
     ]
+    for name, entry in (baselines or {}).items():
+        lines.append(
+            f"| baseline: {TITLES.get(name, name)} | step-1 model | "
+            f"{_score(entry['accuracy'], entry.get('accuracy_ci'), None)} | "
+            f"{_score(entry['f1_macro'], entry.get('f1_macro_ci'), None)} | – | – |"
+        )
     for row in rows:
         share = 100 * row.trainable_parameters / max(row.total_parameters, 1)
         lines.append(
-            f"| {row.run} | {row.starts_from} | {row.accuracy:.3f} | {row.f1_macro:.3f} | "
+            f"| {row.run} | {row.starts_from} | "
+            f"{_score(row.accuracy, row.accuracy_ci, row.accuracy_std)} | "
+            f"{_score(row.f1_macro, row.f1_macro_ci, row.f1_macro_std)} | "
             f"{row.trainable_parameters:,} ({share:.1f}%) | {row.train_seconds:.1f} |"
         )
     return "\n".join(lines)
@@ -236,7 +306,8 @@ def write_results(demo: DemoResult, quick: bool) -> None:
     header = [
         f"# hfft demo: {story.title}",
         "",
-        f"Command: `{command}{' --quick' if quick else ''}` — total {demo.total_seconds:.0f} s.",
+        f"Command: `{command}{' --quick' if quick else ''}{_seeds_flag(demo.rows)}` — total "
+        f"{demo.total_seconds:.0f} s.",
         "",
         f"- Data: {describe_counts(demo.data_counts)} {story.unit} ({story.data_note}).",
         f"- Step 1, the source model ({story.source_task}): validation accuracy "
@@ -248,12 +319,21 @@ def write_results(demo: DemoResult, quick: bool) -> None:
         "",
         "",
     ]
+    from hfft.demo_compare import format_comparisons, spread_note
+
     chart = "\n\n![test accuracy and macro F1 per run](results.png)\n"
-    (out / "results.md").write_text("\n".join(header) + format_table(demo.rows) + chart)
+    body = [
+        format_table(demo.rows, demo.baselines),
+        spread_note(demo.rows, test_size, story.unit),
+        format_comparisons(demo.comparisons, story.unit),
+    ]
+    (out / "results.md").write_text("\n".join(header) + "\n\n".join(b for b in body if b) + chart)
     (out / "results.json").write_text(
         json.dumps(
             {
                 "rows": [asdict(row) for row in demo.rows],
+                "baselines": demo.baselines,
+                "comparisons": demo.comparisons,
                 "source_validation": source,
                 "data": demo.data_counts,
                 "total_seconds": demo.total_seconds,
@@ -264,6 +344,10 @@ def write_results(demo: DemoResult, quick: bool) -> None:
         + "\n"
     )
     plot_results(demo.rows, out / "results.png", test_size, story)
+
+
+def _seeds_flag(rows: list[DemoRow]) -> str:
+    return f" --seeds {len(rows[0].seeds)}" if rows and rows[0].seeds else ""
 
 
 def plot_results(rows: list[DemoRow], path: Path, test_size: int, story: Story = DIGITS) -> None:

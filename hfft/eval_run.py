@@ -17,11 +17,15 @@ from hfft.run_files import CONFIG_FILE, EVAL_DIR, METRICS_FILE
 log = logging.getLogger("hfft")
 
 
-def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: Path, split: str = "test", data: str | None = None, baselines: bool = False
+) -> dict[str, Any]:
     """Re-evaluate a finished run directory on one split of its own data (rebuilt from its
     recipe with the same seed, so carved splits hold the same rows) or of other data (`data`: a
     folder, a csv/json/parquet file or a Hub id). Writes RUN_DIR/eval/<name>/ (metrics.json and
-    the confusion matrix) and returns the metrics of that split."""
+    the confusion matrix) and returns the metrics of that split; with `baselines`, also the
+    majority class and a linear probe on the recipe's frozen checkpoint, fitted on the run's own
+    train split (hfft.baselines)."""
     from dataclasses import replace
 
     from datasets import DatasetDict
@@ -47,13 +51,15 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
     saved = modes.saved_model_spec(recipe.model, run_dir)
     processor = checkpoint.load_processor(task, saved)
     names = checkpoint.label_names(run_dir)
-    if source is None:
+    loaded = None
+    if source is None or baselines:  # the baselines fit on the run's own train split
         loaded = load_data(data_here(recipe.data, run_dir, recipe.output_dir), task)
         if loaded.task is not None and loaded.task.labels.name != task.labels.name:
             raise DataError(
                 f"the data's labels are {loaded.task.labels.name} ({loaded.scheme_reason}), but "
                 f"the model is {task.labels.name}"
             )
+    if source is None:
         held_out = sorted(s for s in loaded.splits if s != "train")
         if split not in held_out:
             raise DataError(
@@ -87,6 +93,11 @@ def evaluate_run(run_dir: Path, split: str = "test", data: str | None = None) ->
         trainer, {key: prepared[split]}, out, task, names, recipe.eval.metrics,
         threshold=recipe.eval.threshold, decision_dir=run_dir,
     )  # fmt: skip
+    if baselines:
+        from hfft.baselines import write_baselines
+
+        held_out = {key: splits[split]}
+        report = write_baselines(out, report, task, recipe, loaded, processor, held_out)
     log.info("report written to %s (%s and plots)", out, METRICS_FILE)
     return report[key]
 

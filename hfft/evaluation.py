@@ -1,11 +1,13 @@
 """Evaluate a trained model on its held-out splits and write the report.
 
 After training, the report goes into the run directory: metrics.json (merged, so evaluating one
-split keeps the others), the label scheme's plots for the primary split (the confusion matrix of
-a single-label task) and training_curves.png from the Trainer's log history; the model card is
-built from them. What is computed and drawn is the task's label scheme's (hfft/tasks/); this
-module only drives `trainer.predict` and writes files. `hfft eval` (hfft/eval_run.py) writes its
-own report under RUN_DIR/eval/<name>/ and never touches the training run's.
+split keeps the others; each metric with its 95% bootstrap interval), predictions.json (what
+each example was predicted, for paired comparisons: hfft.comparisons), the label scheme's plots
+for the primary split (the confusion matrix of a single-label task) and training_curves.png
+from the Trainer's log history; the model card is built from them. What is computed and drawn
+is the task's label scheme's (hfft/tasks/); this module only drives `trainer.predict` and writes
+files. `hfft eval` (hfft/eval_run.py) writes its own report under RUN_DIR/eval/<name>/ and never
+touches the training run's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from hfft.errors import DataError, HfftError
 from hfft.plots import plot_training_curves
-from hfft.run_files import METRICS_FILE, TRAINING_CURVES_FILE
+from hfft.run_files import METRICS_FILE, PREDICTIONS_FILE, TRAINING_CURVES_FILE
 from hfft.tasks import Task
 
 log = logging.getLogger("hfft")
@@ -35,6 +37,18 @@ def primary_split(splits: Sequence[str]) -> str | None:
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:
     """The run's metrics.json, or {} when it has none yet."""
     path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise HfftError(f"{path} is not valid JSON ({err}); delete it and evaluate again") from err
+
+
+def load_predictions(run_dir: str | Path) -> dict[str, Any]:
+    """The run's predictions.json ({split: {"predictions", "label_ids"}}: what the label
+    scheme's metrics reduced the logits to, per example), or {} when it has none."""
+    path = Path(run_dir) / PREDICTIONS_FILE
     if not path.is_file():
         return {}
     try:
@@ -112,8 +126,10 @@ def evaluate_and_report(
     if fit and "validation" in outputs:
         metrics.fit(*outputs["validation"])
     plot_data: dict[str, Any] = {}
+    kept = load_predictions(run_dir)
     for split, output in outputs.items():
         report[split], plot_data[split] = metrics.report(*output)
+        kept[split] = metrics.keep(*output)  # what predictions.json keeps, for comparisons
     if not write:
         return report
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +137,7 @@ def evaluate_and_report(
     if decision is not None and decision_file:
         (run_dir / decision_file).write_text(json.dumps(decision, indent=2) + "\n")
     (run_dir / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    (run_dir / PREDICTIONS_FILE).write_text(json.dumps(kept) + "\n")
     main = primary_split(list(plot_data))
     if main is not None:
         task.labels.plot(plot_data[main], label_names, run_dir, main)

@@ -29,6 +29,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hfft.errors import RecipeError, first_line
 from hfft.modes import anatomy, mode_of
+from hfft.modes.structure import in_any
 from hfft.tasks import TASKS
 
 log = logging.getLogger("hfft")
@@ -61,8 +62,16 @@ def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
     reasons += TASKS[recipe.task].modality.varying_inputs(recipe)
     if not reasons:  # only a frozen backbone needs its anatomy here
         head = anatomy(model, recipe.model.backbone).head
+        # A frozen-backbone mode may train a module outside the head too (frozen: a pooler the
+        # checkpoint's objective never trained), which cached features would hold still.
+        outside = sorted(
+            {n.rsplit(".", 1)[0] for n, p in model.named_parameters() if p.requires_grad}
+            - {n.rsplit(".", 1)[0] for n, _ in model.named_parameters() if in_any(n, head)}
+        )
         if len(head) != 1:
             reasons.append(f"the head of {type(model).__name__} spans several modules {head}")
+        elif outside:
+            reasons.append(f"the mode also trains {', '.join(outside[:3])} outside the head")
         else:
             reasons += head_probe(model, model.get_submodule(head[0]))
     if not reasons:

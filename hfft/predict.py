@@ -112,6 +112,9 @@ def predict(
 
     from transformers import pipeline
 
+    from hfft.checkpoint import register_own_models
+
+    register_own_models()  # a run that started from a zero-shot head has hfft's model class
     try:
         classifier = pipeline(task.name, model=ref)
     except (OSError, ValueError) as err:

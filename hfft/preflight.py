@@ -211,6 +211,10 @@ def check_mode(task: Any, spec: Any) -> None:
 
     if spec.checkpoint is None:
         return  # built from model.config: the recipe only allows full fine-tuning
+    if spec.head_init is not None:  # the checkpoint must have the text tower it starts from
+        from hfft.zero_shot import check_dual_encoder
+
+        check_dual_encoder(spec)
     try:
         config = transformers.AutoConfig.from_pretrained(
             checkpoint.resolve(spec.checkpoint), **checkpoint.load_kwargs(spec)

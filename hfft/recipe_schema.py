@@ -20,6 +20,7 @@ from hfft.errors import RecipeError, did_you_mean
 from hfft.modes import DEFAULT_MODE, MODES, Mode
 from hfft.modes.lora import LoraSpec
 from hfft.recipe_types import check_range
+from hfft.zero_shot_spec import HEAD_INITS, ZeroShotSpec
 
 __all__ = [
     "MAX_SEED",
@@ -67,6 +68,11 @@ class ModelSpec:
     trust_remote_code: bool = False
     # Pickled `.bin` weights can run arbitrary code when loaded: opt in explicitly.
     allow_pickle: bool = False
+    # How the new head starts: null = at random; zero-shot = from an image-text checkpoint's
+    # class prompts (CLIP/SigLIP), so the model predicts what zero-shot does before any step.
+    head_init: Union[str, None] = None  # noqa: UP007
+    # Zero-shot classification's prompts (hfft zero-shot, head_init: zero-shot, baseline row).
+    zero_shot: ZeroShotSpec = field(default_factory=ZeroShotSpec)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -94,6 +100,17 @@ class ModelSpec:
                     f"model.config has none: use model.mode={scratch}"
                 )
         check_range("model.freeze_layers", self.freeze_layers, 0)
+        if self.head_init is not None and self.head_init not in HEAD_INITS:
+            raise RecipeError(
+                f"model.head_init: unknown value {self.head_init!r}"
+                f"{did_you_mean(str(self.head_init), HEAD_INITS)}; choose one of "
+                f"{list(HEAD_INITS)} or null (a new random head)"
+            )
+        if self.head_init is not None and self.config is not None:
+            raise RecipeError(
+                f"model.head_init={self.head_init} starts from a pretrained image-text "
+                "checkpoint; a model built from model.config has none: set model.checkpoint"
+            )
         self._check_other_modes_keys()
 
     def _check_other_modes_keys(self) -> None:
@@ -235,6 +252,10 @@ class EvalSpec:
     # Multi-label runs: one decision threshold for every label; null = per-label thresholds
     # chosen on the validation split after training (each label's F1-maximising one).
     threshold: Union[float, None] = None  # noqa: UP007
+    # Also score the label scheme's baselines (the majority class and a linear probe on the
+    # frozen checkpoint, hfft.baselines) on each held-out split: metrics.json and the card show
+    # them above the model's results.
+    baselines: bool = False
 
     def __post_init__(self) -> None:
         check_range("eval.threshold", self.threshold, 0.0, 1.0, low_open=True, high_open=True)
@@ -282,6 +303,9 @@ class TuneSpec:
     startup_trials: int = 2
     # Evaluations of a trial before it can be pruned.
     warmup_evaluations: int = 1
+    # Run the recipe's own values first (trial 0) and compare the best trial with it on
+    # validation (paired bootstrap); skipped when one of its values is outside the space.
+    baseline: bool = True
     # Trials to run first, e.g. [{training.learning_rate: 1.0e-4}] (null: none).
     enqueue: Union[list[dict[str, Any]], None] = field(default_factory=list)  # noqa: UP007
     # Dotted recipe key -> range, merged over the default space of the modes searched; `key: null`

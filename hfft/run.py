@@ -10,7 +10,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, distributed, feature_cache, modes, precision, run_manifest, threads
+from hfft import (
+    checkpoint,
+    distributed,
+    feature_cache,
+    modes,
+    precision,
+    run_manifest,
+    threads,
+    zero_shot_baseline,
+)
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe
@@ -212,9 +221,10 @@ def build_run(recipe: Recipe) -> Run:
 
 
 def _load_model_in_mode(task: Task, recipe: Recipe, label_names: list[str], processor: Any) -> Any:
+    from hfft import head_init
     from hfft.preflight import FAILED
 
-    model = checkpoint.load_model(task, recipe.model, label_names)
+    model = head_init.load_model(task, recipe.model, label_names)
     if processor is not FAILED:  # else its problem is reported, and nothing trains
         model = task.adapt_model(model, processor, recipe)
     return modes.apply_mode(model, recipe.model)
@@ -289,10 +299,20 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         )
         # Under FSDP every process joins the gather of the shards; the main one gets the model.
         model = distributed.unsharded_model(
-            trainer, run.model, lambda: _load_model_in_mode(run.task, recipe, run.data.label_names)
+            trainer,
+            run.model,
+            lambda: _load_model_in_mode(run.task, recipe, run.data.label_names, run.processor),
         )
         if not main_process:
             return TrainResult(run_dir, metrics, seconds, trainable, total)
+        if recipe.eval.baselines:
+            from hfft.baselines import write_baselines
+
+            held_out = {name: run.data.splits[name] for name in eval_splits}
+            metrics = write_baselines(
+                run_dir, metrics, run.task, recipe, run.data, run.processor, held_out
+            )
+        metrics = zero_shot_baseline.add_to_run(run, eval_splits, metrics)
         # The unfinished marker (written when training began) goes last: an interruption
         # anywhere before leaves a run directory that says it is unfinished.
         run_state.mark_unfinished(run_dir)

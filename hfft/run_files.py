@@ -5,6 +5,7 @@ tests/test_run_files.py checks that its copies equal these.
 
     config.json, model.safetensors, processor files   the model (`pipeline()` loads the folder)
     recipe.yaml        the resolved recipe            metrics.json        metrics per split
+    predictions.json   per-example predictions, for paired comparisons (hfft.comparisons)
     README.md          the model card                 training_curves.png, the scheme's plots
     thresholds.json    multi-label decision thresholds per label (chosen on validation)
     examples/          demo inputs + examples.json    adapter/            LoRA only
@@ -24,6 +25,7 @@ from hfft.errors import HfftError
 CONFIG_FILE = "config.json"
 RECIPE_FILE = "recipe.yaml"
 METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.json"
 CARD_FILE = "README.md"
 TRAINING_CURVES_FILE = "training_curves.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"

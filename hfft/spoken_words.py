@@ -68,7 +68,7 @@ def espeak_available() -> str | None:
     if shutil.which(ESPEAK) is None:
         return (
             "espeak-ng is not installed: the audio demo speaks its words with it. Install it "
-            "with `apt-get install espeak-ng` (or `sh scripts/ensure-espeak-ng.sh`)"
+            "with `apt-get install espeak-ng` (`make test` and `make demo-audio` do)"
         )
     return None
 

@@ -12,6 +12,7 @@ Output, in `RUN_DIR/tune/` (RUN_DIR = the recipe's training.output_dir):
     trials.csv, trials.md   one row per trial: state, metric, validation loss, time, parameters
     tune.png                the metric per trial, and the parameter importances
     best.yaml               a complete recipe: `hfft train RUN_DIR/tune/best.yaml`
+    comparison.json         the best trial vs the recipe's values (trial 0), paired bootstrap
 
 The recipe's `tune:` section (all optional):
 
@@ -24,6 +25,7 @@ The recipe's `tune:` section (all optional):
       pruning: true            # median pruner on the validation metric
       startup_trials: 2        # trials that finish before any is pruned
       warmup_evaluations: 1    # evaluations of a trial before it can be pruned
+      baseline: true           # the recipe's own values as trial 0, the best compared with it
       enqueue: []              # trials to run first, e.g. [{training.learning_rate: 1.0e-4}]
       space:                   # merged over the default space for the mode; `key: null` drops one
         training.learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfft import search_space
+from hfft import search_space, tune_baseline
 from hfft.errors import HfftError
 from hfft.recipe import Recipe
 from hfft.search_space import Param
@@ -138,7 +140,7 @@ def _pruning_callback(trial: Any, key: str) -> Any:
     return OptunaPruning()
 
 
-def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path) -> Any:
+def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool) -> Any:
     """The Optuna objective: train one trial's recipe and return its validation metric."""
     import optuna
 
@@ -166,6 +168,8 @@ def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path) -> Any:
             trial.set_user_attr("eval_loss", float(metrics["eval_loss"]))
             trial.set_user_attr("epochs", float(run.trainer.state.epoch or 0))
             value = float(metrics[settings.metric_key])
+            if keep:  # for the paired comparison with the baseline trial
+                tune_baseline.keep_validation_predictions(run, tune_dir, trial.number)
             log.info(
                 "trial %d: %s=%.4f (%.1fs)",
                 trial.number,
@@ -246,13 +250,22 @@ def tune(
         pruner=pruner,
         study_name=recipe.output_dir.name,
     )
+    baseline = tune_baseline.baseline_values(recipe, settings.space) if settings.baseline else None
+    if baseline is not None:
+        study.enqueue_trial(baseline)  # trial 0
     for params in settings.enqueue:
         study.enqueue_trial(params)
+
+    def keep_best_predictions(study: Any, trial: Any) -> None:
+        best = best_trial(study, settings)
+        tune_baseline.prune_predictions(tune_dir, {0, getattr(best, "number", 0)})
+
     interrupted = False
     try:
         study.optimize(
-            _objective(recipe, settings, tune_dir),
+            _objective(recipe, settings, tune_dir, keep=baseline is not None),
             n_trials=settings.trials,
+            callbacks=[keep_best_predictions] if baseline is not None else None,
             timeout=settings.timeout,
             # A batch size too large for the GPU fails that trial, not the search.
             catch=(torch.OutOfMemoryError,),
@@ -265,13 +278,13 @@ def tune(
     if trials_dir.is_dir() and not any(trials_dir.iterdir()):
         trials_dir.rmdir()
     if not interrupted:
-        return _report(study, recipe, settings, tune_dir)
+        return _report(study, recipe, settings, tune_dir, baseline is not None)
     # Ctrl-C ends the search, not the report: the finished trials are still worth having.
     finished = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
     finished_trials = f"{finished} finished trial{'' if finished == 1 else 's'}"
     log.info("interrupted: reporting the %s", finished_trials)
     try:
-        result = _report(study, recipe, settings, tune_dir)
+        result = _report(study, recipe, settings, tune_dir, baseline is not None)
     except HfftError:  # no trial finished: the tables are written, there is no best
         raise TuneInterrupted(
             f"no trial finished before the interruption; see {tune_dir / TABLE_MD}"
@@ -281,7 +294,9 @@ def tune(
     )
 
 
-def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) -> TuneResult:
+def _report(
+    study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path, compared: bool = False
+) -> TuneResult:
     import optuna
 
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
@@ -304,6 +319,8 @@ def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) ->
         f"{settings.metric} = {best.value:.6g}. Written by `hfft tune`.\n"
     )
     best_path.write_text(header + best_recipe.to_yaml())
+    if compared:
+        _report_comparison(base, settings, tune_dir, best.number)
     log.info(
         "best trial %d: %s=%.4f | %s | next: hfft train %s",
         best.number,
@@ -313,6 +330,24 @@ def _report(study: Any, base: Recipe, settings: TuneSettings, tune_dir: Path) ->
         best_path,
     )
     return TuneResult(study, settings, tune_dir, best, best_recipe, best_path, importances)
+
+
+def _report_comparison(base: Recipe, settings: TuneSettings, tune_dir: Path, best: int) -> None:
+    """The best trial vs trial 0 (the recipe's values): logged and added to trials.md."""
+    found = tune_baseline.compare_with_baseline(base, tune_dir, best, settings.metric)
+    if found is None:
+        return
+    low, high = found["difference_ci"]
+    line = (
+        f"Best trial {best} vs the recipe's own values (trial 0), validation {settings.metric}: "
+        f"{found['a']:.4f} vs {found['b']:.4f}, difference {found['difference']:+.4f} "
+        f"[{low:+.4f}, {high:+.4f}]: {found['verdict']} (paired bootstrap). The search chose "
+        "trial {best} on this split, so this is optimistic: train best.yaml and compare the two "
+        "runs on test (hfft.comparisons.compare_runs) to confirm it."
+    ).replace("{best}", str(best))
+    log.info("tune: %s", line)
+    with (tune_dir / TABLE_MD).open("a") as f:
+        f.write(f"\n{line}\n")
 
 
 def _describe(param: Param) -> str:

@@ -32,6 +32,7 @@ class TuneSettings:
     warmup_evaluations: int
     space: dict[str, Param]
     enqueue: list[dict[str, Any]] = field(default_factory=list)
+    baseline: bool = True
 
     @property
     def metric_key(self) -> str:
@@ -78,6 +79,7 @@ def tune_settings(
         warmup_evaluations=spec.warmup_evaluations,
         space=params,
         enqueue=enqueue,
+        baseline=spec.baseline,
     )
 
 

@@ -40,6 +40,8 @@ ALLOW_PATTERNS = [
     "recipe.yaml",  # uploaded sanitised, see PublishedRecipe
     "examples/*",
     "adapter/*",
+    # the model class of a run that started from a zero-shot head (auto_map in config.json)
+    "modeling_zero_shot.py",
 ]
 IGNORE_PATTERNS = [
     "checkpoints/*",

@@ -8,7 +8,8 @@ hfft — so the Space needs nothing but space/requirements.txt.
 
 This file is the generic shell: it reads the model's task from its config.json and takes
 everything task-specific (components, input checks, pipeline call) from the interface table in
-interfaces.py, next to it.
+interfaces.py, next to it (which takes the input checks from inputs.py and the output
+formatting from outputs.py).
 
 Programmatic use (`gradio_client`): the endpoint "/predict" takes one input of the model's kind
 (a file: `handle_file(path)`; a text: the string) and returns the output component's value; for a
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -38,32 +38,30 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 import torch
-import yaml
-from huggingface_hub import snapshot_download
 from transformers import AutoConfig, pipeline
 
 
-def _load_sibling(filename: str) -> ModuleType:
-    """A module from this file's folder (interfaces.py, serving.py), imported by path under a
-    name of its own.
+def _load_table() -> ModuleType:
+    """interfaces.py from this file's folder, imported by path under a name of its own; its
+    `load_sibling` then loads the app's other modules the same way.
 
     In a Space app.py runs as a script (its folder on sys.path), but `hfft serve` imports it by
     path from any working directory, where `import interfaces` would miss the file or find an
     unrelated module of that name.
     """
-    path = Path(__file__).resolve().with_name(filename)
-    name = f"hfft_space_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None or not path.is_file():
+    path = Path(__file__).resolve().with_name("interfaces.py")
+    if not path.is_file():
         raise ImportError(f"the app's {path} is missing; it ships next to app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # before running it: dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    spec = importlib.util.spec_from_file_location("hfft_space_interfaces", path)
+    table = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = table  # before running it: dataclasses look their module up there
+    spec.loader.exec_module(table)
+    return table
 
 
-interfaces = _load_sibling("interfaces.py")
-serving = _load_sibling("serving.py")
+interfaces = _load_table()
+serving = interfaces.load_sibling("serving.py")
+model_files = interfaces.load_sibling("model_files.py")
 INTERFACES = interfaces.INTERFACES
 Interface = interfaces.Interface
 InputError = interfaces.InputError
@@ -71,15 +69,10 @@ Prepared = interfaces.Prepared
 ServingSettings = serving.ServingSettings
 serving_settings = serving.serving_settings
 launch_app = serving.launch_app
-
-# In a run directory while `hfft train` has not completed it (interrupted, or still training).
-RUN_UNFINISHED_MARKER = "unfinished.json"
-# `hfft push --space` writes the model id here too, for a Space that lost its HFFT_MODEL variable
-# (hfft/hub.py's SPACE_MODEL_FILE, repeated here: this app cannot import hfft).
-MODEL_FILE = "hfft_model.txt"
-# Files fetched from a Hub model repo next to the weights (the run directory layout); an
-# interface may add its own (Interface.extra_files).
-EXTRA_FILES = ["examples/*", "recipe.yaml", "metrics.json"]
+RUN_UNFINISHED_MARKER, MODEL_FILE = model_files.RUN_UNFINISHED_MARKER, model_files.MODEL_FILE
+EXTRA_FILES, is_local = model_files.EXTRA_FILES, model_files.is_local
+check_finished, extras_dir_of = model_files.check_finished, model_files.extras_dir_of
+own_code = model_files.own_code
 
 
 @dataclass
@@ -123,92 +116,27 @@ def task_of(config: Any) -> str:
     )
 
 
-def is_local(model: str) -> bool:
-    """True for a directory on disk; anything else is taken as a Hub model id."""
-    return Path(model).expanduser().is_dir()
-
-
-def extras_dir_of(model: str, patterns: Sequence[str] = EXTRA_FILES) -> Path | None:
-    """The folder holding examples/, recipe.yaml, metrics.json (and any other of `patterns`),
-    downloading them for a Hub id.
-
-    Returns None when they cannot be fetched (offline, or a repo without them): the app works
-    without them.
-    """
-    if is_local(model):
-        return Path(model).expanduser().resolve()
-    try:
-        return Path(snapshot_download(repo_id=model, allow_patterns=list(patterns)))
-    except Exception as err:  # offline, gated, or not an hfft repo: serve the model alone
-        print(f"[app] no examples/recipe/metrics for {model}: {type(err).__name__}: {err}")
-        return None
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text()) if path.is_file() else None
-    except (OSError, yaml.YAMLError) as err:
-        print(f"[app] ignoring unreadable {path}: {err}")
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError) as err:
-        print(f"[app] ignoring unreadable {path}: {err}")
-        return None
-
-
-def load_examples(extras_dir: Path | None, interface: Interface) -> list[list[str]]:
-    """[[input, true label], ...] from examples/examples.json, each input read by the interface
-    (files become absolute paths inside examples/; entries it cannot use are skipped)."""
-    if extras_dir is None:
-        return []
-    folder = extras_dir / "examples"
-    if not folder.resolve().is_relative_to(extras_dir.resolve()):
-        return []  # examples/ is a link to a folder elsewhere: nothing in it is the model's
-    entries = _read_json(folder / "examples.json")
-    if not isinstance(entries, list):
-        return []
-    examples = []
-    for entry in entries:
-        if not isinstance(entry, dict) or "input" not in entry:
-            continue
-        value = interface.input.read_example(str(entry["input"]), folder)
-        if value is not None:
-            examples.append([value, str(entry.get("label", ""))])
-    return examples
-
-
-def check_finished(model: str) -> None:
-    """Refuse an unfinished hfft run directory: hfft writes RUN_UNFINISHED_MARKER before training
-    and deletes it last (hfft/run_dir.py's rule, repeated here: this app cannot import hfft)."""
-    path = Path(model).expanduser()
-    if path.is_dir() and (path / RUN_UNFINISHED_MARKER).is_file():
-        raise ValueError(
-            f"{model} is an unfinished hfft run ({RUN_UNFINISHED_MARKER} is there: training was "
-            "interrupted or is still running); finish it with `hfft train RECIPE --resume` first"
-        )
-
-
 def load_info(model: str) -> ModelInfo:
     """Read the task and labels from the config, and the recipe/metrics/examples when present."""
     check_finished(model)
-    config = AutoConfig.from_pretrained(model)
+    config = AutoConfig.from_pretrained(model, trust_remote_code=own_code(model))
     task = task_of(config)
     interface = INTERFACES[task]
-    labels = [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
+    # A model that takes its labels from the visitor (zero-shot) has none of its own.
+    labels = (
+        []
+        if interface.options
+        else [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
+    )
     extras = extras_dir_of(model, [*EXTRA_FILES, *interface.extra_files])
     return ModelInfo(
         model=model,
         task=task,
         labels=labels,
         extras_dir=extras,
-        recipe=_read_yaml(extras / "recipe.yaml") if extras else {},
-        metrics=(_read_json(extras / "metrics.json") or {}) if extras else {},
-        examples=load_examples(extras, interface),
+        recipe=model_files.read_yaml(extras / "recipe.yaml") if extras else {},
+        metrics=(model_files.read_json(extras / "metrics.json") or {}) if extras else {},
+        examples=model_files.load_examples(extras, interface),
         settings=interface.read_settings(config, extras),
     )
 
@@ -227,7 +155,10 @@ class Predictor:
             # In a container torch may count the host's cores, not the ones this process has.
             torch.set_num_threads(self.settings.threads)
         self.pipe = pipeline(
-            self.interface.pipeline_task, model=info.model, device=self.settings.device
+            self.interface.pipeline_task,
+            model=info.model,
+            device=self.settings.device,
+            trust_remote_code=own_code(info.model),  # hfft's own model class only
         )
         bind = self.interface.input.prepare_for
         self._prepare = bind(self.pipe, info) if bind else self.interface.input.prepare
@@ -241,10 +172,12 @@ class Predictor:
         """Decode/check one input; raises InputError with a message for the user."""
         return self._prepare(value)
 
-    def predict(self, values: Sequence[Any]) -> list[Any]:
-        """The output component's value for each prepared input, one forward pass per batch."""
+    def predict(self, values: Sequence[Any], options: Any = None) -> list[Any]:
+        """The output component's value for each prepared input, one forward pass per batch
+        (`options`: the value of the interface's second input, for every one of them)."""
+        extra = self.interface.options.to_kwargs(options) if self.interface.options else {}
         with torch.inference_mode():
-            outputs = self.pipe(list(values), batch_size=len(values), **self.call_kwargs)
+            outputs = self.pipe(list(values), batch_size=len(values), **self.call_kwargs, **extra)
         # A list input gives a list of per-input results.
         postprocess = self.interface.output.postprocess
         return [postprocess(out, v, self.info) for out, v in zip(outputs, values, strict=True)]
@@ -255,11 +188,9 @@ class Predictor:
 
 def summary_markdown(info: ModelInfo) -> str:
     """A short model summary: task, labels, base model, mode, test metrics (what is known)."""
-    lines = [
-        f"**Task:** {info.task.replace('-', ' ')} · **{len(info.labels)} labels:** "
-        + ", ".join(info.labels[:20])
-        + (" ..." if len(info.labels) > 20 else "")
-    ]
+    shown = ", ".join(info.labels[:20]) + (" ..." if len(info.labels) > 20 else "")
+    labels = f"**{len(info.labels)} labels:** {shown}" if info.labels else "**Labels:** yours"
+    lines = [f"**Task:** {info.task.replace('-', ' ')} · {labels}"]
     model = info.recipe.get("model") if isinstance(info.recipe.get("model"), dict) else {}
     base, mode = model.get("checkpoint"), model.get("mode")
     parts = []
@@ -294,17 +225,21 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
     interface = info.interface
     batched = interface.batches
 
-    def check(value: Any) -> None:
+    options = interface.options
+
+    def check(value: Any, option: Any = None) -> None:
         # Runs before the batched prediction, once per UI request: a bad input never joins a
         # batch, and gr.Warning reaches the page (it cannot from a batched function).
         try:
             prepared = predictor.prepare(value)
+            if options is not None:
+                options.to_kwargs(option)
         except InputError as err:
             raise gr.Error(str(err), title="Invalid input", print_exception=False) from None
         if prepared.note:
             gr.Warning(prepared.note)
 
-    def predict(values: list[Any]) -> tuple[list[Any]]:
+    def predict(values: list[Any], option: Any = None) -> tuple[list[Any]]:
         """The prediction for each input (batched: lists in, a tuple of one list out)."""
         prepared: list[Prepared | InputError] = []
         for value in values:
@@ -315,7 +250,10 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
         good = [p.value for p in prepared if isinstance(p, Prepared)]
         if not good:  # a lone bad request (the usual case): a clear error for that caller
             raise gr.Error(str(prepared[0]), title="Invalid input", print_exception=False)
-        outputs = iter(predictor.predict(good))
+        try:
+            outputs = iter(predictor.predict(good, option) if options else predictor.predict(good))
+        except InputError as err:  # the typed labels (checked before, for UI requests)
+            raise gr.Error(str(err), title="Invalid input", print_exception=False) from None
         # A bad input batched with other callers' good ones must not fail theirs: it gets its
         # message as its output instead.
         error_value = interface.output.error_value
@@ -324,9 +262,9 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
         ]
         return (results,)
 
-    def predict_one(value: Any) -> Any:
+    def predict_one(value: Any, option: Any = None) -> Any:
         """The prediction for one input (an interface whose pipeline does not batch)."""
-        return predict([value])[0][0]
+        return predict([value], option)[0][0]
 
     def predict_example(value: Any, truth: str) -> Any:
         """One example, clicked in the Examples table (its true label is already on the page)."""
@@ -337,6 +275,7 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 inp = interface.input.component()
+                opt = options.component() if options else None
                 truth = gr.Textbox(label="True label", interactive=False, max_lines=1)
                 with gr.Row():
                     clear = gr.ClearButton([inp, truth], value="Clear")
@@ -361,10 +300,11 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
             getattr(inp, event)(lambda: "", outputs=truth, queue=False, api_visibility="private")
 
         triggers = [submit.click] + [getattr(inp, e) for e in interface.input.submit_events]
+        given = [inp, opt] if opt is not None else inp
         gr.on(
             triggers,
             check,
-            inputs=inp,
+            inputs=given,
             outputs=None,
             preprocess=False,
             api_visibility="private",
@@ -372,7 +312,7 @@ def build_app(model: str, settings: ServingSettings | None = None) -> gr.Blocks:
             concurrency_id="check",
         ).success(
             predict if batched else predict_one,
-            inputs=inp,
+            inputs=given,
             outputs=out,
             api_name="predict",
             batch=batched,

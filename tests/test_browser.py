@@ -1,6 +1,6 @@
 """The Gradio app in a real browser: headless Debian Chromium driven by Playwright.
 
-Needs /usr/bin/chromium (`make test` installs it with scripts/ensure-chromium.sh); Playwright's own
+Needs /usr/bin/chromium (`make test` installs it with scripts/ensure-debian-package.sh); Playwright's own
 browser downloads are never used.
 """
 
@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.is_file(),
-        reason=f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (apt-get install chromium)",
+        reason=f"{CHROMIUM} is missing: run `make test` or apt-get install chromium",
     ),
 ]
 

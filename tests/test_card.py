@@ -227,3 +227,39 @@ def test_results_on_other_data_are_not_attributed_to_the_training_dataset(tmp_pa
     metrics = {"test": {"accuracy": 0.9}, "test.csv:test": {"accuracy": 0.4}}
     data = build_card_data(recipe, metrics)
     assert [(r.dataset_name, r.dataset_split) for r in data.eval_results] == [("beans", "test")]
+
+
+def test_a_taggers_card_shows_its_baselines_and_intervals_over_sentences(tmp_path):
+    """The rows above the model name each baseline, the note says what each is and that the
+    bootstrap resampled sentences (the tags scheme's unit)."""
+    import json
+
+    from hfft.card import build_card
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({
+        "architectures": ["BertForTokenClassification"],
+        "id2label": {"0": "O", "1": "B-PER", "2": "I-PER"},
+    }))  # fmt: skip
+    test = {"f1": 0.8123, "f1_ci": [0.71, 0.9], "accuracy": 0.95, "accuracy_ci": [0.93, 0.97]}
+    test["baselines"] = {
+        "majority_tag": {"f1": 0.0, "f1_ci": [0.0, 0.0], "accuracy": 0.6,
+                         "accuracy_ci": [0.55, 0.66]},
+        "linear_probe": {"f1": 0.5, "f1_ci": [0.4, 0.61], "accuracy": 0.8,
+                         "accuracy_ci": [0.77, 0.83]},
+    }  # fmt: skip
+    recipe = {"task": "token-classification", "model": {"checkpoint": "bert-base-cased",
+              "mode": "full"}, "data": {"path": "conll2003"}, "training": {}}  # fmt: skip
+    card = build_card(run, recipe, {"test": test})
+    rows = [line for line in card.splitlines() if line.startswith("| ")]
+    assert rows[:4] == [
+        "| model | split | F1 | Accuracy |",
+        "| baseline: most frequent tag for every word | test | 0.000 [0.00, 0.00] | "
+        "0.600 [0.55, 0.66] |",
+        "| baseline: linear probe on the frozen checkpoint | test | 0.500 [0.40, 0.61] | "
+        "0.800 [0.77, 0.83] |",
+        "| this model | test | 0.812 [0.71, 0.90] | 0.950 [0.93, 0.97] |",
+    ]
+    assert "95% bootstrap interval over the split's sentences" in card
+    assert "*most frequent tag for every word*: every word given the most frequent" in card

@@ -178,7 +178,26 @@ def test_quick_demo_runs_the_whole_story_and_reproduces(tmp_path, capsys):
     assert (out / "runs" / "lora" / "adapter").is_dir()
 
     table = (out / "results.md").read_text()
-    assert format_table([DemoRow(**row) for row in results["rows"]]) in table
+    demo_rows = [DemoRow(**row) for row in results["rows"]]
+    assert format_table(demo_rows, results["baselines"]) in table
+    # The frozen recipe asks for the baselines; they head the table, with intervals.
+    assert list(results["baselines"]) == ["majority_class", "linear_probe"]
+    assert "| baseline: linear probe on the frozen checkpoint | step-1 model | " in table
+    for row in demo_rows:
+        low, high = row.accuracy_ci
+        assert low <= row.accuracy <= high
+    # Every pair of runs compared on the same test images, the verdict in words.
+    pairs = [(c["a"], c["b"]) for c in results["comparisons"]]
+    between_runs = len(rows) * (len(rows) - 1) // 2
+    assert len(pairs) == between_runs + len(rows)  # and each run with the linear probe
+    assert ("full", "scratch") in pairs and pairs[-len(rows) :] == [
+        (name, "linear probe") for name in rows
+    ]
+    assert all(
+        c["verdict"].startswith(("no ", f"{c['a']} > ", f"{c['b']} > "))
+        for c in results["comparisons"]
+    )
+    assert "| full | scratch | " in table
     with Image.open(out / "results.png") as chart:
         assert chart.size[0] > 400 and chart.size[1] > 200
 

@@ -23,7 +23,7 @@ from hfft.spoken_words import (
 
 needs_espeak = pytest.mark.skipif(
     espeak_available() is not None,
-    reason="espeak-ng is not installed (scripts/ensure-espeak-ng.sh installs it with apt)",
+    reason="espeak-ng is not installed (`make test` installs it with apt)",
 )
 SMALL = SpokenWordsSplit(
     source_train_per_word=2,

@@ -109,8 +109,14 @@ def test_evaluate_and_report_writes_metrics_plots_and_merges(tmp_path, trainer):
     )
     assert set(merged) == {"test", "validation"}
     assert merged["test"] == got
-    assert set(merged["validation"]) == {"accuracy", "f1_macro", "per_class"}
+    assert set(merged["validation"]) == {
+        "accuracy", "accuracy_ci", "f1_macro", "f1_macro_ci", "per_class"
+    }  # fmt: skip
     assert json.loads((run_dir / "metrics.json").read_text()) == merged
+    # predictions.json keeps what each example was predicted, for paired comparisons
+    kept = json.loads((run_dir / "predictions.json").read_text())
+    assert set(kept) == {"test", "validation"}
+    assert len(kept["validation"]["predictions"]) == len(kept["validation"]["label_ids"])
     assert (run_dir / "confusion_matrix.png").is_file()
 
 

@@ -21,7 +21,8 @@ def test_every_bundled_recipe_validates_and_starts_with_its_command():
     assert len(recipes) >= 7
     for path, first_line in recipes:
         recipe = load_recipe(RECIPES_DIR.parent / path)
-        assert first_line.startswith(f"hfft train {path}"), path
+        # zero-shot recipes evaluate without training (`hfft zero-shot`)
+        assert first_line.startswith((f"hfft train {path}", f"hfft zero-shot {path}")), path
         assert recipe.training["output_dir"]
 
 

@@ -39,7 +39,7 @@ def _string_literals(path: Path) -> set[str]:
 
 
 def test_space_app_repeats_the_run_directory_names_exactly():
-    app = _module_constants(SPACE / "app.py")
+    app = _module_constants(SPACE / "model_files.py")
     assert app["RUN_UNFINISHED_MARKER"] == run_files.MARKER
     assert app["MODEL_FILE"] == SPACE_MODEL_FILE
     assert app["EXTRA_FILES"] == [
@@ -48,7 +48,7 @@ def test_space_app_repeats_the_run_directory_names_exactly():
         run_files.METRICS_FILE,
     ]
     # Names it spells inline: the examples file it reads and the Space variable it takes.
-    literals = _string_literals(SPACE / "app.py")
+    literals = _string_literals(SPACE / "app.py") | _string_literals(SPACE / "model_files.py")
     assert {run_files.EXAMPLES_DIR, run_files.EXAMPLES_FILE, SPACE_MODEL_VARIABLE} <= literals
 
 

@@ -24,6 +24,7 @@ from PIL import Image
 
 from hfft.errors import HfftError
 from tests import tiny
+from tests.local_server import free_port, launch_local
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_LABELS = list(tiny.COLORS)  # red, green, blue
@@ -93,12 +94,6 @@ def uploaded(path: Path, name: str | None = None) -> dict:
     return {"path": str(copy), "orig_name": name or Path(path).name}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Served:
     demo: Any  # gr.Blocks
@@ -113,9 +108,7 @@ def served(app, run: Path):
     from gradio_client import Client
 
     demo = app.build_app(str(run))
-    port = free_port()
-    app.launch_app(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
+    url = launch_local(app, demo)
     try:
         yield Served(demo, url, Client(url, verbose=False), run)
     finally:
@@ -132,8 +125,14 @@ def app():
 
 @pytest.fixture(scope="module")
 def interfaces(app):
-    """space/interfaces.py, the table the app loaded (its limits are patched there)."""
+    """space/interfaces.py, the table the app loaded."""
     return app.interfaces
+
+
+@pytest.fixture
+def inputs(app):
+    """space/inputs.py, the input checks the table uses (its limits are patched there)."""
+    return app.interfaces.inputs
 
 
 @pytest.fixture(scope="module")
@@ -207,41 +206,41 @@ def test_unknown_architecture_is_refused_with_the_reason(app, tmp_path):
         app.load_info(str(tmp_path))
 
 
-def test_prepare_image_converts_downscales_and_refuses(app, interfaces, tmp_path, monkeypatch):
+def test_prepare_image_converts_downscales_and_refuses(app, inputs, tmp_path, monkeypatch):
     grey = tmp_path / "grey.png"
     Image.new("LA", (40, 30)).save(grey)
-    prepared = interfaces.prepare_image(uploaded(grey))
+    prepared = inputs.prepare_image(uploaded(grey))
     assert prepared.value.mode == "RGB" and prepared.value.size == (40, 30)
     assert prepared.note is None
 
     big = tmp_path / "big.png"
-    Image.new("RGB", (interfaces.MAX_SIDE * 2, 400), "red").save(big)
-    prepared = interfaces.prepare_image(uploaded(big))
-    assert prepared.value.size == (interfaces.MAX_SIDE, 200)
+    Image.new("RGB", (inputs.MAX_SIDE * 2, 400), "red").save(big)
+    prepared = inputs.prepare_image(uploaded(big))
+    assert prepared.value.size == (inputs.MAX_SIDE, 200)
     assert (
         prepared.note
-        == f"Large image ({interfaces.MAX_SIDE * 2}x400) downscaled to {interfaces.MAX_SIDE}x200."
+        == f"Large image ({inputs.MAX_SIDE * 2}x400) downscaled to {inputs.MAX_SIDE}x200."
     )
 
-    monkeypatch.setattr(interfaces, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(inputs, "MAX_PIXELS", 1000)
     with pytest.raises(app.InputError, match=r"40x30 pixels \(0.0 MP\); the limit is 0.001 MP"):
-        interfaces.prepare_image(uploaded(grey))
+        inputs.prepare_image(uploaded(grey))
 
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     with pytest.raises(app.InputError, match=r"'notes.txt' is not an image"):
-        interfaces.prepare_image(uploaded(text))
+        inputs.prepare_image(uploaded(text))
     with pytest.raises(app.InputError, match="No image"):
-        interfaces.prepare_image(None)
+        inputs.prepare_image(None)
 
 
-def test_prepare_text_refuses_empty_and_cuts_long(app, interfaces):
+def test_prepare_text_refuses_empty_and_cuts_long(app, inputs):
     for empty in ("", "   \n", None):
         with pytest.raises(app.InputError, match="text is empty"):
-            interfaces.prepare_text(empty)
-    long = interfaces.prepare_text("good " * interfaces.MAX_TEXT_CHARS)
-    assert len(long.value) == interfaces.MAX_TEXT_CHARS and "cut" in long.note
-    assert interfaces.prepare_text("  nice film ").value == "nice film"
+            inputs.prepare_text(empty)
+    long = inputs.prepare_text("good " * inputs.MAX_TEXT_CHARS)
+    assert len(long.value) == inputs.MAX_TEXT_CHARS and "cut" in long.note
+    assert inputs.prepare_text("  nice film ").value == "nice film"
 
 
 # ---------------------------------------------------------------- served apps
@@ -265,9 +264,7 @@ def test_image_app_predicts_the_models_label_names(image_app):
         assert result["label"] == expected
 
 
-def test_image_app_reports_bad_uploads_and_keeps_serving(
-    interfaces, image_app, tmp_path, monkeypatch
-):
+def test_image_app_reports_bad_uploads_and_keeps_serving(inputs, image_app, tmp_path, monkeypatch):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -279,9 +276,7 @@ def test_image_app_reports_bad_uploads_and_keeps_serving(
     ):
         image_app.client.predict(handle_file(str(not_image)), api_name="/predict")
 
-    monkeypatch.setattr(
-        interfaces, "MAX_PIXELS", 100
-    )  # the example images (32x32) are now too large
+    monkeypatch.setattr(inputs, "MAX_PIXELS", 100)  # the example images (32x32) are now too large
     with pytest.raises(AppError, match=r"32x32 pixels .* Downscale it"):
         image_app.client.predict(example, api_name="/predict")
     monkeypatch.undo()
@@ -552,11 +547,16 @@ def _top_level_imports(source: str) -> set[str]:
 
 def test_space_files_import_nothing_but_their_requirements():
     sources = {p.name: p.read_text() for p in sorted((ROOT / "space").glob("*.py"))}
-    assert set(sources) == {"app.py", "interfaces.py", "serving.py"}
+    assert set(sources) == {
+        *("app.py", "interfaces.py", "inputs.py", "model_files.py", "outputs.py", "serving.py")
+    }
     imports = {name: _top_level_imports(source) for name, source in sources.items()}
     assert all("hfft" not in found for found in imports.values()), imports
     assert set().union(*imports.values()) == SPACE_REQUIREMENTS
-    assert "PIL" not in imports["app.py"] | imports["serving.py"]  # decoding is the table's job
+    decoding = {"inputs.py"}  # decoding uploads is the inputs' job
+    assert all(
+        "PIL" not in found for name, found in imports.items() if name not in decoding
+    )  # decoding is the table's job
 
 
 def test_generic_shell_has_no_task_literals():
@@ -707,7 +707,7 @@ def test_space_requirements_and_front_matter_match_the_pinned_versions():
             reqs[name.strip().lower().replace("_", "-")] = version.strip()
     assert set(reqs) == {
         "transformers", "torch", "gradio", "huggingface-hub", "pillow", "pyyaml", "soundfile",
-        "soxr",
+        "soxr", "sentencepiece",  # SigLIP's tokenizer (zero-shot)
     }  # fmt: skip
     assert all(reqs[name] == pins[name] for name in reqs), (reqs, pins)
 

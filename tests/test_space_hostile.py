@@ -276,7 +276,9 @@ def test_a_very_long_text_is_truncated_and_answered_in_bounded_time(app, text_ap
         result = text_app.client.predict(text, api_name="/predict")
         assert time.perf_counter() - began < 20, len(text)
         # The model reads its first 64 positions, as transformers' pipeline does.
-        cut = app.interfaces.text_truncation(classify)  # max_length: the model's 64 positions
+        cut = app.interfaces.inputs.text_truncation(
+            classify
+        )  # max_length: the model's 64 positions
         assert result["label"] == classify(text[:2000], **cut)[0]["label"]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from bench import loadgen, space_load
 from tests import tiny
+from tests.local_server import launch_local
 from tests.test_space import served
 
 VOCABULARY = sorted({w for ws in tiny.WORDS.values() for w in ws} | set(tiny.FILLER))
@@ -122,9 +123,7 @@ def test_a_flood_beyond_the_queue_is_told_to_retry_and_the_app_serves_on(app, tm
     monkeypatch.setattr(app.Predictor, "predict", slow)
     settings = app.ServingSettings(device=-1, max_batch_size=2, concurrency=1, max_queue=4, threads=1)  # fmt: skip
     demo = app.build_app(str(run), settings)
-    port = space_load.free_port()
-    app.launch_app(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
+    url = launch_local(app, demo)
     try:
         began = time.perf_counter()
         done = loadgen.load_round(url, inputs, expected, clients=24, files=True)

@@ -151,6 +151,11 @@ def _every_piece(name: str, mode: str, fixture: TaskFixture, scheme: LabelScheme
         again = evaluate_run(run, split="test")
         for metric in scheme.default_metrics:
             assert again[metric] == pytest.approx(saved[metric], abs=1e-6), metric
+    with piece(name, mode, "intervals"):
+        _check_intervals(run, scheme, list(labels))
+    if mode == "frozen":  # the baselines probe the checkpoint: the same in every mode
+        with piece(name, mode, "baselines"):
+            _check_baselines(run)
     with piece(name, mode, "predict"):
         from hfft.predict import predict
 
@@ -171,3 +176,69 @@ def _every_piece(name: str, mode: str, fixture: TaskFixture, scheme: LabelScheme
         prepared = predictor.prepare(fixture.space_input(run))
         (shown,) = predictor.predict([prepared.value])
         assert shown, "the Space returned nothing"
+
+
+def _check_intervals(run: Path, scheme: LabelScheme, labels: list[str]) -> None:
+    """metrics.json has `<name>_ci` around each metric the scheme bootstraps, predictions.json
+    scores exactly the reported metrics, the card shows the intervals."""
+    from hfft.uncertainty import point_values
+
+    saved = json.loads((run / "metrics.json").read_text())["test"]
+    kept = json.loads((run / "predictions.json").read_text())["test"]
+    metrics = scheme.build_metrics([], labels)
+    stats, statistics = metrics.interval_stats(kept["predictions"], kept["label_ids"])
+    assert scheme.default_metrics[0] in statistics, sorted(statistics)
+    points = point_values(stats, statistics)
+    for name in statistics:
+        low, high = saved[f"{name}_ci"]
+        assert low <= saved[name] <= high, (name, saved[name], low, high)
+        assert points[name] == pytest.approx(saved[name], abs=1e-9), name
+    card = (run / "README.md").read_text()
+    assert f"95% bootstrap interval over the split's {scheme.example_unit}" in card
+    first = scheme.default_metrics[0]
+    low, high = saved[f"{first}_ci"]
+    assert f"| {saved[first]:.3f} [{low:.2f}, {high:.2f}] |" in card, first
+
+
+def _check_baselines(run: Path) -> None:
+    """`hfft eval --baselines`: the scheme's majority baseline and the linear probe, with
+    intervals; a paired comparison of the run with itself finds no difference."""
+    from hfft.comparisons import compare_runs
+    from hfft.eval_run import evaluate_run
+
+    found = evaluate_run(run, split="test", baselines=True)["baselines"]
+    assert len(found) == 2 and "linear_probe" in found, sorted(found)
+    for entry in found.values():
+        assert any(k.endswith("_ci") for k in entry), entry
+    same = compare_runs(run, run, "test")
+    assert same and all(c.identical and c.difference == 0 for c in same.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", [*sorted(TASK_FIXTURES), *sorted(SCHEME_FIXTURES)], ids=str)
+def test_seeds_train_complete_runs_for_every_task(key, tmp_path):
+    """`--seeds 2`: two finished run directories and a summary whose means are theirs."""
+    from hfft.recipe import load_recipe
+    from hfft.run import train
+    from hfft.run_files import is_finished
+    from hfft.seeds import train_seeds
+
+    name, fixture = (key, TASK_FIXTURES[key]) if key in TASK_FIXTURES else (
+        key[0], SCHEME_FIXTURES[key])  # fmt: skip
+    recipe = load_recipe({
+        "task": name,
+        "model": {"checkpoint": str(fixture.make_checkpoint(tmp_path / "ckpt")),
+                  "mode": "frozen"},
+        "data": fixture.make_data(tmp_path / "data"),
+        "early_stopping": {"patience": None},
+        "training": {"output_dir": str(tmp_path / "runs"), "num_train_epochs": 1,
+                     "use_cpu": True, "save_strategy": "no", "load_best_model_at_end": False},
+    })  # fmt: skip
+    summary = train_seeds(recipe, 2, lambda one: train(one))
+    runs = [tmp_path / "runs" / f"seed-{seed}" for seed in summary["seeds"]]
+    assert all(is_finished(r) and (r / "README.md").is_file() for r in runs), runs
+    tests = [json.loads((r / "metrics.json").read_text())["test"] for r in runs]
+    scalars = {m for m, v in tests[0].items() if isinstance(v, int | float)}
+    assert scalars and set(summary["metrics"]["test"]) == scalars
+    for metric, s in summary["metrics"]["test"].items():
+        assert s["mean"] == pytest.approx(sum(t[metric] for t in tests) / 2), metric

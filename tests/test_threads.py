@@ -123,6 +123,8 @@ def recipe_file(tmp_path):
         ("eval", "hfft.eval_run.evaluate_run"),
         ("predict", "hfft.predict.predict"),
         ("demo", "hfft.demo.run_demo"),
+        ("zero-shot", "hfft.zero_shot_run.zero_shot"),
+        ("wise-ft", "hfft.wise_ft.wise_ft"),
     ],
 )
 def test_every_command_sets_torch_threads(command, target, recipe_file, monkeypatch, capsys):
@@ -140,6 +142,8 @@ def test_every_command_sets_torch_threads(command, target, recipe_file, monkeypa
         "eval": ["some-run"],
         "predict": ["some-run", "x.png"],
         "demo": ["--out", "demo"],
+        "zero-shot": [recipe_file],
+        "wise-ft": ["some-run"],
     }[command]
     want = 3 if torch.get_num_threads() != 3 else 2
     assert main([command, *args, "--threads", str(want)]) == 2

@@ -464,6 +464,7 @@ def test_cli_tune_prunes_a_bad_trial(vit_checkpoint, image_folder, tmp_path, cap
         "metric": "loss",
         "startup_trials": 1,
         "warmup_evaluations": 0,
+        "baseline": False,  # exactly the two enqueued trials
         "enqueue": [{"training.learning_rate": 0.01}, {"training.learning_rate": 30.0}],
     }
     recipe_path = tmp_path / "recipe.yaml"

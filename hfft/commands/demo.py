@@ -1,5 +1,5 @@
-"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N]`: the transfer-learning story,
-offline (handwritten digits; `--task audio-classification`: spoken words)."""
+"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--seeds N]`: the transfer-learning
+story, offline (handwritten digits; `--task audio-classification`: spoken words)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ log = logging.getLogger("hfft")
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo (hfft.demo) offline and print its comparison table."""
     from hfft.demo import OFFLINE_ENV, format_table, run_demo, story_for
+    from hfft.demo_compare import format_comparisons
 
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
@@ -23,9 +24,14 @@ def demo_command(args: argparse.Namespace) -> int:
     out = Path(args.out or story.out)
     log.info("demo: %s", apply_threads(getattr(args, "threads", None)).describe())
     # threads=None: run_demo keeps the choice just applied (each run's start line says it)
-    result = run_demo(out, quick=args.quick, threads=None, story=story)
+    result = run_demo(
+        out, quick=args.quick, threads=None, story=story, seeds=getattr(args, "seeds", 1)
+    )
     print()
-    print(format_table(result.rows))
+    print(format_table(result.rows, result.baselines))
+    if result.comparisons:
+        print()
+        print(format_comparisons(result.comparisons, story.unit))
     print()
     log.info(
         "demo done in %.0fs: %s, %s, run directories under %s",

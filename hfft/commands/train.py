@@ -1,4 +1,4 @@
-"""`hfft train RECIPE [key=value ...] [--resume [CHECKPOINT] | --overwrite]`."""
+"""`hfft train RECIPE [key=value ...] [--resume [CHECKPOINT] | --overwrite] [--seeds N]`."""
 
 from __future__ import annotations
 
@@ -27,13 +27,28 @@ def train_command(args: argparse.Namespace, recipe: Recipe | None = None) -> int
 
     _configure_library_loggers()
     install_log_redaction()
+    resume, overwrite = getattr(args, "resume", None), getattr(args, "overwrite", False)
+    seeds = getattr(args, "seeds", None)
     try:
-        train(
-            recipe,
-            resume=getattr(args, "resume", None),
-            overwrite=getattr(args, "overwrite", False),
-        )
+        if seeds:
+            from hfft.run import TRAINING_DEFAULTS
+            from hfft.seeds import train_seeds
+
+            summary = train_seeds(
+                recipe,
+                seeds,
+                lambda one: train(one, resume=resume, overwrite=overwrite),
+                default_seed=TRAINING_DEFAULTS["seed"],
+                keep_finished=not overwrite,
+            )
+            _print_seed_summary(summary)
+        else:
+            train(recipe, resume=resume, overwrite=overwrite)
     except KeyboardInterrupt:
+        if seeds:
+            raise KeyboardInterrupt(
+                "the finished seeds are kept; rerun the same command to train the rest"
+            ) from None
         checkpoint_dir = run_state.last_checkpoint(recipe.output_dir)
         if checkpoint_dir is None:
             hint = "no checkpoint was saved yet, so the next run starts over"
@@ -45,6 +60,15 @@ def train_command(args: argparse.Namespace, recipe: Recipe | None = None) -> int
             )
         raise KeyboardInterrupt(hint) from None
     return 0
+
+
+def _print_seed_summary(summary: dict) -> None:
+    """The mean ± std of each metric of the primary split, on stdout."""
+    from hfft.evaluation import primary_split
+
+    split = primary_split(list(summary["metrics"]))
+    for name, s in (summary["metrics"].get(split) or {}).items():
+        print(f"{split} {name}: {s['mean']:.4f} ± {s['std']:.4f} over {len(s['values'])} seeds")
 
 
 def _configure_library_loggers() -> None:

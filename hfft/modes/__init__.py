@@ -53,6 +53,7 @@ def saved_model_spec(spec: Any, model_dir: str | Path) -> Any:
         processor=None,
         mode=FULL.name,
         freeze_layers=0,
+        head_init=None,  # the saved head is the trained one
         **defaults,
     )
 

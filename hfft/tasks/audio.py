@@ -10,7 +10,6 @@ Opus, MP3, AIFF...), mixed down to mono and resampled with soxr to the feature e
 
 from __future__ import annotations
 
-import glob
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfft.errors import first_line
 from hfft.tasks.audio_options import AudioOptions
+from hfft.tasks.input_files import expand_files
 from hfft.tasks.task import Item, Modality
 
 if TYPE_CHECKING:
@@ -233,31 +233,9 @@ def load_processor(checkpoint: str, kwargs: dict[str, Any]) -> Any:
     return AutoFeatureExtractor.from_pretrained(checkpoint, **kwargs)
 
 
-def _is_audio_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
-
-
 def expand_inputs(inputs: Iterable[str]) -> Iterator[Item]:
-    """Audio paths as given; folders (recursively) and globs expanded to their audio files,
-    sorted. Missing paths and empty folders/patterns become error items."""
-    for text in inputs:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if _is_audio_file(p))
-            if not files:
-                extensions = ", ".join(sorted(AUDIO_EXTENSIONS))
-                yield Item(text, error=f"folder holds no audio file ({extensions})")
-            yield from (Item(str(p)) for p in files)
-        elif path.exists():
-            yield Item(text)  # any file: whether it is audio is decided by reading it
-        elif glob.has_magic(text):
-            matches = sorted(glob.glob(str(path), recursive=True))
-            files = [m for m in matches if _is_audio_file(Path(m))]
-            if not files:
-                yield Item(text, error="no audio file matches this pattern")
-            yield from (Item(m) for m in files)
-        else:
-            yield Item(text, error="no such file or folder")
+    """Audio paths as given; folders and globs expanded to their audio files."""
+    return expand_files(inputs, AUDIO_EXTENSIONS, "audio")
 
 
 def read_input(item: Item) -> Item:

@@ -4,13 +4,13 @@ its recipe options (`data.augmentation`)."""
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hfft.errors import RecipeError, first_line
+from hfft.tasks.input_files import expand_files
 from hfft.tasks.task import Item, Modality
 
 if TYPE_CHECKING:
@@ -156,31 +156,9 @@ def train_augmentation(spec: AugmentationSpec, size: tuple[int, int]) -> Any:
     return v2.Compose(steps) if spec.enabled and steps else None
 
 
-def _is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
-
-
 def expand_inputs(inputs: Iterable[str]) -> Iterator[Item]:
-    """Image paths as given; folders (recursively) and globs expanded to their image files,
-    sorted. Missing paths and empty folders/patterns become error items."""
-    for text in inputs:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if _is_image_file(p))
-            if not files:
-                extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
-                yield Item(text, error=f"folder holds no image file ({extensions})")
-            yield from (Item(str(p)) for p in files)
-        elif path.exists():
-            yield Item(text)  # any file: whether it is an image is decided by opening it
-        elif glob.has_magic(text):
-            matches = sorted(glob.glob(str(path), recursive=True))
-            files = [m for m in matches if _is_image_file(Path(m))]
-            if not files:
-                yield Item(text, error="no image file matches this pattern")
-            yield from (Item(m) for m in files)
-        else:
-            yield Item(text, error="no such file or folder")
+    """Image paths as given; folders and globs expanded to their image files."""
+    return expand_files(inputs, IMAGE_EXTENSIONS, "image")
 
 
 def read_input(item: Item) -> Item:

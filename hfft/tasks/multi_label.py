@@ -19,6 +19,7 @@ import numpy as np
 
 from hfft.errors import DataError
 from hfft.run_files import LABEL_CONFUSION_FILE, PER_LABEL_F1_FILE, THRESHOLDS_FILE
+from hfft.tasks.multi_label_baselines import fit_baselines
 from hfft.tasks.multi_label_formats import resolve
 from hfft.tasks.multi_label_metrics import STANDARD_METRICS, scheme_metrics
 from hfft.tasks.multi_label_plots import plot
@@ -242,6 +243,7 @@ MULTI_LABEL = LabelScheme(
     resolve=resolve,
     decision_file=THRESHOLDS_FILE,
     predict_fields=predict_fields,
+    baselines=fit_baselines,
     usage_note=(
         "Each label gets its own sigmoid score. A label is predicted when its score reaches its "
         f"threshold in `{THRESHOLDS_FILE}`, chosen on the validation split to maximise that "

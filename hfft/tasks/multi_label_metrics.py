@@ -203,14 +203,34 @@ class Metrics:
     def report(self, predictions: Any, label_ids: Any) -> tuple[dict[str, Any], Any]:
         """(the split's metrics.json entry: every metric, how the thresholds were chosen, a
         per-label report; the data its plots need) from what `trainer.predict` returned."""
+        from hfft.tasks.multi_label_intervals import interval_stats
+        from hfft.uncertainty import with_intervals
+
         probs, y_true = self._arrays(predictions, label_ids)
         y_pred = self.decide(probs)
-        results: dict[str, Any] = scores(y_true, y_pred, probs, self.names)
+        results: dict[str, Any] = with_intervals(
+            scores(y_true, y_pred, probs, self.names), *interval_stats(self.names, y_true, y_pred)
+        )
         results["threshold_rule"] = self.how
         results["per_label"] = per_label_report(
             y_true, y_pred, probs, self.label_names, self.thresholds
         )
         return results, (y_true, y_pred, self.thresholds.copy())
+
+    def interval_stats(self, predictions: Any, label_ids: Any) -> tuple[np.ndarray, dict]:
+        """(per-example counts, {metric: statistic}) for `hfft.uncertainty`, on the decisions
+        these thresholds make (mean_average_precision has none: it ranks every row)."""
+        from hfft.tasks.multi_label_intervals import interval_stats
+
+        probs, y_true = self._arrays(predictions, label_ids)
+        return interval_stats(self.names, y_true, self.decide(probs))
+
+    def keep(self, predictions: Any, label_ids: Any) -> dict[str, list]:
+        """What predictions.json keeps: each row's 0/1 decisions under these thresholds (any
+        threshold in (0, 1) reads them back unchanged, so a comparison needs no thresholds
+        file) and its true labels."""
+        probs, y_true = self._arrays(predictions, label_ids)
+        return {"predictions": self.decide(probs).tolist(), "label_ids": y_true.tolist()}
 
 
 def scheme_metrics(

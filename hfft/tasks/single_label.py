@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfft.errors import DataError, RecipeError
 from hfft.run_files import CONFUSION_MATRIX_FILE
+from hfft.tasks.single_label_baselines import fit_baselines
 from hfft.tasks.single_label_metrics import DEFAULT_METRICS, plot, scheme_metrics
 from hfft.tasks.task import LabelScheme
 
@@ -188,4 +189,5 @@ SINGLE_LABEL = LabelScheme(
     usage_kwargs=", top_k=5",
     default_metrics=DEFAULT_METRICS,
     resolve=resolve,
+    baselines=fit_baselines,
 )

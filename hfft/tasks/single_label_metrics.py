@@ -130,9 +130,28 @@ class Metrics:
         plots need) from what `trainer.predict` returned."""
         y_true = np.asarray(label_ids).reshape(-1).astype(np.int64)
         ranked = self.ranked(predictions)
-        results: dict[str, Any] = self.compute(ranked, y_true)
+        from hfft.uncertainty import with_intervals
+
+        results: dict[str, Any] = with_intervals(
+            self.compute(ranked, y_true), *self.interval_stats(ranked, y_true)
+        )
         results["per_class"] = per_class_report(y_true, ranked[:, 0], self.label_names)
         return results, (y_true, ranked[:, 0])
+
+    def interval_stats(self, predictions: Any, label_ids: Any) -> tuple[np.ndarray, dict]:
+        """(per-example counts, {metric: statistic}) for `hfft.uncertainty`: bootstrap
+        intervals and paired comparisons of these predictions."""
+        from hfft.tasks.single_label_intervals import interval_stats
+
+        top_k = {name: k for name in self.names if (k := _top_k(name)) is not None}
+        y_true = np.asarray(label_ids).reshape(-1)
+        return interval_stats(self.names, self.num_labels, top_k, y_true, self.ranked(predictions))
+
+    def keep(self, predictions: Any, label_ids: Any) -> dict[str, list]:
+        """What predictions.json keeps: each example's ranked class ids (as many as the metrics
+        need) and its true class id."""
+        y_true = np.asarray(label_ids).reshape(-1).astype(np.int64)
+        return {"predictions": self.ranked(predictions).tolist(), "label_ids": y_true.tolist()}
 
 
 def build_metrics(

@@ -14,6 +14,7 @@ from hfft.errors import DataError
 from hfft.run_files import CONFUSION_MATRIX_FILE
 from hfft.tasks.tag_schemes import PLAIN, breaks, detect_scheme, entity_types
 from hfft.tasks.tag_schemes import order_tags as _order
+from hfft.tasks.tags_baselines import fit_baselines
 from hfft.tasks.tags_metrics import DEFAULT_METRICS, PER_TYPE_F1_FILE, build_metrics, plot
 from hfft.tasks.task import LabelScheme
 
@@ -293,4 +294,7 @@ TAGS = LabelScheme(
     predict_kwargs=predict_kwargs,
     read_output=entities,
     predict_fields=entity_fields,
+    baselines=fit_baselines,
+    token_level=True,
+    example_unit="sentences",
 )

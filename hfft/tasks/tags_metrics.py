@@ -174,10 +174,32 @@ class TagMetrics:
         """`Trainer(compute_metrics=...)`: an `EvalPrediction` -> {metric name: value}."""
         return self.compute(eval_pred.predictions, eval_pred.label_ids)
 
+    def interval_stats(self, predictions: Any, label_ids: Any) -> tuple[np.ndarray, dict]:
+        """(per-sentence counts, {metric: statistic}) for `hfft.uncertainty`."""
+        from hfft.tasks.tags_intervals import interval_stats
+
+        return interval_stats(self.names, self._scored, *self.words(predictions, label_ids))
+
+    def keep(self, predictions: Any, label_ids: Any) -> dict[str, list]:
+        """What predictions.json keeps: one row per sentence (its windows stitched back), the
+        predicted and true tag id of each scored word, padded with -100 labels."""
+        true, pred = self.words(predictions, label_ids)
+        width = max((len(t) for t in true), default=0)
+        return {
+            "predictions": [p + [0] * (width - len(p)) for p in pred],
+            "label_ids": [t + [IGNORE] * (width - len(t)) for t in true],
+        }
+
     def report(self, predictions: Any, label_ids: Any) -> tuple[dict[str, Any], Any]:
         """(the split's metrics.json entry, the data of its plots) from `trainer.predict`."""
+        from hfft.tasks.tags_intervals import interval_stats
+        from hfft.uncertainty import with_intervals
+
         true, pred = self.words(predictions, label_ids)
         results = self.scores(true, pred)
+        per_class = results.pop("per_class")
+        results = with_intervals(results, *interval_stats(self.names, self._scored, true, pred))
+        results["per_class"] = per_class
         flat_true = np.asarray([t for s in true for t in s], dtype=np.int64)
         flat_pred = np.asarray([p for s in pred for p in s], dtype=np.int64)
         return results, (flat_true, flat_pred, results["per_class"], results.get("f1"))

@@ -174,6 +174,15 @@ class LabelScheme:
     # `hfft predict`: (one input's pipeline output, its payload) -> what `predict_fields` reads
     # (a classifier's [{"label", "score"}, ...] best first; a tagger's entities).
     read_output: Callable[[Any, Any], list[dict[str, Any]]] = label_scores
+    # (train features, train labels, {split: features}, number of labels, {split: labels}) ->
+    # {baseline: {split: predictions the scheme's metrics score}}: the card's baselines
+    # (hfft.baselines).
+    # Features without columns mean there is no checkpoint to probe. None: no baselines.
+    baselines: Callable[..., dict[str, dict[str, Any]]] | None = None
+    # One label per token (a tagger): the linear probe fits each scored token's features.
+    token_level: bool = False
+    # What the bootstrap resamples (the card's note): the scheme's independent units.
+    example_unit: str = "examples"
 
 
 @dataclass(frozen=True)
