@@ -40,6 +40,7 @@ def sections() -> dict[str, Callable]:
         caching,
         defaults,
         efficiency,
+        methods,
         modes,
         overhead,
         prediction,
@@ -51,6 +52,7 @@ def sections() -> dict[str, Callable]:
         overhead.NAME: overhead.run,
         caching.NAME: caching.run,
         modes.NAME: modes.run,
+        methods.NAME: methods.run,
         efficiency.NAME: efficiency.run,
         startup.NAME: startup.run,
         prediction.NAME: prediction.run,
@@ -61,8 +63,8 @@ def sections() -> dict[str, Callable]:
 
 
 NAMES = (
-    "overhead", "caching", "modes", "efficiency", "startup", "predict", "audio", "defaults",
-    "scale",
+    "overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio",
+    "defaults", "scale",
 )  # fmt: skip
 
 

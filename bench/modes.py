@@ -29,8 +29,15 @@ def model_settings(mode: str, freeze_layers: int) -> dict[str, Any]:
     return {"mode": mode}
 
 
-def jobs(ctx: Context, model: str, extra_training: dict[str, Any] | None = None) -> dict:
-    """mode -> worker job (a raw recipe and the timing settings) for `model` ("vit"/"minilm")."""
+def jobs(
+    ctx: Context,
+    model: str,
+    extra_training: dict[str, Any] | None = None,
+    variants: dict[str, dict[str, Any]] | None = None,
+) -> dict:
+    """mode -> worker job (a raw recipe and the timing settings) for `model` ("vit"/"minilm");
+    `variants`: name -> recipe keys (`model:` keys, and an `optim:` section) instead of the
+    modes."""
     scale = ctx.scale
     training = {
         **workloads.STEPS_ONLY,
@@ -41,8 +48,11 @@ def jobs(ctx: Context, model: str, extra_training: dict[str, Any] | None = None)
         **(extra_training or {}),
     }
     out: dict[str, dict[str, Any]] = {}
-    for mode in MODES:
-        settings = model_settings(mode, scale.freeze_layers[model])
+    if variants is None:
+        variants = {mode: model_settings(mode, scale.freeze_layers[model]) for mode in MODES}
+    for mode, given in variants.items():
+        settings = dict(given)
+        optim = settings.pop("optim", None)
         run_dir = ctx.fresh_dir(f"modes-{model}-{mode}")
         if model == "vit":
             checkpoint = workloads.vit_checkpoint(ctx.work / "vit-mid", scale.vit)
@@ -54,6 +64,8 @@ def jobs(ctx: Context, model: str, extra_training: dict[str, Any] | None = None)
             recipe = workloads.text_recipe(
                 workloads.minilm_dir(), csv_path, run_dir, training, scale.text_tokens, **settings
             )
+        if optim:
+            recipe["optim"] = optim
         out[mode] = {"recipe": recipe, "warmup": scale.warmup_steps}
     return out
 
@@ -64,12 +76,15 @@ def tokens(ctx: Context, model: str) -> int:
     return ctx.scale.text_tokens
 
 
-def measure(ctx: Context, model: str, rounds: int) -> dict[str, list[dict[str, Any]]]:
-    """mode -> one worker result per round, modes alternating order every round."""
-    todo = jobs(ctx, model)
-    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+def measure(
+    ctx: Context, model: str, rounds: int, variants: dict[str, dict[str, Any]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """mode (or variant) -> one worker result per round, alternating order every round."""
+    todo = jobs(ctx, model, variants=variants)
+    names = tuple(todo)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for r in range(rounds):
-        for mode in MODES if r % 2 == 0 else MODES[::-1]:
+        for mode in names if r % 2 == 0 else names[::-1]:
             start = time.perf_counter()
             results[mode].append(ctx.pool.submit(_train_steps, todo[mode]).result())
             took = time.perf_counter() - start

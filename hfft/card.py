@@ -31,7 +31,7 @@ from hfft.redact import (
     redact,
     sanitize_recipe,
 )
-from hfft.run_files import CARD_FILE, CONFIG_FILE, TRAINING_CURVES_FILE
+from hfft.run_files import CARD_FILE, CONFIG_FILE, LEARNING_RATES_FILE, TRAINING_CURVES_FILE
 from hfft.tasks import TASKS
 from hfft.uncertainty import format_interval
 
@@ -291,9 +291,11 @@ def build_card(
     hyper = {k: v for k, v in (published.get("training") or {}).items() if k != "output_dir"}
     hyper["mode"] = mode.name
     hyper.update(mode.hyperparameters(model))
+    hyper.update({f"optim.{k}": v for k, v in (recipe.get("optim") or {}).items() if v != 1.0})
     parts += [
         "## Training procedure",
         _table(["hyper-parameter", "value"], [[f"`{k}`", f"`{v}`"] for k, v in hyper.items()]),
+        *_learning_rates(run_dir),
         "### Recipe",
         "The resolved recipe, local paths reduced to their base name: with them pointed back "
         "at the data, `hfft train recipe.yaml` reproduces the run.",
@@ -315,6 +317,24 @@ def _code_kwarg(run_dir: Path) -> str:
     except (OSError, ValueError):
         return ""
     return ", trust_remote_code=True" if config.get("auto_map") else ""
+
+
+def _learning_rates(run_dir: Path) -> list[str]:
+    """The learning rate of each optimizer group (`optim:` layer decay / head multiplier)."""
+    import json
+
+    path = run_dir / LEARNING_RATES_FILE
+    rows = json.loads(path.read_text()) if path.is_file() else []
+    if not rows:
+        return []
+    cells = [
+        [r["group"], f"{r['lr']:.3g}", f"{r['weight_decay']:g}", f"{r['parameters']:,}"]
+        for r in rows
+    ]
+    return [
+        "### Learning rate per parameter group (at the schedule's start)",
+        _table(["group", "learning rate", "weight decay", "parameters"], cells),
+    ]
 
 
 def _task_of_run(run_dir: Path, recipe: Mapping[str, Any]) -> tuple[Any, int]:

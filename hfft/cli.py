@@ -211,6 +211,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="train each step-2 run with N seeds and report the mean ± std (default 1: one "
         "seed, with 95%% bootstrap intervals)",
     )
+    p.add_argument(
+        "--methods",
+        action="store_true",
+        help="also DoRA and IA3 (PEFT), layer-wise lr decay and LP-FT, as rows of the same table",
+    )
     p.set_defaults(func=_lazy("hfft.commands.demo", "demo_command"))
 
 

@@ -88,19 +88,21 @@ class DemoResult:
     # (majority class, linear probe on the step-1 model) of the recipe that asks for them.
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    methods: bool = False  # `--methods`: DoRA, IA3, layer decay and LP-FT rows too
 
 
 def demo_recipe(name: str, out: Path, extra: tuple[str, ...] = (), story: Story = DIGITS) -> Recipe:
-    """A story's recipe with its `demo-out/...` paths moved under `out`."""
+    """A story's recipe (with `extra` overrides) with its `demo-out/...` paths moved under
+    `out`."""
     path = story.recipes / name
-    raw = load_recipe(path).to_dict()
+    raw = load_recipe(path, extra).to_dict()
     overrides = []
     for key in PATH_KEYS:
         section, field = key.split(".")
         value = raw[section].get(field)
         if value:
             overrides.append(f"{key}={relocate(value, out, story.out)}")
-    return load_recipe(path, [*overrides, *extra])
+    return load_recipe(path, [*extra, *overrides])  # the moved paths win
 
 
 def relocate(value: str, out: Path, prefix: str = RECIPE_OUT) -> str:
@@ -117,10 +119,12 @@ def run_demo(
     threads: int | None = 1,
     story: Story = DIGITS,
     seeds: int = 1,
+    methods: bool = False,
 ) -> DemoResult:
-    """Write the data, pretrain (step 1), fine-tune each way (step 2), compare (step 3). With
-    `seeds` > 1 each step-2 recipe trains once per seed (hfft.seeds: its training.seed + 0..N-1,
-    into runs/<row>/seed-<seed>/) and the table reports the mean and spread."""
+    """Write the data, pretrain (step 1), fine-tune each way (step 2; `methods`: also DoRA,
+    IA3, layer-wise lr decay and LP-FT), compare (step 3). With `seeds` > 1 each step-2 recipe
+    trains once per seed (hfft.seeds: its training.seed + 0..N-1, into runs/<row>/seed-<seed>/)
+    and the table reports the mean and spread."""
     import torch
 
     from hfft.errors import HfftError
@@ -136,12 +140,14 @@ def run_demo(
         torch.set_num_threads(threads)
     try:
         with _quiet_libraries():
-            return _run_demo(Path(out), quick, start, story, seeds)
+            return _run_demo(Path(out), quick, start, story, seeds, methods)
     finally:
         torch.set_num_threads(default_threads)
 
 
-def _run_demo(out: Path, quick: bool, start: float, story: Story, seeds: int = 1) -> DemoResult:
+def _run_demo(
+    out: Path, quick: bool, start: float, story: Story, seeds: int = 1, methods: bool = False
+) -> DemoResult:
     from hfft.run import train
 
     extra = story.quick_overrides if quick else ()
@@ -157,9 +163,10 @@ def _run_demo(out: Path, quick: bool, start: float, story: Story, seeds: int = 1
     source = train(demo_recipe(story.pretrain, out, extra, story), overwrite=True)
 
     rows = []
-    targets = story.target_recipes
-    for i, (name, recipe_file) in enumerate(targets, 1):
-        recipe = demo_recipe(recipe_file, out, extra, story)
+    targets = [(name, file, ()) for name, file in story.target_recipes]
+    targets += list(story.methods) if methods else []
+    for i, (name, recipe_file, settings) in enumerate(targets, 1):
+        recipe = demo_recipe(recipe_file, out, (*settings, *extra), story)
         log.info(
             "demo: step 2/3 — run %d/%d: %s on the target task (%s), from %s",
             i,
@@ -175,7 +182,7 @@ def _run_demo(out: Path, quick: bool, start: float, story: Story, seeds: int = 1
     from hfft.demo_compare import compare_rows, find_baselines
 
     total = time.perf_counter() - start
-    demo = DemoResult(rows, source.metrics, counts, total, out, story)
+    demo = DemoResult(rows, source.metrics, counts, total, out, story, methods=methods)
     demo.comparisons = compare_rows(rows)
     demo.baselines = find_baselines(rows)
     write_results(demo, quick)
@@ -303,6 +310,7 @@ def write_results(demo: DemoResult, quick: bool) -> None:
     low, high = min(budget.values()), max(budget.values())
     per_class = f"{low}" if low == high else f"{low}-{high}"
     command = "hfft demo" + ("" if story is DIGITS else f" --task {story.task}")
+    command += " --methods" if demo.methods else ""
     header = [
         f"# hfft demo: {story.title}",
         "",

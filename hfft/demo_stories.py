@@ -39,6 +39,8 @@ class Story:
     quick_overrides: tuple[str, ...] = ("training.num_train_epochs=1",)
     # Why the story cannot run on this machine (None: it can), checked before anything runs.
     unavailable: Callable[[], str | None] = lambda: None
+    # `hfft demo --methods`' extra rows: (row name, the step-2 recipe it starts from, overrides).
+    methods: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def target_recipes(self) -> tuple[tuple[str, str], ...]:
@@ -56,6 +58,32 @@ class Story:
         from hfft.recipe import load_recipe
 
         return load_recipe(self.recipes / self.pretrain).task
+
+
+def method_rows(full: str, lora: str, out: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The `--methods` rows of a story, from its full and LoRA recipes: DoRA and IA3 (PEFT, the
+    LoRA recipe's settings), layer-wise lr decay and LP-FT (the full recipe's)."""
+
+    def to(name: str) -> str:
+        return f"training.output_dir={out}/runs/{name}"
+
+    peft = ("model.mode=peft", "model.lora=null")
+    return (
+        ("dora", lora, (*peft, "model.peft.method=dora", "model.peft.r=8", to("dora"))),
+        ("ia3", lora, (*peft, "model.peft.method=ia3", to("ia3"))),
+        ("layer_decay=0.75", full, ("optim.layer_decay=0.75", to("layer-decay"))),
+        (
+            "LP-FT",
+            full,
+            (
+                "model.mode=lp-ft",
+                "model.lp_ft.probe_epochs=5",
+                # the frozen recipe's rate: a head alone takes far larger steps
+                "model.lp_ft.probe_learning_rate=0.1",
+                to("lp_ft"),
+            ),
+        ),
+    )
 
 
 FULL_SPLIT = DigitsSplit()
@@ -113,6 +141,9 @@ DIGITS = Story(
     target_task="digits 5-9",
     model_name="ViT",
     data_note="scikit-learn's UCI digits, upscaled to 32x32",
+    methods=method_rows(
+        "target_vit-tiny_digits5-9_full.yaml", "target_vit-tiny_digits5-9_lora.yaml", "demo-out"
+    ),
 )
 
 SPOKEN_WORDS = Story(
@@ -136,6 +167,11 @@ SPOKEN_WORDS = Story(
     data_note="spoken by Debian's espeak-ng in 60 voices at random speeds and pitches",
     test_note=", spoken by 24 voices that no train or validation clip uses",
     unavailable=_espeak,
+    methods=method_rows(
+        "target_whisper-tiny_commands_full.yaml",
+        "target_whisper-tiny_commands_lora.yaml",
+        "demo-out-audio",
+    ),
 )
 
 STORIES = (DIGITS, SPOKEN_WORDS)

@@ -50,14 +50,15 @@ class HeadOnly(nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def cache_decision(recipe: Any, model: nn.Module) -> tuple[bool, str]:
-    """(cache?, why) for this recipe and model."""
+def cache_decision(recipe: Any, model: nn.Module, probe: bool = False) -> tuple[bool, str]:
+    """(cache?, why) for this recipe and model; `probe`: for a stage that trains the head alone
+    on the frozen backbone whatever the mode (LP-FT's probe, `hfft.probe`)."""
     wanted = recipe.model.cache_features
     if wanted is False:
         return False, "model.cache_features is false"
     reasons = []
     mode = mode_of(recipe.model)
-    if not mode.frozen_backbone:
+    if not (mode.frozen_backbone or probe):
         reasons.append(f"mode is {mode.name}, which trains the backbone")
     reasons += TASKS[recipe.task].modality.varying_inputs(recipe)
     if not reasons:  # only a frozen backbone needs its anatomy here

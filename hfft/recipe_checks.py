@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import typing
 from typing import Any
 
 from hfft.errors import RecipeError, did_you_mean
 from hfft.precision import KEYS as PRECISION_KEYS
 from hfft.precision import check_value as check_precision
 from hfft.recipe_schema import MAX_SEED, Recipe, check_range
-from hfft.recipe_types import coerce_scalar
+from hfft.recipe_types import library_options
 
 # TrainingArguments fields that hold secrets: refused in recipes.
 SECRET_TRAINING_KEYS = ("hub_token",)
@@ -159,30 +158,19 @@ def validate_training(training: dict[str, Any]) -> dict[str, Any]:
     are numbers and in range, strategies as YAML writes them, installed integrations."""
     from transformers import TrainingArguments
 
-    fields = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
-    hints = typing.get_type_hints(TrainingArguments)
-    out = {}
+    given = {}
     for key, value in training.items():
         if key in SECRET_TRAINING_KEYS:
             raise RecipeError(
                 f"training.{key}: a recipe is saved in the run directory and pushed with the "
                 "model, so it must never hold a token; set HF_TOKEN or run `hf auth login`"
             )
-        if key not in fields:
-            raise RecipeError(
-                f"unknown recipe key 'training.{key}'"
-                f"{did_you_mean(f'training.{key}', ['training.' + f for f in fields])}: "
-                "training: takes transformers.TrainingArguments options"
-            )
-        if key in STRATEGY_KEYS:
-            value = _strategy(key, value)
-        if key in PRECISION_KEYS:  # true, false or auto (hfft.precision)
-            out[key] = check_precision(key, value)
-            continue
-        plain = _plain_type(hints.get(key, Any))
-        if plain is not None and value is not None:
-            value = coerce_scalar(plain, value, f"training.{key}")
-        out[key] = value
+        given[key] = _strategy(key, value) if key in STRATEGY_KEYS else value
+    takes = "transformers.TrainingArguments options"
+    out = library_options(TrainingArguments, given, "training.", takes)
+    for key in PRECISION_KEYS:  # true, false or auto (hfft.precision)
+        if key in out:
+            out[key] = check_precision(key, out[key])
     for key, bounds in TRAINING_RANGES.items():
         check_range(f"training.{key}", out.get(key), **bounds)
     _check_epochs(out)
@@ -263,12 +251,3 @@ def unsupported_precision(training: dict[str, Any]) -> list[str]:
     if cpu or not torch.cuda.is_available():
         lacking += ["fp16", "fp16_full_eval"]
     return [key for key in lacking if training.get(key)]
-
-
-def _plain_type(hint: Any) -> type | None:
-    """int/float/str when the TrainingArguments field is (optionally) a plain number or string
-    (output_dir: a folder, never `true`), else None."""
-    args = [a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)]
-    if len(args) == 1 and args[0] in (int, float, str):
-        return args[0]
-    return None

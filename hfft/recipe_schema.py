@@ -19,6 +19,7 @@ import yaml
 from hfft.errors import RecipeError, did_you_mean
 from hfft.modes import DEFAULT_MODE, MODES, Mode
 from hfft.modes.lora import LoraSpec
+from hfft.modes.lp_ft import LpFtSpec
 from hfft.recipe_types import check_range
 from hfft.zero_shot_spec import HEAD_INITS, ZeroShotSpec
 
@@ -30,8 +31,10 @@ __all__ = [
     "EvalSpec",
     "HubSpec",
     "LoraSpec",
+    "LpFtSpec",
     "Mode",
     "ModelSpec",
+    "OptimSpec",
     "Recipe",
     "TuneSpec",
     "check_range",
@@ -58,6 +61,11 @@ class ModelSpec:
     freeze_layers: int = 0
     # The LoRA mode's options.
     lora: LoraSpec = field(default_factory=LoraSpec)
+    # The peft mode's options: `method` and that method's PEFT config keys (the mode checks
+    # them against its config class).
+    peft: dict[str, Any] = field(default_factory=dict)
+    # The lp-ft mode's options: probe epochs and the mode that fine-tunes after the probe.
+    lp_ft: LpFtSpec = field(default_factory=LpFtSpec)
     # The backbone's module name (e.g. vision_model), for a model whose backbone hfft cannot tell
     # from its head by itself (frozen, lora and freeze_layers need to know).
     backbone: Union[str, None] = None  # noqa: UP007
@@ -112,13 +120,16 @@ class ModelSpec:
                 "checkpoint; a model built from model.config has none: set model.checkpoint"
             )
         self._check_other_modes_keys()
+        MODES[self.mode].check(self)
 
     def _check_other_modes_keys(self) -> None:
         """Refuse a key another mode owns, set to other than its default: it would do nothing
         in this mode (a value equal to the default, as a saved recipe spells out, is fine)."""
         defaults = {f.name: _default(f) for f in dataclasses.fields(self)}
+        # LP-FT fine-tunes in another mode, whose own keys then apply too.
+        reading = (self.mode, MODES[self.mode].delegate(self))
         for owner in MODES.values():
-            if owner.name == self.mode:
+            if owner.name in reading:
                 continue
             for key in owner.own_keys:
                 value = getattr(self, key)
@@ -278,6 +289,29 @@ class HubSpec:
             )
 
 
+@dataclass
+class OptimSpec:
+    """Learning rate per parameter group, built as the optimizer's parameter groups
+    (`hfft.param_groups`): block i from the top (1 = the top block) trains at
+    training.learning_rate x layer_decay^i, the embeddings at layer_decay^(blocks + 1), what
+    follows the blocks (final norm, pooler) at 1, the new head at head_lr_scale."""
+
+    layer_decay: float = 1.0
+    head_lr_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_range(
+            "optim.layer_decay", self.layer_decay, 0.0, 1.0, low_open=True,
+            hint=" (1: every block at training.learning_rate)",
+        )  # fmt: skip
+        check_range("optim.head_lr_scale", self.head_lr_scale, 0.0, low_open=True)
+
+    @property
+    def is_uniform(self) -> bool:
+        """True when every parameter trains at training.learning_rate (the Trainer's own)."""
+        return self.layer_decay == 1.0 and self.head_lr_scale == 1.0
+
+
 # What `tune.direction` may be (null: minimize the loss, maximize any other metric).
 DIRECTIONS = ("maximize", "minimize")
 
@@ -344,6 +378,8 @@ class Recipe:
     early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
     hub: HubSpec = field(default_factory=HubSpec)
+    # Learning rate per parameter group (layer-wise decay, head multiplier).
+    optim: OptimSpec = field(default_factory=OptimSpec)
     # Hyper-parameter search settings (`hfft tune`).
     tune: TuneSpec = field(default_factory=TuneSpec)
 

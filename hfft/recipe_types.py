@@ -113,6 +113,46 @@ def coerce_scalar(hint: type, value: Any, key: str) -> Any:
     raise TypeError(f"recipe field {key} has unsupported type {hint}")
 
 
+def library_options(
+    cls: type,
+    values: dict[str, Any],
+    prefix: str,
+    takes: str,
+    allowed: set[str] | None = None,
+    kinds: tuple[type, ...] = (int, float, str),
+) -> dict[str, Any]:
+    """`values` checked against the init fields of a library's options dataclass `cls` (or the
+    `allowed` subset), as `training:` is against TrainingArguments: an unknown key is an error
+    naming the nearest field ("`prefix` takes `takes`"), and a value of a field typed as one of
+    `kinds` is checked and converted (`coerce_scalar`)."""
+    names = allowed if allowed is not None else {f.name for f in dataclasses.fields(cls) if f.init}
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # a library's forward reference we cannot resolve: no type checks
+        hints = {}
+    out = {}
+    for key, value in values.items():
+        if key not in names:
+            raise RecipeError(
+                f"unknown recipe key '{prefix}{key}'"
+                f"{did_you_mean(f'{prefix}{key}', [prefix + f for f in names])}: "
+                f"{prefix.rstrip('.')}: takes {takes}"
+            )
+        plain = plain_type(hints.get(key, Any), kinds)
+        checked = plain is not None and value is not None
+        out[key] = coerce_scalar(plain, value, prefix + key) if checked else value
+    return out
+
+
+def plain_type(hint: Any, kinds: tuple[type, ...] = (int, float, str)) -> type | None:
+    """One of `kinds` when the field is (optionally) exactly that type (output_dir: a folder,
+    never `true`), else None."""
+    args = [a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)]
+    if len(args) == 1 and args[0] in kinds:
+        return args[0]
+    return None
+
+
 def show(value: Any) -> str:
     """`'abc' (str)`: a value and its YAML-read type, for messages."""
     return f"{value!r} ({type(value).__name__})"

@@ -142,9 +142,9 @@ def build_run(recipe: Recipe) -> Run:
     Preflight: every check that can fail (training arguments, output directory, checkpoint and
     its weights, processor, data columns/labels/examples, Hub token) runs before anything trains,
     and all their problems are raised together (`hfft.preflight.PreflightError`)."""
-    from transformers import EarlyStoppingCallback, Trainer, default_data_collator, set_seed
+    from transformers import EarlyStoppingCallback, default_data_collator, set_seed
 
-    from hfft import preflight
+    from hfft import param_groups, preflight
     from hfft.callbacks import NativeKeyCheckpoints, ResumeReport
 
     task = TASKS[recipe.task]
@@ -201,12 +201,13 @@ def build_run(recipe: Recipe) -> Run:
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
+    callbacks += modes.mode_of(recipe.model).callbacks(model, recipe.model)
     if recipe.early_stopping.patience:
         callbacks.append(
             EarlyStoppingCallback(recipe.early_stopping.patience, recipe.early_stopping.threshold)
         )
     distributed.wrap_blocks(args, train_model)  # before the Trainer builds its FSDP plugin
-    trainer = Trainer(
+    trainer = param_groups.trainer_class(recipe.optim)(
         model=train_model,
         args=args,
         train_dataset=prepared["train"],
@@ -217,6 +218,7 @@ def build_run(recipe: Recipe) -> Run:
         preprocess_logits_for_metrics=metrics.preprocess_logits_for_metrics,
         callbacks=callbacks,
     )
+    param_groups.setup(trainer, model, train_model, recipe.optim, recipe.model.backbone)
     return Run(recipe, task, data, prepared, processor, model, trainer)
 
 
@@ -266,12 +268,17 @@ def train(
     from hfft.callbacks import stop_on_failed_save
 
     with stop_on_failed_save(run.trainer, recipe.output_dir):  # disk full: one line, not a trace
+        if resume_from is None:  # a checkpoint holds the probed head already
+            from hfft.probe import train_head_first
+
+            train_head_first(run)  # LP-FT's linear probe; nothing in the other modes
         run.trainer.train(resume_from_checkpoint=resume_from)
     return finish_run(run, time.perf_counter() - began)
 
 
 def finish_run(run: Run, seconds: float) -> TrainResult:
     """Evaluate the trained model and write the run directory (on the main process only)."""
+    from hfft import param_groups
     from hfft.card import write_model_card
     from hfft.evaluation import evaluate_and_report
     from hfft.redact import redact_tree
@@ -322,6 +329,7 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
         recipe.save(run_dir / RECIPE_FILE)
         model = modes.finalize(model, run_dir)
         model.save_pretrained(run_dir)
+        param_groups.write_summary(trainer, run_dir)
         run.processor.save_pretrained(run_dir)
         save_examples(run.data, run.task, run_dir)
         write_model_card(run_dir, redact_tree(recipe.to_dict()), metrics)

@@ -8,7 +8,8 @@ tests/test_run_files.py checks that its copies equal these.
     predictions.json   per-example predictions, for paired comparisons (hfft.comparisons)
     README.md          the model card                 training_curves.png, the scheme's plots
     thresholds.json    multi-label decision thresholds per label (chosen on validation)
-    examples/          demo inputs + examples.json    adapter/            LoRA only
+    examples/          demo inputs + examples.json    adapter/            LoRA and PEFT only
+    learning_rates.json  the lr per optimizer group (optim.layer_decay / head_lr_scale only)
     checkpoints/       Trainer checkpoints            eval/               `hfft eval` reports
     tune/              `hfft tune` study              unfinished.json     present while unfinished
     .hfft-written.json what hfft wrote (a start-over removes only these)
@@ -36,6 +37,7 @@ THRESHOLDS_FILE = "thresholds.json"
 EXAMPLES_DIR = "examples"
 EXAMPLES_FILE = "examples.json"
 ADAPTER_DIR = "adapter"
+LEARNING_RATES_FILE = "learning_rates.json"
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_MARKER = "hfft_complete"  # inside checkpoint-N/, written last
 EVAL_DIR = "eval"  # RUN_DIR/eval/<split> for the run's own data, eval/<data>-<split> for other

@@ -30,7 +30,7 @@ TYPES = ("float", "int", "categorical")
 # What may vary between trials: these and every mode's own keys. The data is loaded per trial, but
 # a different processor or checkpoint would make trials incomparable, and output paths/Hub
 # settings are not hyper-parameters.
-SEARCHABLE = ("training.", "model.mode", "early_stopping.")
+SEARCHABLE = ("training.", "model.mode", "early_stopping.", "optim.")
 NOT_SEARCHABLE = ("training.output_dir",)
 BATCH_SIZES = [8, 16, 32]
 
@@ -96,7 +96,9 @@ def _own_keys_shown() -> str:
     """The modes' own keys as a message lists them: `model.freeze_layers, model.lora.*`."""
     hints = get_type_hints(ModelSpec)
     return ", ".join(
-        f"model.{key}.*" if is_dataclass(hints[key]) else f"model.{key}"
+        f"model.{key}.*"
+        if is_dataclass(hints[key]) or hints[key] == dict[str, Any]
+        else f"model.{key}"
         for mode in MODES.values()
         for key in mode.own_keys
     )

@@ -18,7 +18,7 @@ TASK_LITERALS = (
     *("audio-classification", "image-classification", "text-classification"),
     "token-classification",
 )
-MODE_LITERALS = ("full", "frozen", "lora")
+MODE_LITERALS = ("full", "frozen", "lora", "peft", "lp-ft")
 
 
 def modules() -> dict[str, Path]:

@@ -76,11 +76,13 @@ def test_bundled_recipe_architecture_runs_in_its_mode(path, tmp_path):
     result = train(recipe)
     assert (result.run_dir / "model.safetensors").is_file()
     share = result.trainable_parameters / result.total_parameters
-    if recipe.model.mode == "full":
+    # The mode that trains last (LP-FT fine-tunes in model.lp_ft.then after its probe).
+    last = recipe.model.lp_ft.then if recipe.model.mode == "lp-ft" else recipe.model.mode
+    if last == "full":
         assert share == 1.0
     else:
         assert 0 < share < 0.5, f"{recipe.model.mode}: {share:.2%} of the parameters trained"
-    assert (result.run_dir / "adapter").is_dir() == (recipe.model.mode == "lora")
+    assert (result.run_dir / "adapter").is_dir() == (last in ("lora", "peft"))
     if recipe.data.multi_label:
         assert (result.run_dir / "thresholds.json").is_file()
         assert "f1_micro" in result.metrics["test"]

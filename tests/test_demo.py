@@ -215,3 +215,47 @@ def test_quick_demo_runs_the_whole_story_and_reproduces(tmp_path, capsys):
         assert weights_a.keys() == weights_b.keys()
         for key, tensor in weights_a.items():
             assert torch.allclose(tensor, weights_b[key], atol=1e-6), (run, key)
+
+
+def test_methods_rows_are_the_step_2_recipes_with_a_method_each(tmp_path):
+    from hfft.demo_stories import DIGITS, SPOKEN_WORDS
+
+    out = tmp_path / "out"
+    assert [name for name, _, _ in DIGITS.methods] == ["dora", "ia3", "layer_decay=0.75", "LP-FT"]
+    assert [name for name, _, _ in SPOKEN_WORDS.methods] == [n for n, _, _ in DIGITS.methods]
+    recipes = {name: demo_recipe(file, out, settings) for name, file, settings in DIGITS.methods}
+    assert recipes["dora"].model.peft == {
+        "method": "dora", "r": 8, "target_modules": "auto"
+    }  # fmt: skip
+    assert recipes["ia3"].model.peft["method"] == "ia3"
+    assert recipes["layer_decay=0.75"].optim.layer_decay == 0.75
+    assert recipes["LP-FT"].model.lp_ft.probe_epochs == 5
+    for name, recipe in recipes.items():
+        # Each writes its own run directory under --out, from the step-1 model.
+        assert recipe.output_dir.parent == out / "runs" and recipe.output_dir.name != "full"
+        assert recipe.model.checkpoint == str(out / "source-model"), name
+    # The same budget as the recipe each starts from.
+    lora = demo_recipe(DIGITS.methods[0][1], out)
+    assert recipes["dora"].training["num_train_epochs"] == lora.training["num_train_epochs"]
+
+
+@pytest.mark.slow
+def test_quick_demo_with_methods_adds_their_rows(tmp_path, capsys):
+    from hfft.cli import main
+
+    assert main(["demo", "--quick", "--methods", "--out", str(tmp_path / "m")]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((tmp_path / "m" / "results.json").read_text())
+    rows = {row["run"]: row for row in results["rows"]}
+    extra = ["dora", "ia3", "layer_decay=0.75", "LP-FT"]
+    assert list(rows) == [name for name, _ in TARGET_RECIPES] + extra
+    trainable = {name: row["trainable_parameters"] for name, row in rows.items()}
+    total = rows["full"]["total_parameters"]
+    # IA3 rescales a few vectors; DoRA adds a magnitude vector per adapted layer to LoRA's.
+    assert trainable["frozen"] < trainable["ia3"] < trainable["lora"] < trainable["dora"]
+    assert trainable["layer_decay=0.75"] == trainable["LP-FT"] == total
+    for name in extra:
+        assert f"| {name} |" in printed
+        assert Path(rows[name]["run_dir"]).parent == tmp_path / "m" / "runs"
+    assert "hfft demo --methods --quick" in (tmp_path / "m" / "results.md").read_text()
+    assert (tmp_path / "m" / "runs" / "dora" / "adapter").is_dir()

@@ -125,7 +125,7 @@ CASES = [
         "image",
         "tune.trails=3",
         "unknown recipe key 'tune.trails' (did you mean 'tune.trials'?); valid keys under tune: "
-        "['direction', 'enqueue', 'metric', 'pruning', 'seed', 'space', 'startup_trials', "
+        "['baseline', 'direction', 'enqueue', 'metric', 'pruning', 'seed', 'space', 'startup_trials', "
         "'timeout', 'trials', 'warmup_evaluations']",
     ),
     (
@@ -375,7 +375,7 @@ def test_a_registered_mode_is_a_valid_model_mode_and_owns_its_keys(probe_mode, t
         load_recipe(raw, ["model.mode=prob"])
     assert str(err.value) == (
         "model.mode: unknown value 'prob' (did you mean 'probe'?); choose one of "
-        "['full', 'frozen', 'lora', 'probe']"
+        "['full', 'frozen', 'lora', 'peft', 'lp-ft', 'probe']"
     )
     # Another mode's own key, set, is refused naming the mode it belongs to.
     with pytest.raises(RecipeError) as err:

@@ -28,7 +28,14 @@ from hfft.run_lock import LOCK_FILE
 from tests import tiny
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODES = {"full": [], "lora": ["model.mode=lora", "model.lora.r=4", "model.lora.alpha=8"]}
+MODES = {
+    "full": [],
+    "lora": ["model.mode=lora", "model.lora.r=4", "model.lora.alpha=8"],
+    # Another PEFT method's adapter, and LP-FT (the probe is not rerun: the checkpoint holds it).
+    "dora": ["model.mode=peft", "model.peft.method=dora", "model.peft.r=4"],
+    "lp-ft": ["model.mode=lp-ft", "model.lp_ft.then=lora", "model.lora.r=4"],
+}
+ADAPTERS = ("lora", "dora", "lp-ft")
 
 
 def write_recipe(path: Path, checkpoint: Path, data: Path, out: Path, overrides=()) -> Path:
@@ -75,7 +82,7 @@ def assert_complete(run: Path, mode: str) -> None:
     assert run_state.is_finished(run)
     for name in ("config.json", "model.safetensors", "recipe.yaml", "metrics.json", "README.md"):
         assert (run / name).is_file(), name
-    assert (run / "adapter" / "adapter_config.json").is_file() == (mode == "lora")
+    assert (run / "adapter" / "adapter_config.json").is_file() == (mode in ADAPTERS)
 
 
 def saved_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
@@ -146,6 +153,7 @@ def test_sigkilled_train_resumes_from_its_checkpoint(mode, setup, image_folder, 
     assert "resumed at step 4 of 12" in err
     assert "trained steps 5-12 in this session (8 steps)" in err  # not 12: it did not restart
     assert "Traceback" not in err
+    assert ("LP-FT probe" in err) is False  # the resumed run fine-tunes on from checkpoint-4
     assert_complete(run, mode)
 
     # The resumed Trainer state extends the killed run's: same first epoch, then the rest.

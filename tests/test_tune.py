@@ -196,14 +196,21 @@ def test_default_space_per_mode(vit_recipe):
         "training.per_device_train_batch_size",
         "training.num_train_epochs",
         "model.freeze_layers",
+        "optim.layer_decay",
     }
+    assert (full["optim.layer_decay"].low, full["optim.layer_decay"].high) == (0.5, 1.0)
     assert full["training.learning_rate"].log
     assert (full["model.freeze_layers"].low, full["model.freeze_layers"].high) == (0, 2)
     lora = tune_settings(vit_recipe(mode="lora")).space
     assert {"model.lora.r", "model.lora.alpha", "model.lora.dropout"} <= set(lora)
     assert "model.freeze_layers" not in lora
     frozen = tune_settings(vit_recipe(mode="frozen")).space
-    assert not any(key.startswith("model.") for key in frozen)
+    assert not any(key.startswith(("model.", "optim.")) for key in frozen)
+    # peft: the method and its size (the methods sharing LoRA's rank r).
+    peft = tune_settings(vit_recipe(mode="peft")).space
+    assert peft["model.peft.method"].choices == ["lora", "dora", "loha", "lokr"]
+    assert peft["model.peft.r"].choices == [4, 8, 16, 32]
+    assert "optim.layer_decay" not in peft and "model.lora.r" not in peft
     # The recipe's tune.space overrides one range and drops another; the rest stay.
     custom = tune_settings(
         vit_recipe({"space": {"training.learning_rate": [0.1, 0.01], "model.freeze_layers": None}})
@@ -268,6 +275,7 @@ def test_a_registered_mode_brings_its_own_default_space_and_keys(vit_recipe, mon
         "training.per_device_train_batch_size",
         "training.num_train_epochs",
         "model.freeze_layers",
+        "optim.layer_decay",
         "model.cache_features",
     ]
     rate = settings.space["training.learning_rate"]

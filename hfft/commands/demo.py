@@ -1,5 +1,6 @@
-"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--seeds N]`: the transfer-learning
-story, offline (handwritten digits; `--task audio-classification`: spoken words)."""
+"""`hfft demo [--task T] [--out DIR] [--quick] [--threads N] [--seeds N] [--methods]`: the
+transfer-learning story, offline (handwritten digits; `--task audio-classification`: spoken words;
+`--methods`: also DoRA, IA3, layer-wise lr decay and LP-FT)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,12 @@ def demo_command(args: argparse.Namespace) -> int:
     log.info("demo: %s", apply_threads(getattr(args, "threads", None)).describe())
     # threads=None: run_demo keeps the choice just applied (each run's start line says it)
     result = run_demo(
-        out, quick=args.quick, threads=None, story=story, seeds=getattr(args, "seeds", 1)
+        out,
+        quick=args.quick,
+        threads=None,
+        story=story,
+        seeds=getattr(args, "seeds", 1),
+        methods=getattr(args, "methods", False),
     )
     print()
     print(format_table(result.rows, result.baselines))

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from hfft.modes.frozen import FROZEN
 from hfft.modes.full import FULL
 from hfft.modes.lora import LORA
+from hfft.modes.lp_ft import LP_FT
 from hfft.modes.mode import Mode
+from hfft.modes.peft_method import PEFT
 
 if TYPE_CHECKING:
     from torch import nn
@@ -25,6 +27,8 @@ MODES: dict[str, Mode] = {
     "full": FULL,
     "frozen": FROZEN,
     "lora": LORA,
+    "peft": PEFT,
+    "lp-ft": LP_FT,
 }
 # A recipe that names no mode fine-tunes everything.
 DEFAULT_MODE = FULL.name
@@ -43,18 +47,22 @@ def mode_of(spec: Any) -> Mode:
 def saved_model_spec(spec: Any, model_dir: str | Path) -> Any:
     """The recipe's model section for loading a saved, complete model (a run directory: LoRA
     merged, head trained) as it is, to evaluate it: no freezing, no adapters."""
-    from dataclasses import fields, replace
+    from dataclasses import MISSING, fields, replace
 
-    defaults = {f.name: f.default_factory() for f in fields(spec) if f.name in LORA.own_keys}
+    own = {key for mode in MODES.values() for key in mode.own_keys}
+    defaults = {
+        f.name: f.default if f.default_factory is MISSING else f.default_factory()
+        for f in fields(spec)
+        if f.name in own
+    }
     return replace(
         spec,
         checkpoint=str(model_dir),
         config=None,
         processor=None,
         mode=FULL.name,
-        freeze_layers=0,
-        head_init=None,  # the saved head is the trained one
-        **defaults,
+        # The saved head is the trained one (no zero-shot start), nothing frozen.
+        **{"freeze_layers": 0, "head_init": None, **defaults},
     )
 
 
@@ -101,6 +109,12 @@ def is_peft(model: nn.Module) -> bool:
     return isinstance(model, PeftModel)
 
 
+def unwrapped(model: nn.Module) -> nn.Module:
+    """The transformers task model inside a PEFT-wrapped one (adapter layers injected, same
+    module names as the plain model), or the model itself."""
+    return model.get_base_model() if is_peft(model) else model
+
+
 def enable_checkpointing_inputs(model: nn.Module) -> None:
     """With gradient checkpointing, frozen embeddings give inputs without grad and the whole
     backward pass silently vanishes (transformers #21381); make the inputs require grad."""
@@ -130,4 +144,5 @@ __all__ = [
     "mode_of",
     "saved_model_spec",
     "trainable_summary",
+    "unwrapped",
 ]

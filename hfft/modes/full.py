@@ -53,7 +53,11 @@ def hyperparameters(model: Mapping[str, Any]) -> dict[str, Any]:
 def search_space(num_blocks: int) -> dict[str, dict[str, Any]]:
     if num_blocks <= 0:
         return {}
-    return {"model.freeze_layers": {"type": "int", "low": 0, "high": num_blocks}}
+    return {
+        "model.freeze_layers": {"type": "int", "low": 0, "high": num_blocks},
+        # Layer-wise lr decay (BEiT, ELECTRA): 1 is off, 0.65-0.9 the values papers report.
+        "optim.layer_decay": {"type": "float", "low": 0.5, "high": 1.0},
+    }
 
 
 FULL = Mode(

@@ -26,6 +26,25 @@ def no_search_space(num_blocks: int) -> dict[str, dict[str, Any]]:
     return {}
 
 
+def no_check(spec: Any) -> None:
+    """`check` of a mode whose options are plain recipe fields (checked by their dataclass)."""
+
+
+def no_callbacks(model: nn.Module, spec: Any) -> list[Any]:
+    """`callbacks` of a mode the Trainer trains as it is."""
+    return []
+
+
+def no_probe(spec: Any) -> float:
+    """`probe_epochs` of a mode that trains everything it trains from the first step."""
+    return 0
+
+
+def no_delegate(spec: Any) -> str | None:
+    """`delegate` of a mode that reads only its own keys."""
+    return None
+
+
 @dataclass(frozen=True)
 class Mode:
     """One adaptation mode (`model.mode` in a recipe)."""
@@ -53,6 +72,18 @@ class Mode:
     frozen_backbone: bool = False
     # Packages beyond transformers the run used, for the card's framework versions.
     packages: tuple[str, ...] = ()
+    # Checks (and completes, e.g. with defaults) the mode's options in the recipe's model
+    # section, at recipe load: for options a library defines (PEFT's config classes).
+    check: Callable[[Any], None] = no_check
+    # (model to train, model section) -> Trainer callbacks the mode needs (AdaLoRA's budget).
+    callbacks: Callable[[nn.Module, Any], list[Any]] = no_callbacks
+    # Epochs to train the head alone on the frozen backbone before the mode's own training
+    # (LP-FT's linear probe), from the model section; 0: none.
+    probe_epochs: Callable[[Any], float] = no_probe
+    # The probe's learning rate from the model section (None: training.learning_rate).
+    probe_learning_rate: Callable[[Any], float | None] = lambda spec: None
+    # The other mode whose own keys also apply (LP-FT fine-tunes in `then`), or None.
+    delegate: Callable[[Any], str | None] = no_delegate
 
     def search_keys(self) -> tuple[str, ...]:
         """Dotted recipe keys (or key prefixes, ending in '.') only sampled in this mode."""

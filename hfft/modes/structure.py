@@ -155,17 +155,20 @@ def in_any(name: str, prefixes: list[str]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def freeze(model: nn.Module, frozen: Callable[[str], bool]) -> None:
-    """Freeze parameters whose name `frozen(name)` says, and their BatchNorm statistics."""
+def freeze(model: nn.Module, frozen: Callable[[str], bool]) -> list[Any]:
+    """Freeze parameters whose name `frozen(name)` says, and their BatchNorm statistics; returns
+    the hooks that keep those statistics (removing them lets the statistics update again)."""
     for name, param in model.named_parameters():
         if frozen(name):
             param.requires_grad_(False)
+    hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and frozen(name + ".weight"):
             # A frozen CNN backbone must also keep its running statistics (timm does the same):
             # the Trainer calls model.train() every step, so re-assert eval mode on each forward.
-            module.register_forward_pre_hook(_keep_eval)
+            hooks.append(module.register_forward_pre_hook(_keep_eval))
             module.eval()
+    return hooks
 
 
 def _keep_eval(module: nn.Module, args: Any) -> None:
