@@ -35,7 +35,18 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 def sections() -> dict[str, Callable]:
     """Section name -> run(ctx) in the order they run (a plain dict, imported lazily)."""
-    from bench import audio, caching, efficiency, methods, modes, overhead, prediction, startup
+    from bench import (
+        audio,
+        caching,
+        defaults,
+        efficiency,
+        methods,
+        modes,
+        overhead,
+        prediction,
+        scale,
+        startup,
+    )
 
     return {
         overhead.NAME: overhead.run,
@@ -46,10 +57,15 @@ def sections() -> dict[str, Callable]:
         startup.NAME: startup.run,
         prediction.NAME: prediction.run,
         audio.NAME: audio.run,
+        defaults.NAME: defaults.run,
+        scale.NAME: scale.run,
     }
 
 
-NAMES = ("overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio")
+NAMES = (
+    "overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio",
+    "defaults", "scale",
+)  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

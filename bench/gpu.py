@@ -1,8 +1,8 @@
-"""GPU benchmark: bf16 full and LoRA training of a ViT-base-sized classifier on synthetic data.
+"""GPU benchmark: bf16 full and LoRA training of base-sized image, text, token and audio models.
 
-Reports, per mode: samples/s (median step after warm-up), peak GPU memory, achieved TFLOP/s and
-MFU against the GPU's bf16 dense datasheet peak (a small table, by device name) and against a
-bf16 matmul measured in the same run. Writes gpu.json and gpu.md to $OUT if set, else
+Reports, per workload and mode: samples/s (median step after warm-up), peak GPU memory, achieved
+TFLOP/s and MFU against the GPU's bf16 dense datasheet peak (a small table, by device name) and
+against a bf16 matmul measured in the same run. Writes gpu.json and gpu.md to $OUT if set, else
 bench/results. Run it through bench/gpu.sh; `--cpu-smoke` runs a tiny config on the CPU to check
 the script end to end on a machine without a GPU.
 
@@ -55,6 +55,27 @@ VIT_SMOKE = {
     "intermediate_size": 64, "image_size": 32, "patch_size": 8,
 }  # fmt: skip
 NUM_LABELS = 10
+# Text and audio at base size: BERT-base on 128 tokens, wav2vec2-base on 1 s of 16 kHz audio.
+BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+             "intermediate_size": 3072, "vocab_size": 30522, "tokens": 128}  # fmt: skip
+BERT_SMOKE = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "intermediate_size": 64, "vocab_size": 100, "tokens": 16}  # fmt: skip
+WAV2VEC2_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                 "intermediate_size": 3072, "samples": 16000}  # fmt: skip
+WAV2VEC2_SMOKE = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                  "intermediate_size": 64, "conv_dim": (32,) * 7, "num_conv_pos_embeddings": 16,
+                  "samples": 8000}  # fmt: skip
+WORKLOADS = ("image", "text", "tokens", "audio")
+MODEL_NAMES = {  # workload -> (full-size name, smoke name)
+    "image": ("ViT-base-sized (hidden 768, 12 blocks, 224x224 patch 16, 197 tokens)",
+              "ViT smoke (hidden 32, 2 blocks, 32x32 patch 8)"),
+    "text": ("BERT-base-sized sequence classification, 128 tokens",
+             "BERT smoke (hidden 32, 2 blocks, 16 tokens)"),
+    "tokens": ("BERT-base-sized token classification, 128 tokens",
+               "BERT smoke token classification (16 tokens)"),
+    "audio": ("wav2vec2-base-sized, 1 s at 16 kHz (49 frames)",
+              "wav2vec2 smoke (hidden 32, 2 blocks, 0.5 s)"),
+}  # fmt: skip
 
 
 def datasheet_peak(name: str) -> float | None:
@@ -66,33 +87,74 @@ def datasheet_peak(name: str) -> float | None:
 
 
 class Synthetic:
-    """`length` examples cycling through a small pool of random images (a fixed pool: the
-    benchmark measures training, not random-number generation)."""
+    """`length` examples cycling through a small pool of random inputs (a fixed pool: the
+    benchmark measures training, not random-number generation): images, token ids (with
+    per-token labels for token classification) or waveforms."""
 
-    def __init__(self, length: int, image_size: int, pool: int = 64, seed: int = 0) -> None:
+    def __init__(
+        self, length: int, workload: str, config: dict[str, Any], pool: int = 64, seed: int = 0
+    ) -> None:
         import torch
 
         generator = torch.Generator().manual_seed(seed)
-        self.pixels = torch.randn(pool, 3, image_size, image_size, generator=generator)
+        self.key, self.per_token = "pixel_values", workload == "tokens"
+        if workload == "image":
+            size = config["image_size"]
+            self.inputs = torch.randn(pool, 3, size, size, generator=generator)
+        elif workload in ("text", "tokens"):
+            self.key = "input_ids"
+            shape = (pool, config["tokens"])
+            self.inputs = torch.randint(5, config["vocab_size"], shape, generator=generator)
+        else:
+            self.key = "input_values"
+            self.inputs = torch.randn(pool, config["samples"], generator=generator)
         self.length = length
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"pixel_values": self.pixels[i % len(self.pixels)], "labels": i % NUM_LABELS}
+        import torch
+
+        inputs = self.inputs[i % len(self.inputs)]
+        if self.per_token:
+            labels = torch.arange(len(inputs)) % NUM_LABELS
+            return {self.key: inputs, "labels": labels}
+        return {self.key: inputs, "labels": i % NUM_LABELS}
 
 
-def train_mode(mode: str, config: dict[str, Any], opts: argparse.Namespace, gpu: bool) -> dict:
-    """Train `mode` (full or lora) for warm-up + timed steps; return its measurements."""
+def build_model(workload: str, config: dict[str, Any]) -> tuple[Any, int]:
+    """(a randomly initialised classifier for `workload`, tokens per sample)."""
+    import transformers as tf
+
+    settings = {k: v for k, v in config.items() if k not in ("tokens", "samples")}
+    if workload == "image":
+        model = tf.ViTForImageClassification(tf.ViTConfig(num_labels=NUM_LABELS, **settings))
+        return model, (config["image_size"] // config["patch_size"]) ** 2 + 1
+    if workload in ("text", "tokens"):
+        kind = tf.BertForTokenClassification if workload == "tokens" else None
+        kind = kind or tf.BertForSequenceClassification
+        return kind(tf.BertConfig(num_labels=NUM_LABELS, **settings)), config["tokens"]
+    model = tf.Wav2Vec2ForSequenceClassification(
+        tf.Wav2Vec2Config(num_labels=NUM_LABELS, **settings)
+    )
+    frames = int(model.wav2vec2._get_feat_extract_output_lengths(config["samples"]))
+    return model, frames
+
+
+def train_mode(
+    mode: str, config: dict[str, Any], opts: argparse.Namespace, gpu: bool, workload: str = "image"
+) -> dict:
+    """Train `mode` (full or lora) of `workload` for warm-up + timed steps; return its
+    measurements."""
     import torch
-    from transformers import Trainer, TrainingArguments, ViTConfig, ViTForImageClassification
+    from transformers import Trainer, TrainingArguments
 
     from hfft import modes
     from hfft.recipe import ModelSpec
 
     torch.manual_seed(0)
-    model = ViTForImageClassification(ViTConfig(num_labels=NUM_LABELS, **config))
+    model, tokens = build_model(workload, config)
     # hfft's own mode logic: LoRA r=16 on the attention q/v projections, head trained in full.
     model = modes.apply_mode(model, ModelSpec(checkpoint="synthetic", mode=mode))
     trainable, total = modes.count_parameters(model)
@@ -121,7 +183,7 @@ def train_mode(mode: str, config: dict[str, Any], opts: argparse.Namespace, gpu:
         trainer = Trainer(
             model=model,
             args=args,
-            train_dataset=Synthetic(steps * opts.batch_size, config["image_size"]),
+            train_dataset=Synthetic(steps * opts.batch_size, workload, config),
             callbacks=[step_timer(stamps)],
         )
         quiet(trainer)
@@ -132,11 +194,11 @@ def train_mode(mode: str, config: dict[str, Any], opts: argparse.Namespace, gpu:
         trainer.train()
         seconds = time.perf_counter() - start
     samples_per_s = steady_rate(stamps, opts.warmup, per_step=opts.batch_size)
-    tokens = (config["image_size"] // config["patch_size"]) ** 2 + 1
     matmul = matmul_parameters(model)
     layers, hidden = config["num_hidden_layers"], config["hidden_size"]
     flops = flops_per_sample(matmul, layers, hidden, tokens, lora=mode == "lora")
     result = {
+        "workload": workload,
         "mode": mode,
         "batch_size": opts.batch_size,
         "timed_steps": len(stamps) - 1 - opts.warmup,
@@ -170,41 +232,43 @@ def markdown(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`  ",
         f"Device: {results['device']}; torch {results['torch']}, transformers "
         f"{results['transformers']}; started {results['started']}, load {results['load']}.  ",
-        f"Model: {results['model']}; bf16 autocast; synthetic data.  ",
+        "Models: " + "; ".join(f"{k}: {v}" for k, v in results["models"].items()) + "; bf16 "
+        "autocast; synthetic data.  ",
         f"Datasheet bf16 dense peak: {results['datasheet_peak_tflops'] or 'unknown'} TFLOP/s; "
         f"measured bf16 matmul ({results['matmul_n']}³): {results['matmul_tflops']:.1f} TFLOP/s.",
         "",
-        "| mode | trainable params | batch | samples/s | peak GPU MiB | TFLOP/s | MFU | "
+        "| workload | mode | trainable params | batch | samples/s | peak GPU MiB | TFLOP/s | MFU | "
         "÷ measured matmul |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["modes"]:
         if "error" in r:
-            lines.append(f"| {r['mode']} | error: {r['error']} | | | | | | |")
+            lines.append(f"| {r['workload']} | {r['mode']} | error: {r['error']} | | | | | | |")
             continue
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_gpu_mib']:,.0f}" if r["peak_gpu_mib"] is not None else "n/a (CPU)"
         lines.append(
-            f"| {r['mode']} | {r['trainable_parameters']:,} | {r['batch_size']} | "
-            f"{r['samples_per_s']:.1f} | {mem} | {r['achieved_tflops']:.2f} | {mfu} | "
-            f"{r['fraction_of_matmul']:.1%} |"
+            f"| {r['workload']} | {r['mode']} | {r['trainable_parameters']:,} | "
+            f"{r['batch_size']} | {r['samples_per_s']:.1f} | {mem} | "
+            f"{r['achieved_tflops']:.2f} | {mfu} | {r['fraction_of_matmul']:.1%} |"
         )
     lines += [
         "",
-        f"{FORMULA}; N = Linear/Conv2d weights, T = tokens per sample, L blocks, h hidden. "
-        "MFU = achieved ÷ datasheet peak.",
+        f"{FORMULA}; N = Linear/Conv2d weights, T = tokens per sample (patches + 1, tokens, or "
+        "audio frames), L blocks, h hidden. MFU = achieved ÷ datasheet peak. Audio: wav2vec2's "
+        "convolutional feature encoder (Conv1d) is not counted, so its MFU is a lower bound.",
     ]
-    if len([r for r in results["modes"] if "error" not in r]) == 2:
-        full, lora = results["modes"]
-        lines.append(
-            f"LoRA ÷ full: samples/s {lora['samples_per_s'] / full['samples_per_s']:.2f}"
-            + (
+    for workload in results["models"]:
+        rows = {r["mode"]: r for r in results["modes"] if r["workload"] == workload}
+        full, lora = rows.get("full"), rows.get("lora")
+        if full and lora and "error" not in full and "error" not in lora:
+            memory = (
                 f", peak GPU memory {lora['peak_gpu_mib'] / full['peak_gpu_mib']:.2f}"
                 if full["peak_gpu_mib"]
                 else ""
             )
-            + "."
-        )
+            ratio = lora["samples_per_s"] / full["samples_per_s"]
+            lines.append(f"{workload}: LoRA ÷ full samples/s {ratio:.2f}{memory}.")
     return "\n".join(lines) + "\n"
 
 
@@ -212,6 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench/gpu.sh", description=__doc__.split("\n\n")[0])
     p.add_argument("--cpu-smoke", action="store_true", help="tiny config on the CPU")
     p.add_argument("--modes", nargs="+", default=["full", "lora"], choices=["full", "lora"])
+    p.add_argument(
+        "--workloads",
+        nargs="+",
+        default=list(WORKLOADS),
+        choices=WORKLOADS,
+        help="image: ViT-base 224; text: BERT-base 128 tokens; tokens: BERT-base token "
+        "classification; audio: wav2vec2-base 1 s (default: all)",
+    )
     p.add_argument("--batch-size", type=int, help="default 128 (GPU), 4 (smoke)")
     p.add_argument("--steps", type=int, help="timed steps (default 30 GPU, 3 smoke)")
     p.add_argument("--warmup", type=int, help="untimed first steps (default 5 GPU, 1 smoke)")
@@ -230,7 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     opts.batch_size = opts.batch_size or (4 if smoke else 128)
     opts.steps = opts.steps or (3 if smoke else 30)
     opts.warmup = opts.warmup if opts.warmup is not None else (1 if smoke else 5)
-    config = VIT_SMOKE if smoke else VIT_BASE
+    configs = {
+        "image": VIT_SMOKE if smoke else VIT_BASE,
+        "text": BERT_SMOKE if smoke else BERT_BASE,
+        "tokens": BERT_SMOKE if smoke else BERT_BASE,
+        "audio": WAV2VEC2_SMOKE if smoke else WAV2VEC2_BASE,
+    }
+    configs = {w: configs[w] for w in opts.workloads}
     if gpu:
         torch.backends.cuda.matmul.allow_tf32 = True  # the few fp32 matmuls left under autocast
         torch.backends.cudnn.allow_tf32 = True
@@ -247,30 +325,30 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "load": load_average(),
-        "model": "ViT-base-sized (hidden 768, 12 blocks, 12 heads, 224x224 patch 16, 197 tokens)"
-        if not smoke
-        else "ViT smoke config (hidden 32, 2 blocks, 32x32 patch 8)",
-        "config": config,
+        "models": {w: MODEL_NAMES[w][smoke] for w in configs},
+        "configs": configs,
         "formula": FORMULA,
         "datasheet_peak_tflops": peak / 1e12 if peak else None,
         "matmul_n": matmul_n,
         "matmul_tflops": matmul / 1e12,
         "modes": [],
     }
-    for mode in opts.modes:
-        print(f"[gpu bench] {mode} ...", flush=True)
-        try:
-            r = train_mode(mode, config, opts, gpu)
-        except Exception as err:  # e.g. out of memory: report it, still run the other mode
-            traceback.print_exc()
-            results["modes"].append({"mode": mode, "error": f"{type(err).__name__}: {err}"[:300]})
-            continue
-        achieved = r["achieved_tflops"] * 1e12
-        r["mfu"] = achieved / peak if peak else None
-        r["mfu_6n"] = r["achieved_tflops_6n"] * 1e12 / peak if peak else None
-        r["fraction_of_matmul"] = achieved / matmul
-        results["modes"].append(r)
-        print(f"[gpu bench] {mode}: {json.dumps(r)}", flush=True)
+    for workload, config in configs.items():
+        for mode in opts.modes:
+            print(f"[gpu bench] {workload} {mode} ...", flush=True)
+            try:
+                r = train_mode(mode, config, opts, gpu, workload)
+            except Exception as err:  # e.g. out of memory: report it, still run the others
+                traceback.print_exc()
+                error = f"{type(err).__name__}: {err}"[:300]
+                results["modes"].append({"workload": workload, "mode": mode, "error": error})
+                continue
+            achieved = r["achieved_tflops"] * 1e12
+            r["mfu"] = achieved / peak if peak else None
+            r["mfu_6n"] = r["achieved_tflops_6n"] * 1e12 / peak if peak else None
+            r["fraction_of_matmul"] = achieved / matmul
+            results["modes"].append(r)
+            print(f"[gpu bench] {workload} {mode}: {json.dumps(r)}", flush=True)
     out = opts.out or Path(os.environ.get("OUT") or ROOT / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
     stem = "gpu-smoke" if smoke else "gpu"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/gpu.sh [--cpu-smoke] [bench/gpu.py options]
 #
-# One command for the GPU benchmark: bf16 full and LoRA training of a ViT-base-sized model on
+# One command for the GPU benchmark: bf16 full and LoRA training of base-sized image (ViT), text
+# (BERT, sequence and token classification) and audio (wav2vec2) models on
 # synthetic data; samples/s, peak GPU memory, MFU. Results: gpu.json + gpu.md in $OUT if set,
 # else bench/results. `--cpu-smoke` runs a tiny config on the CPU (checks the script end to end).
 #

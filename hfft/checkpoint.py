@@ -314,3 +314,39 @@ def label_names(model_dir: str | Path) -> list[str]:
     config = json.loads((Path(model_dir) / CONFIG_FILE).read_text())
     id2label = config.get("id2label") or {}
     return [id2label[k] for k in sorted(id2label, key=int)]
+
+
+# Config attributes that hold a model's hidden size (its matmuls' width), by architecture family.
+_WIDTH_KEYS = ("hidden_size", "d_model", "dim", "n_embd", "embed_dim", "hidden_dim")
+
+
+def model_width(spec: Any) -> int | None:
+    """The model's hidden size from its config (a sub-model's for composite ones, the widest
+    stage for convolutional ones), or None when it cannot be read."""
+    if spec is None:
+        return None
+    key = (spec.checkpoint, spec.revision, repr(spec.config))
+    if key not in _WIDTHS:
+        _WIDTHS[key] = _read_width(spec)
+    return _WIDTHS[key]
+
+
+_WIDTHS: dict[tuple, int | None] = {}  # a run asks for its start line, arguments and recipe.yaml
+
+
+def _read_width(spec: Any) -> int | None:
+    try:
+        config = load_config(spec)
+    except Exception:  # an unreadable checkpoint is preflight's to report, not this guess's
+        return None
+    # A composite config (CLIP, an encoder-decoder) keeps its sub-models' in `*_config` fields.
+    subs = [v for k, v in vars(config).items() if k.endswith("_config") and hasattr(v, "to_dict")]
+    for part in (config, *subs):
+        for key in _WIDTH_KEYS:
+            value = getattr(part, key, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        sizes = getattr(part, "hidden_sizes", None)
+        if isinstance(sizes, (list, tuple)) and sizes:
+            return max(int(s) for s in sizes)
+    return None

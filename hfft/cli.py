@@ -21,6 +21,18 @@ def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    """The same `--threads` on every command that computes (see hfft.threads)."""
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU compute threads (default: $HFFT_THREADS, else $OMP_NUM_THREADS, else the "
+        "cores this process may use that are idle; 0: torch's own default)",
+    )
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune a model from a recipe")
     p.add_argument("recipe", help="path to a recipe YAML (see `hfft recipes`)")
@@ -54,6 +66,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "OUTPUT_DIR/seed-<seed>/, and write OUTPUT_DIR/seeds.json (mean ± std per metric); "
         "seeds already trained are kept unless --overwrite",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.train", "train_command"))
 
 
@@ -107,6 +120,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="also score the majority class and a linear probe (logistic regression on the "
         "recipe's frozen checkpoint's features, fitted on the run's train split)",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.eval", "eval_command"))
 
 
@@ -128,6 +142,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="object detection: the score a box needs to be listed (default: 0.5)",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.predict", "predict_command"))
 
 
@@ -193,13 +208,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="scaled down to seconds (a few images, 1 epoch): checks the pipeline, not the story",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: fastest for these tiny models on a shared machine; "
-        "0 keeps torch's default)",
-    )
+    _add_threads(p)
     p.add_argument(
         "--seeds",
         type=_positive,
@@ -242,6 +251,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         metavar="SPACE.yaml",
         help="search space: dotted recipe keys -> {type, low, high, log} or {choices: [...]}",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.tune", "tune_command"))
 
 
@@ -265,6 +275,7 @@ def _add_zero_shot(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace a finished run in training.output_dir (only what hfft wrote)",
     )
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.zero_shot", "zero_shot_command"))
 
 
@@ -292,6 +303,7 @@ def _add_wise_ft(sub: argparse._SubParsersAction) -> None:
         "a run directory, RUN_DIR/wise-ft/alpha-A/ (or --out)",
     )
     p.add_argument("--out", metavar="DIR", help="where --save writes the run directory")
+    _add_threads(p)
     p.set_defaults(func=_lazy("hfft.commands.wise_ft", "wise_ft_command"))
 
 

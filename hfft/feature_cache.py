@@ -17,7 +17,9 @@ different function, so the run trains uncached and the log says why.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -172,16 +174,52 @@ def _pad(features: torch.Tensor, length: int) -> torch.Tensor:
     return nn.functional.pad(features, pad)
 
 
-def weights_fingerprint(model: nn.Module) -> str:
-    """A hash of every parameter and buffer, so cached features follow the backbone exactly."""
+def weights_fingerprint(model: nn.Module, leave_out: str | None = None) -> str:
+    """A hash of every parameter and buffer (but those under the module `leave_out`: the head,
+    whose weights never change its input), so cached features follow the backbone exactly."""
     digest = hashlib.sha256()
+    digest.update(type(model).__name__.encode())
     for name, tensor in model.state_dict().items():
+        if leave_out and name.startswith(leave_out + "."):
+            continue
         digest.update(name.encode())
         # reshape: a 0-dim tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
         digest.update(
             tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
         )
     return digest.hexdigest()[:32]
+
+
+def data_keys(raw: datasets.DatasetDict, processor: Any, recipe: Any) -> dict[str, str]:
+    """Per split, a hash of what its model inputs are made from: the raw split's datasets
+    fingerprint (its files, rows and carving), the processor's configuration, the recipe's
+    `data:` section (options such as max_length included), the task and hfft's version. Any
+    change there is another key, so the on-disk cache never serves stale features."""
+    from dataclasses import asdict
+
+    from hfft import __version__
+
+    backend = getattr(processor, "backend_tokenizer", None)
+    if backend is not None:  # a fast tokenizer: its whole vocabulary and rules
+        preprocessing = backend.to_str()
+    elif hasattr(processor, "to_json_string"):  # image processors, feature extractors
+        preprocessing = processor.to_json_string()
+    else:
+        preprocessing = repr(processor)
+    shared = json.dumps(
+        [recipe.task, asdict(recipe.data), type(processor).__name__, preprocessing, __version__],
+        sort_keys=True,
+        default=str,
+    )
+    return {
+        name: hashlib.sha256(f"{ds._fingerprint}\n{shared}".encode()).hexdigest()[:32]
+        for name, ds in raw.items()
+    }
+
+
+def cache_dir() -> Path:
+    """Where cached features live across runs and tune trials: under the datasets cache."""
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hfft-features"
 
 
 def cache_features(
@@ -191,19 +229,24 @@ def cache_features(
     batch_size: int,
     loss: Any,
     backbone: str | None = None,
+    keys: dict[str, str] | None = None,
 ) -> tuple[HeadOnly, datasets.DatasetDict]:
     """Replace model-ready splits by (features, labels) splits and return the head to train
-    with `loss` (logits, labels) -> loss."""
+    with `loss` (logits, labels) -> loss. With `keys` (`data_keys`), each split's features are
+    stored on disk under its key and the backbone's weights (the head's left out), and a later
+    run or tune trial with the same backbone, data and preprocessing reads them back instead of
+    running the backbone again."""
     from transformers import default_data_collator
 
-    head = model.get_submodule(anatomy(model, backbone).head[0])
+    head_name = anatomy(model, backbone).head[0]
+    head = model.get_submodule(head_name)
     collate = collator or default_data_collator
     seen: dict[str, Any] = {}
     hooks = [
         head.register_forward_pre_hook(lambda _m, args: seen.__setitem__("input", args[0])),
         head.register_forward_hook(lambda _m, _a, out: seen.__setitem__("output", out)),
     ]
-    fingerprint = weights_fingerprint(model)
+    fingerprint = weights_fingerprint(model, leave_out=head_name)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -229,17 +272,26 @@ def cache_features(
         }
 
     out = datasets.DatasetDict()
+    reused = []
     try:
         for name, ds in splits.items():
+            source = keys[name] if keys and name in keys else ds._fingerprint
+            key = hashlib.sha256(f"{source}-{fingerprint}".encode()).hexdigest()[:32]
+            where: dict[str, Any] = {}
+            if keys and name in keys and datasets.is_caching_enabled():
+                file = cache_dir() / f"{key}.arrow"
+                file.parent.mkdir(parents=True, exist_ok=True)
+                where = {"cache_file_name": str(file), "load_from_cache_file": True}
+                if file.is_file():
+                    reused.append(name)
             cached = ds.map(
                 extract,
                 batched=True,
                 batch_size=batch_size,
                 remove_columns=ds.column_names,
-                new_fingerprint=hashlib.sha256(
-                    f"{ds._fingerprint}-{fingerprint}".encode()
-                ).hexdigest()[:32],
+                new_fingerprint=key,
                 desc=f"Caching frozen-backbone features ({name})",
+                **where,
             )
             # map keeps the input split's transform (images -> pixels); the features need none.
             out[name] = _pad_split(cached.with_format(None)).with_format("torch")
@@ -248,7 +300,9 @@ def cache_features(
             hook.remove()
         model.train(was_training)
     log.info(
-        "cached frozen-backbone features: %s per example", tuple(out["train"][0]["features"].shape)
+        "cached frozen-backbone features: %s per example%s",
+        tuple(out["train"][0]["features"].shape),
+        f", read back from {cache_dir()} ({', '.join(reused)})" if reused else "",
     )
     return HeadOnly(head, loss), out
 

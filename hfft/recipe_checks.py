@@ -12,6 +12,8 @@ import importlib.util
 from typing import Any
 
 from hfft.errors import RecipeError, did_you_mean
+from hfft.precision import KEYS as PRECISION_KEYS
+from hfft.precision import check_value as check_precision
 from hfft.recipe_schema import MAX_SEED, Recipe, check_range
 from hfft.recipe_types import library_options
 
@@ -171,6 +173,9 @@ def validate_training(training: dict[str, Any]) -> dict[str, Any]:
         given[key] = _strategy(key, value) if key in STRATEGY_KEYS else value
     takes = "transformers.TrainingArguments options"
     out = library_options(TrainingArguments, given, "training.", takes)
+    for key in PRECISION_KEYS:  # true, false or auto (hfft.precision)
+        if key in out:
+            out[key] = check_precision(key, out[key])
     for key, bounds in TRAINING_RANGES.items():
         check_range(f"training.{key}", out.get(key), **bounds)
     _check_epochs(out)
@@ -243,7 +248,10 @@ def unsupported_precision(training: dict[str, Any]) -> list[str]:
 
     cpu = bool(training.get("use_cpu"))
     lacking = []
-    if not cpu and not is_torch_bf16_gpu_available() and not is_torch_xla_available():
+    from hfft.precision import cpu_can_bf16
+
+    gpu = is_torch_bf16_gpu_available() or is_torch_xla_available()
+    if not cpu and not gpu and not cpu_can_bf16(training):
         lacking += ["bf16", "bf16_full_eval"]
     if cpu or not torch.cuda.is_available():
         lacking += ["fp16", "fp16_full_eval"]

@@ -10,7 +10,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hfft import checkpoint, distributed, feature_cache, modes, run_manifest, zero_shot_baseline
+from hfft import (
+    checkpoint,
+    distributed,
+    feature_cache,
+    modes,
+    precision,
+    run_manifest,
+    threads,
+    zero_shot_baseline,
+)
 from hfft import run_dir as run_state
 from hfft.data import LoadedData, load_data
 from hfft.recipe import Recipe
@@ -66,6 +75,10 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
     from hfft.recipe_checks import unsupported_precision
 
     kwargs = effective_training(recipe, task)
+    if kwargs.get("bf16") and not kwargs.get("use_cpu") and precision.cpu_can_bf16(kwargs):
+        kwargs["use_cpu"] = True  # no GPU here; the Trainer's bf16 on a CPU needs use_cpu
+    # Loader workers with an accelerator (the machine's business: not saved in recipe.yaml).
+    kwargs.update(threads.dataloader_defaults(kwargs, precision.on_cpu(kwargs)))
     if "dataloader_pin_memory" not in recipe.training and not torch.cuda.is_available():
         kwargs["dataloader_pin_memory"] = False  # pinning needs an accelerator; skip the warning
     # Checkpoints go in a subfolder: the run directory itself holds the final model.
@@ -79,7 +92,8 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
         here = "this machine's GPU lacks it" if torch.cuda.is_available() else "none is here"
         raise RecipeError(
             f"training.{bf16[0]}=true needs a GPU with bf16 support (NVIDIA Ampere or newer) "
-            f"and {here}: set training.{bf16[0]}=false"
+            f"or a CPU with bf16 instructions (avx512_bf16, amx_bf16), and {here}: set "
+            f"training.{bf16[0]}=false (or auto)"
         )
     try:
         return TrainingArguments(**kwargs)
@@ -93,8 +107,20 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
 
 
 def effective_training(recipe: Recipe, task: Task) -> dict[str, Any]:
-    """The `training:` settings a run really uses: hfft's defaults, the task's, the recipe's."""
-    return {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
+    """The `training:` settings a run really uses: hfft's defaults, the task's, the recipe's,
+    with bf16/fp16 `auto` decided for this machine (hfft.precision)."""
+    training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
+    return {**training, **precision.resolve(training, _width(recipe))[0]}
+
+
+def precision_note(recipe: Recipe, task: Task) -> str:
+    """The precision a run trains in and why, for the start line: "bf16 (auto: ...)"."""
+    training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
+    return precision.resolve(training, _width(recipe))[1]
+
+
+def _width(recipe: Recipe) -> Any:
+    return lambda: checkpoint.model_width(recipe.model)
 
 
 @dataclass
@@ -169,6 +195,7 @@ def build_run(recipe: Recipe) -> Run:
                 args.per_device_eval_batch_size,
                 task.labels.head_loss,
                 recipe.model.backbone,
+                keys=feature_cache.data_keys(data.splits, processor, recipe),
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
@@ -219,7 +246,7 @@ def train(
     log_main = log.info if run.trainer.is_world_process_zero() else log.debug
     log_main(
         "task %s | %s labels (%s) | checkpoint %s | mode %s | trainable %s | splits %s | "
-        "%d labels %s",
+        "%d labels %s | %s | %s",
         recipe.task,
         run.task.labels.name,
         run.data.scheme_reason,
@@ -230,6 +257,8 @@ def train(
         run.data.sizes(),
         len(run.data.label_names),
         _preview(run.data.label_names),
+        precision_note(recipe, run.task),
+        threads.describe(),
     )
     # The other processes wait: none may read or write checkpoints while the folder is wiped.
     with run.trainer.args.main_process_first(desc="preparing the run directory"):

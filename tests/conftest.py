@@ -20,6 +20,9 @@ os.environ.update(
     CUDA_VISIBLE_DEVICES="",
     # `pytest -n 2` on 2 cores: one thread per worker, or each step fights for the cores.
     OMP_NUM_THREADS="1",
+    # bf16 auto decided as on a CPU without bf16 instructions: the suite's runs stay fp32, as
+    # their expected numbers were measured (tests of hfft.precision set it themselves).
+    HFFT_CPU_BF16="0",
 )
 os.environ.pop("HF_TOKEN", None)
 

@@ -109,12 +109,13 @@ def test_gpu_script_cpu_smoke_runs_end_to_end(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "gpu-smoke.json").read_text())
-    assert [r["mode"] for r in results["modes"]] == ["full", "lora"]
-    full, lora = results["modes"]
-    for r in (full, lora):
-        assert r["samples_per_s"] > 0 and r["achieved_tflops"] > 0 and r["timed_steps"] == 3
-        assert r["fraction_of_matmul"] > 0
-    # LoRA trains a small fraction of the parameters (adapters + head), full trains them all.
-    assert full["trainable_parameters"] == full["total_parameters"]
-    assert lora["trainable_parameters"] < 0.5 * lora["total_parameters"]
-    assert "| lora |" in (out / "gpu-smoke.md").read_text()
+    rows = [(r["workload"], r["mode"]) for r in results["modes"]]
+    assert rows == [(w, m) for w in ("image", "text", "tokens", "audio") for m in ("full", "lora")]
+    for full, lora in zip(results["modes"][::2], results["modes"][1::2], strict=True):
+        for r in (full, lora):
+            assert r["samples_per_s"] > 0 and r["achieved_tflops"] > 0 and r["timed_steps"] == 3
+            assert r["fraction_of_matmul"] > 0
+        # LoRA trains a small fraction of the parameters (adapters + head), full trains them all.
+        assert full["trainable_parameters"] == full["total_parameters"]
+        assert lora["trainable_parameters"] < 0.5 * lora["total_parameters"]
+    assert "| audio | lora |" in (out / "gpu-smoke.md").read_text()

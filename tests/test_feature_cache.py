@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 from transformers import AutoModelForImageClassification
@@ -77,3 +79,57 @@ def test_cache_is_used_only_when_it_applies(vit_checkpoint, image_folder, tmp_pa
                 "model.cache_features=true",
             )
         )
+
+
+def _backbone_calls(monkeypatch):
+    """Counts forward calls of the tiny ViT: the cache probe makes 2 (one-image dummies), each
+    batch of features extracted one more."""
+    from transformers import ViTForImageClassification
+
+    calls = []
+    forward = ViTForImageClassification.forward
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(ViTForImageClassification, "forward", counting)
+    return calls
+
+
+def test_features_are_cached_on_disk_across_runs_and_trials(
+    vit_checkpoint, image_folder, tmp_path, monkeypatch, caplog
+):
+    import json
+
+    from PIL import Image
+
+    from hfft.feature_cache import cache_dir
+
+    caplog.set_level(logging.INFO, logger="hfft")
+    calls = _backbone_calls(monkeypatch)
+    build_run(recipe(vit_checkpoint, image_folder, tmp_path / "a"))
+    assert len(calls) > 2 and len(list(cache_dir().glob("*.arrow"))) >= 2
+    first = list(calls)
+    # a rerun, and a tune trial that changes the head's seed and the learning rate: read back,
+    # the backbone runs only for the probe
+    for i, extra in enumerate([(), ("training.seed=7", "training.learning_rate=0.3")]):
+        calls.clear()
+        caplog.clear()
+        run = build_run(recipe(vit_checkpoint, image_folder, tmp_path / f"again{i}", *extra))
+        assert len(calls) == 2, extra
+        assert f"read back from {cache_dir()} (train, validation)" in caplog.text
+        assert set(run.prepared["train"].column_names) == {"features", "labels"}
+    # other preprocessing (the processor's normalisation): computed anew
+    config_file = vit_checkpoint / "preprocessor_config.json"
+    config = json.loads(config_file.read_text())
+    config["image_mean"] = [0.1, 0.2, 0.3]
+    config_file.write_text(json.dumps(config))
+    calls.clear()
+    build_run(recipe(vit_checkpoint, image_folder, tmp_path / "other-preprocessing"))
+    assert len(calls) == len(first)
+    # other data (one more image): computed anew
+    Image.new("RGB", (8, 8), (250, 0, 0)).save(image_folder / "train" / "red" / "extra.png")
+    calls.clear()
+    build_run(recipe(vit_checkpoint, image_folder, tmp_path / "other-data"))
+    assert len(calls) > 2

@@ -303,8 +303,9 @@ def test_bf16_without_a_bf16_gpu_says_set_bf16_false(tmp_path):
     with pytest.raises(RecipeError) as err:
         training_arguments(recipe, TASKS[recipe.task])
     assert str(err.value) == (
-        "training.bf16=true needs a GPU with bf16 support (NVIDIA Ampere or newer) and none is "
-        "here: set training.bf16=false"
+        "training.bf16=true needs a GPU with bf16 support (NVIDIA Ampere or newer) or a CPU "
+        "with bf16 instructions (avx512_bf16, amx_bf16), and none is here: set "
+        "training.bf16=false (or auto)"
     )
     assert "use_cpu" not in str(err.value)
     # with use_cpu the CPU's autocast does bf16: allowed

@@ -155,6 +155,9 @@ def test_run_directory_is_complete_and_pipeline_ready(
         **TRAINING_DEFAULTS,
         "remove_unused_columns": False,
         **recipe.training,
+        # auto, as resolved here (conftest: a CPU without bf16)
+        "bf16": False,
+        "fp16": False,
     }
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"test", "validation"} <= set(metrics)
@@ -174,6 +177,7 @@ def test_run_directory_is_complete_and_pipeline_ready(
     start = next(r.getMessage() for r in caplog.records if "trainable" in r.getMessage())
     assert re.search(r"trainable [\d,]+ of [\d,]+ \(100.00%\)", start)
     assert "labels [blue, green, red]" in start
+    assert "| fp32 (auto: HFFT_CPU_BF16=0) | threads " in start
     assert any("run directory" in r.getMessage() for r in caplog.records)
 
 

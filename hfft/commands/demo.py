@@ -19,12 +19,16 @@ def demo_command(args: argparse.Namespace) -> int:
 
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+    from hfft.threads import apply_threads
+
     story = story_for(args.task)
     out = Path(args.out or story.out)
+    log.info("demo: %s", apply_threads(getattr(args, "threads", None)).describe())
+    # threads=None: run_demo keeps the choice just applied (each run's start line says it)
     result = run_demo(
         out,
         quick=args.quick,
-        threads=args.threads,
+        threads=None,
         story=story,
         seeds=getattr(args, "seeds", 1),
         methods=getattr(args, "methods", False),

@@ -18,6 +18,10 @@ def predict_command(args: argparse.Namespace) -> int:
     from transformers.utils import logging as transformers_logging
 
     from hfft.predict import predict
+    from hfft.threads import apply_threads
+
+    # Not logged: stderr carries only the failed inputs' JSON lines.
+    apply_threads(getattr(args, "threads", None))
 
     # stderr carries only the failed inputs' JSON lines, so scripts can parse it too
     transformers_logging.set_verbosity_error()

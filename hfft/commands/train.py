@@ -21,6 +21,9 @@ def train_command(args: argparse.Namespace, recipe: Recipe | None = None) -> int
     from hfft import run_dir as run_state
     from hfft.redact import install_log_redaction
     from hfft.run import train
+    from hfft.threads import apply_threads
+
+    apply_threads(getattr(args, "threads", None))  # said in the run's start line
 
     _configure_library_loggers()
     install_log_redaction()

@@ -13,10 +13,12 @@ def tune_command(args: argparse.Namespace) -> int:
     """Run the search (hfft.tune) and print the best value, the trials table and how to
     reproduce the best trial; on Ctrl-C, the same for the trials that finished."""
     from hfft.recipe import load_recipe
+    from hfft.threads import apply_threads
     from hfft.tune import TuneInterrupted, load_space_file, tune
 
     recipe = load_recipe(args.recipe, getattr(args, "overrides", []) or [])
     space = load_space_file(args.search) if getattr(args, "search", None) else None
+    apply_threads(getattr(args, "threads", None))  # each trial's start line says it
     try:
         result = tune(recipe, trials=args.trials, timeout=args.timeout, space=space)
     except TuneInterrupted as stopped:

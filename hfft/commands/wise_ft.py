@@ -9,7 +9,10 @@ from pathlib import Path
 def wise_ft_command(args: argparse.Namespace) -> int:
     """Interpolate, evaluate every alpha, print the table (and where --save wrote)."""
     from hfft.commands.train import _configure_library_loggers
+    from hfft.threads import apply_threads
     from hfft.wise_ft import TABLE_MD, WISE_FT_DIR, wise_ft
+
+    apply_threads(getattr(args, "threads", None))
 
     _configure_library_loggers()
     out = Path(args.out) if args.out else None

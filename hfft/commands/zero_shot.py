@@ -14,7 +14,10 @@ def zero_shot_command(args: argparse.Namespace) -> int:
     from hfft.commands.train import _configure_library_loggers
     from hfft.evaluation import primary_split
     from hfft.redact import install_log_redaction
+    from hfft.threads import apply_threads
     from hfft.zero_shot_run import zero_shot
+
+    apply_threads(getattr(args, "threads", None))
 
     _configure_library_loggers()
     install_log_redaction()
