@@ -34,27 +34,25 @@ def primary_split(splits: Sequence[str]) -> str | None:
     return next(iter(splits), None)
 
 
-def load_metrics(run_dir: str | Path) -> dict[str, Any]:
-    """The run's metrics.json, or {} when it has none yet."""
-    path = Path(run_dir) / METRICS_FILE
+def _read_report(path: Path) -> dict[str, Any]:
+    """A JSON report hfft wrote into the run directory, or {} when it is not there yet."""
     if not path.is_file():
         return {}
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise HfftError(f"{path} is not valid JSON ({err}); delete it and evaluate again") from err
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """The run's metrics.json, or {} when it has none yet."""
+    return _read_report(Path(run_dir) / METRICS_FILE)
 
 
 def load_predictions(run_dir: str | Path) -> dict[str, Any]:
     """The run's predictions.json ({split: {"predictions", "label_ids"}}: what the label
     scheme's metrics reduced the logits to, per example), or {} when it has none."""
-    path = Path(run_dir) / PREDICTIONS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise HfftError(f"{path} is not valid JSON ({err}); delete it and evaluate again") from err
+    return _read_report(Path(run_dir) / PREDICTIONS_FILE)
 
 
 def read_decision(path: Path) -> Any:

@@ -184,3 +184,33 @@ def plot_training_curves(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
     return path
+
+
+def plot_score_bars(
+    labels: Sequence[str],
+    values: Sequence[float],
+    path: Path,
+    xlabel: str,
+    title: str,
+    overall: tuple[str, float] | None = None,
+) -> Path:
+    """Horizontal bars of one score per class (first class on top), each bar's value written
+    beside it, and an optional dashed line for the overall score (its name, its value)."""
+    fig = new_figure(7.0, max(2.5, 0.45 * len(labels) + 1.5))
+    ax = fig.add_subplot()
+    ax.barh(range(len(labels)), values, color="tab:blue")
+    ax.set_yticks(range(len(labels)), list(labels))
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.08)
+    for i, value in enumerate(values):
+        ax.text(value + 0.01, i, f"{value:.3f}", va="center", fontsize=9)
+    if overall is not None:
+        name, value = overall
+        ax.axvline(value, color="tab:orange", linestyle="--", label=f"{name} {value:.3f}")
+        ax.legend(loc="lower right")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
+    return path

@@ -271,23 +271,13 @@ def plot(data: Any, label_names: Sequence[str], run_dir: Path, split: str) -> li
 
 
 def _plot_per_class(per_class: dict, path: Path, split: str, overall: float | None) -> None:
-    from hfft.plots import new_figure
+    from hfft.plots import plot_score_bars
 
-    names = list(per_class)
-    values = [per_class[n]["ap"] or 0.0 for n in names]
-    fig = new_figure(7.0, max(2.5, 0.45 * len(names) + 1.5))
-    ax = fig.add_subplot()
-    ax.barh(range(len(names)), values, color="tab:blue")
-    ax.set_yticks(range(len(names)), [f"{n} ({per_class[n]['boxes']})" for n in names])
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1.08)
-    for i, value in enumerate(values):
-        ax.text(value + 0.01, i, f"{value:.3f}", va="center", fontsize=9)
-    if overall is not None:
-        ax.axvline(overall, color="tab:orange", linestyle="--", label=f"mAP {overall:.3f}")
-        ax.legend(loc="lower right")
-    ax.set_xlabel("AP (IoU 0.50:0.95)")
-    ax.set_title(f"{split} split: AP per class (boxes)", fontsize=11)
-    ax.grid(axis="x", alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
+    plot_score_bars(
+        [f"{n} ({per_class[n]['boxes']})" for n in per_class],
+        [per_class[n]["ap"] or 0.0 for n in per_class],
+        path,
+        "AP (IoU 0.50:0.95)",
+        f"{split} split: AP per class (boxes)",
+        None if overall is None else ("mAP", overall),
+    )

@@ -245,24 +245,13 @@ def plot_per_type_f1(
     per_type: dict[str, dict[str, Any]], path: Path, split: str, f1: float | None = None
 ) -> Path:
     """Horizontal bars: each entity type's F1, with its support (gold entities)."""
-    from hfft.plots import new_figure
+    from hfft.plots import plot_score_bars
 
-    kinds = list(per_type)
-    values = [per_type[k]["f1"] for k in kinds]
-    fig = new_figure(7.0, max(2.5, 0.45 * len(kinds) + 1.5))
-    ax = fig.add_subplot()
-    ax.barh(range(len(kinds)), values, color="tab:blue")
-    ax.set_yticks(range(len(kinds)), [f"{k} ({per_type[k]['support']})" for k in kinds])
-    ax.invert_yaxis()  # the first type on top
-    ax.set_xlim(0, 1.08)
-    for i, value in enumerate(values):
-        ax.text(value + 0.01, i, f"{value:.3f}", va="center", fontsize=9)
-    if f1 is not None:
-        ax.axvline(f1, color="tab:orange", linestyle="--", label=f"micro F1 {f1:.3f}")
-        ax.legend(loc="lower right")
-    ax.set_xlabel("entity F1 (exact span and type)")
-    ax.set_title(f"{split} split: F1 per entity type (gold entities)", fontsize=11)
-    ax.grid(axis="x", alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
-    return path
+    return plot_score_bars(
+        [f"{k} ({per_type[k]['support']})" for k in per_type],
+        [per_type[k]["f1"] for k in per_type],
+        path,
+        "entity F1 (exact span and type)",
+        f"{split} split: F1 per entity type (gold entities)",
+        None if f1 is None else ("micro F1", f1),
+    )
