@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hfft.errors import HfftError, first_line
+from hfft.errors import HfftError, RecipeError, first_line
 
 T = TypeVar("T")
 FAILED: Any = object()  # what `Problems.run` returns for a check that failed
@@ -231,3 +231,14 @@ def check_mode(task: Any, spec: Any) -> None:
         raise
     except Exception:  # a mode step that needs real weights: checked when the model loads
         return
+
+
+def check_processes(task: Any, args: Any) -> None:
+    """Refuse a multi-process launch for a label scheme whose evaluation runs on one process
+    only (hfft.tasks.task.LabelScheme.multi_process_eval)."""
+    if args is FAILED or args.world_size <= 1 or task.labels.multi_process_eval:
+        return
+    raise RecipeError(
+        f"{task.name} ({task.labels.name}) evaluates on one process only, and this launch has "
+        f"{args.world_size}: run it without torchrun/accelerate launch (one GPU or the CPU)"
+    )

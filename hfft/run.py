@@ -171,6 +171,7 @@ def build_run(recipe: Recipe) -> Run:
     model = metrics = preflight.FAILED
     if data is not preflight.FAILED:
         task = data.task  # with the label scheme the data asked for (multi-label lists...)
+        problems.run(preflight.check_processes, task, args)
         metrics = problems.run(
             task.labels.build_metrics, recipe.eval.metrics, data.label_names, recipe.eval.threshold
         )

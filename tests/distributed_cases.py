@@ -56,7 +56,14 @@ class Case:
         }
 
 
-CASES = {task: Case(task, MODES.get(task, "full")) for task in tiny.TASK_FIXTURES}
+# Tasks whose evaluation runs across processes; the others are refused at preflight under a
+# multi-process launch (ONE_PROCESS_ONLY, tested for that refusal).
+CASES = {
+    task: Case(task, MODES.get(task, "full"))
+    for task in tiny.TASK_FIXTURES
+    if TASKS[task].labels.multi_process_eval
+}
+ONE_PROCESS_ONLY = sorted(set(tiny.TASK_FIXTURES) - set(CASES))
 
 
 def write_recipe(case: Case, root: Path, out: Path, training: dict | None = None) -> Path:

@@ -15,11 +15,14 @@ from tests.distributed_cases import (
     BIN,
     CASES,
     FSDP_ATOL,
+    ONE_PROCESS_ONLY,
+    Case,
     assert_complete_run,
     assert_weights,
     free_port,
     launch_env,
     launch_once,
+    torchrun,
     weights,
     write_recipe,
 )
@@ -92,3 +95,22 @@ def test_two_nodes_simulated_with_two_launchers(tmp_path, launched):
     # Same world size, seed and data order as one machine with 2 processes: the same weights,
     # bit for bit.
     assert_weights(weights(tmp_path / "run"), weights(launched(case.task, "ddp").run))
+
+
+@pytest.mark.parametrize("task", ONE_PROCESS_ONLY)
+def test_a_task_that_evaluates_on_one_process_is_refused_under_torchrun(task, tmp_path):
+    """Before anything trains or is written: one line naming the task and the world size."""
+    recipe = write_recipe(Case(task, "full"), tmp_path, tmp_path / "run")
+    done = subprocess.run(
+        [*torchrun(), "train", str(recipe)],
+        cwd=tmp_path,
+        env=launch_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert f"{task} (" in done.stderr and "evaluates on one process only" in done.stderr
+    assert "this launch has 2" in done.stderr
+    run = tmp_path / "run"
+    assert not run.exists() or not any(run.iterdir())  # nothing written

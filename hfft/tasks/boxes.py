@@ -347,4 +347,5 @@ BOXES = LabelScheme(
     predict_fields=box_fields,
     example_unit="images",
     intervals=False,
+    multi_process_eval=False,
 )

@@ -189,6 +189,11 @@ class LabelScheme:
     # False for metrics that are no sum of per-example counts (COCO mAP ranks a split's boxes
     # together).
     intervals: bool = True
+    # Whether evaluation works across processes (torchrun/accelerate launch): the Trainer
+    # gathers predictions and targets from every rank. False for targets it cannot gather in
+    # step with the predictions (detection's per-image box dicts): such runs are refused at
+    # preflight instead of failing after training.
+    multi_process_eval: bool = True
 
 
 @dataclass(frozen=True)
