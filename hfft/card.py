@@ -69,6 +69,10 @@ def _metric_parts(name: str) -> tuple[str, str, dict[str, Any] | None]:
     top_k = re.match(r"^top(\d+)_accuracy$", name)
     if top_k:
         return name, f"Top-{top_k.group(1)} accuracy", {"k": int(top_k.group(1))}
+    coco = re.match(r"^map(?:_(\d+)|_(small|medium|large))?$", name)  # COCO mean average precision
+    if coco:
+        iou, size = coco.groups()
+        return name, "mAP" + (f"@{iou}" if iou else f" ({size})" if size else ""), None
     base, _, average = name.partition("_")
     if average and average not in _AVERAGES:  # exact_match, hamming_loss, ...: a name, whole
         return name, name.replace("_", " ").capitalize(), None

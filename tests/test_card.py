@@ -263,3 +263,19 @@ def test_a_taggers_card_shows_its_baselines_and_intervals_over_sentences(tmp_pat
     ]
     assert "95% bootstrap interval over the split's sentences" in card
     assert "*most frequent tag for every word*: every word given the most frequent" in card
+
+
+def test_coco_metric_names_read_as_map():
+    from hfft.card import _metric_parts
+
+    shown = {n: _metric_parts(n)[1] for n in ("map", "map_50", "map_75", "map_small", "map_large")}
+    assert shown == {
+        "map": "mAP",
+        "map_50": "mAP@50",
+        "map_75": "mAP@75",
+        "map_small": "mAP (small)",
+        "map_large": "mAP (large)",
+    }
+    # Other names keep their titles.
+    assert _metric_parts("f1_macro")[1] == "F1 (macro)"
+    assert _metric_parts("mean_average_precision")[1] == "Mean average precision"
