@@ -74,7 +74,7 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
 
     Problems are collected across splits (a column missing from two splits, unusable examples,
     labels only some splits have) and raised together as one `PreflightError`."""
-    from hfft.preflight import Problems
+    from hfft.problems import Problems
 
     raw = _load(spec, task)
     _check_folder_labels(raw, spec, task)

@@ -187,8 +187,8 @@ def _exists(path: str) -> bool:
 
 def training_origin(run_dir: Path, output_dir: Path) -> Path | None:
     """The folder `hfft train` ran in, when the run's training.output_dir was relative and the
-    run directory is still at that path below it (runs/x trained in /home/me/proj and found at
-    /home/me/proj/runs/x -> /home/me/proj); else None."""
+    run directory is still at that path below it (runs/x trained in PROJECT and found at
+    PROJECT/runs/x -> PROJECT); else None."""
     relative = Path(output_dir)
     if relative.is_absolute() or ".." in relative.parts or not relative.parts:
         return None

@@ -8,12 +8,14 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 
 from hfft.errors import DataError
-from hfft.recipe import DataSpec
+
+if TYPE_CHECKING:  # annotations only: hfft.recipe imports the tasks, which use this module
+    from hfft.recipe import DataSpec
 
 log = logging.getLogger("hfft")
 MAX_NAMED = 10

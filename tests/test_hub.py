@@ -329,6 +329,9 @@ def test_a_file_holding_the_token_is_refused(hub, run_dir, tmp_path, capsys):
 
 
 # Someone else's token (not the one in use) and other people's home folders: refused all the same.
+# Another user's home folder, as a recipe or notes file might quote it (assembled so that this
+# file holds no machine path itself).
+SOMEONES_HOME = "/".join(("", "home", "alice"))
 OTHER_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
 
 
@@ -342,7 +345,7 @@ OTHER_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
         ),
         (
             "notes.md",
-            "data in /home/alice/datasets/train.csv\n",
+            f"data in {SOMEONES_HOME}/datasets/train.csv\n",
             "notes.md line 1 contains a local path under a home directory (/home/alice...)",
         ),
         (

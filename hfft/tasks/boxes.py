@@ -204,7 +204,7 @@ def label_names(splits: dict[str, datasets.Dataset]) -> list[str]:
 def encode(splits: dict[str, datasets.Dataset]) -> tuple[list[str], dict[str, datasets.Dataset]]:
     """One category list for every split (from train); held-out categories train lacks are
     refused."""
-    from hfft.preflight import Problems
+    from hfft.problems import Problems
 
     names = label_names(splits)
     problems = Problems()

@@ -89,7 +89,7 @@ def encode(
 ) -> tuple[list[str], dict[str, datasets.Dataset]]:
     """Label names from train, and every split's labels as 0/1 vectors over them; a label some
     held-out split has and train lacks is an error (every split checked, reported together)."""
-    from hfft.preflight import Problems
+    from hfft.problems import Problems
 
     names = label_names(splits["train"])
     problems = Problems()

@@ -26,7 +26,7 @@ def encode(
     """Give every split the same `ClassLabel` (names from train) and check no split has labels
     that train lacks (every split checked, problems reported together). Names come from a
     ClassLabel, else sorted strings, else sorted integers."""
-    from hfft.preflight import Problems
+    from hfft.problems import Problems
 
     names = label_names(splits["train"])
     problems = Problems()

@@ -92,7 +92,7 @@ def encode(
     """Give every split the same tag list (a ClassLabel's names in its order, else tag names
     ordered O first, then by entity type), check that held-out splits use only tags train has,
     and list sequences that break the tagging scheme (data.repair_tags repairs them)."""
-    from hfft.preflight import Problems
+    from hfft.problems import Problems
 
     problems = Problems()
     strings = {}
