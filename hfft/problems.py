@@ -5,7 +5,7 @@ task modules' own checks (label encoding, box checks) use it without importing t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from hfft.errors import HfftError
@@ -65,3 +65,15 @@ class Problems:
             raise self.errors[0]
         if self.messages:
             raise PreflightError(self.messages)
+
+
+def each_split(splits: Mapping[str, Any], check: Callable[[str, Any], T]) -> dict[str, T]:
+    """{split: check(split, dataset)} for every split, or every split's problem raised together
+    (a label scheme encodes or checks all splits before reporting)."""
+    problems = Problems()
+    done = {}
+    for split, ds in splits.items():
+        with problems.collect():
+            done[split] = check(split, ds)
+    problems.raise_if_any()
+    return done

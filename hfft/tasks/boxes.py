@@ -204,15 +204,10 @@ def label_names(splits: dict[str, datasets.Dataset]) -> list[str]:
 def encode(splits: dict[str, datasets.Dataset]) -> tuple[list[str], dict[str, datasets.Dataset]]:
     """One category list for every split (from train); held-out categories train lacks are
     refused."""
-    from hfft.problems import Problems
+    from hfft.problems import each_split
 
     names = label_names(splits)
-    problems = Problems()
-    encoded = {}
-    for split, ds in splits.items():
-        with problems.collect():
-            encoded[split] = encode_with(ds, names, split, against="train")
-    problems.raise_if_any()
+    encoded = each_split(splits, lambda split, ds: encode_with(ds, names, split, against="train"))
     counts = {split: sum(len(r["bbox"]) for r in ds[LABEL]) for split, ds in encoded.items()}
     log.info("boxes: %d categories; boxes per split %s", len(names), counts)
     return names, encoded

@@ -89,15 +89,10 @@ def encode(
 ) -> tuple[list[str], dict[str, datasets.Dataset]]:
     """Label names from train, and every split's labels as 0/1 vectors over them; a label some
     held-out split has and train lacks is an error (every split checked, reported together)."""
-    from hfft.problems import Problems
+    from hfft.problems import each_split
 
     names = label_names(splits["train"])
-    problems = Problems()
-    encoded = {}
-    for split, ds in splits.items():
-        with problems.collect():
-            encoded[split] = encode_with(ds, names, split, against="train")
-    problems.raise_if_any()
+    encoded = each_split(splits, lambda split, ds: encode_with(ds, names, split, against="train"))
     return names, encoded
 
 

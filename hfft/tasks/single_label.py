@@ -26,15 +26,10 @@ def encode(
     """Give every split the same `ClassLabel` (names from train) and check no split has labels
     that train lacks (every split checked, problems reported together). Names come from a
     ClassLabel, else sorted strings, else sorted integers."""
-    from hfft.problems import Problems
+    from hfft.problems import each_split
 
     names = label_names(splits["train"])
-    problems = Problems()
-    encoded = {}
-    for split, ds in splits.items():
-        with problems.collect():
-            encoded[split] = encode_with(ds, names, split, against="train")
-    problems.raise_if_any()
+    encoded = each_split(splits, lambda split, ds: encode_with(ds, names, split, against="train"))
     return names, encoded
 
 

@@ -92,14 +92,9 @@ def encode(
     """Give every split the same tag list (a ClassLabel's names in its order, else tag names
     ordered O first, then by entity type), check that held-out splits use only tags train has,
     and list sequences that break the tagging scheme (data.repair_tags repairs them)."""
-    from hfft.problems import Problems
+    from hfft.problems import Problems, each_split
 
-    problems = Problems()
-    strings = {}
-    for split, ds in splits.items():
-        with problems.collect():
-            strings[split] = tag_strings(ds, split)
-    problems.raise_if_any()
+    strings = each_split(splits, lambda split, ds: tag_strings(ds, split))
     in_train = {t for row in strings["train"] for t in row}
     names = _declared(splits["train"]) or _order(in_train)
     scheme = detect_scheme(names)
@@ -109,6 +104,7 @@ def encode(
     if any(broken.values()) and scheme != PLAIN:
         added = [t for t in _order(_completed(names, scheme)) if t not in names]
         names += added
+    problems = Problems()
     for split, rows in strings.items():
         if split == "train":
             continue
