@@ -63,22 +63,40 @@ class LoadedData:
     label_names: list[str]
     task: Task | None = None
     scheme_reason: str = ""
+    # A streamed run (data.streaming): the train rows the preflight checked, encoded; the train
+    # split itself is an IterableDataset.
+    checked_train: datasets.Dataset | None = None
 
-    def sizes(self) -> dict[str, int]:
-        """Rows per split."""
-        return {name: len(ds) for name, ds in self.splits.items()}
+    def sizes(self) -> dict[str, int | str]:
+        """Rows per split ("streamed" for a stream, which has no length)."""
+        return {
+            name: "streamed" if isinstance(ds, datasets.IterableDataset) else len(ds)
+            for name, ds in self.splits.items()
+        }
+
+    def fitting_splits(self) -> datasets.DatasetDict:
+        """The splits with a train split that can be read whole (baselines fit on it): the
+        checked first rows of a streamed one."""
+        if self.checked_train is None:
+            return self.splits
+        return datasets.DatasetDict({**self.splits, "train": self.checked_train})
 
 
 def load_data(spec: DataSpec, task: Task) -> LoadedData:
     """Load, standardise, check, label-encode and split a dataset as the recipe describes.
 
     Problems are collected across splits (a column missing from two splits, unusable examples,
-    labels only some splits have) and raised together as one `PreflightError`."""
+    labels only some splits have) and raised together as one `PreflightError`. With
+    data.streaming the train split is a stream (hfft.streaming)."""
     from hfft.problems import Problems
 
+    if spec.streaming:
+        from hfft.streaming import load_streamed
+
+        return load_streamed(spec, task)
     raw = _load(spec, task)
     _check_folder_labels(raw, spec, task)
-    picked = _pick_splits(raw, spec)
+    picked = pick_splits(raw, spec)
     problems = Problems()
     standard = {}
     for name, ds in picked.items():
@@ -112,32 +130,10 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
 
 
 def _load(spec: DataSpec, task: Task) -> datasets.DatasetDict:
-    if spec.data_dir and not Path(spec.data_dir).exists():
-        raise DataError(f"data.data_dir '{spec.data_dir}' does not exist")
-    readers = task.modality.readers
-    own = _own_format(spec, readers)
-    if own is not None:
-        return own
-    kwargs = {
-        key: getattr(spec, key)
-        for key in ("name", "data_dir", "data_files", "revision")
-        if getattr(spec, key) is not None
-    }
-    if _is_builder(spec.path) and not (spec.data_dir or spec.data_files):
-        # Without them the builder searches the current directory, recursively.
-        raise DataError(
-            f"data.path '{spec.path}' reads local files: set data.data_dir (a folder) or "
-            "data.data_files (a file, a glob, or {train: ..., test: ...})"
-        )
-    local = Path(spec.path).expanduser()
-    if local.is_dir() and (
-        (local / "dataset_dict.json").exists() or (local / "state.json").exists()
-    ):
-        return _as_dict(datasets.load_from_disk(str(local)))  # a `save_to_disk` folder
-    if looks_like_local_path(spec.path) and not local.exists():
-        raise DataError(f"data.path '{spec.path}' does not exist")
-    # A data file as data.path: `load_dataset` only takes files through data_files.
-    path = _file_builder(spec, local, kwargs, readers) if local.is_file() else spec.path
+    whole = load_whole(spec, task)
+    if whole is not None:
+        return whole
+    path, kwargs = load_arguments(spec, task)
     try:
         loaded = datasets.load_dataset(path, **kwargs)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
@@ -152,6 +148,45 @@ def _load(spec: DataSpec, task: Task) -> datasets.DatasetDict:
             "as imagefolder/csv/json/parquet with data.data_dir or data.data_files"
         ) from None
     return _as_dict(loaded)
+
+
+def load_whole(spec: DataSpec, task: Task) -> datasets.DatasetDict | None:
+    """The splits of data that load without `datasets.load_dataset`: a format the task's
+    modality reads itself, or a `save_to_disk` folder; None for everything else."""
+    if spec.data_dir and not Path(spec.data_dir).expanduser().exists():
+        raise DataError(f"data.data_dir '{spec.data_dir}' does not exist")
+    own = _own_format(spec, task.modality.readers)
+    if own is not None:
+        return own
+    local = Path(spec.path).expanduser()
+    if local.is_dir() and (
+        (local / "dataset_dict.json").exists() or (local / "state.json").exists()
+    ):
+        return _as_dict(datasets.load_from_disk(str(local)))  # a `save_to_disk` folder
+    return None
+
+
+def load_arguments(spec: DataSpec, task: Task) -> tuple[str, dict[str, Any]]:
+    """(path, keyword arguments) of the `datasets.load_dataset` call that reads the recipe's
+    data, checked: a builder without files, a local path that does not exist, a data file
+    given as data.path (`load_dataset` takes files only through data_files)."""
+    kwargs = {
+        key: getattr(spec, key)
+        for key in ("name", "data_dir", "data_files", "revision")
+        if getattr(spec, key) is not None
+    }
+    if _is_builder(spec.path) and not (spec.data_dir or spec.data_files):
+        # Without them the builder searches the current directory, recursively.
+        raise DataError(
+            f"data.path '{spec.path}' reads local files: set data.data_dir (a folder) or "
+            "data.data_files (a file, a glob, or {train: ..., test: ...})"
+        )
+    local = Path(spec.path).expanduser()
+    if looks_like_local_path(spec.path) and not local.exists():
+        raise DataError(f"data.path '{spec.path}' does not exist")
+    readers = task.modality.readers
+    path = _file_builder(spec, local, kwargs, readers) if local.is_file() else spec.path
+    return path, kwargs
 
 
 def _refuse_files_beside_a_file(spec: DataSpec) -> None:
@@ -247,7 +282,7 @@ def _is_builder(path: str) -> bool:
     return path in builder_names() and not Path(path).exists()
 
 
-def _pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, datasets.Dataset]:
+def pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, datasets.Dataset]:
     available = list(raw)
 
     def require(split: str, key: str) -> datasets.Dataset:
@@ -325,6 +360,13 @@ def _pack_label_columns(
             f"{did_you_mean(missing[0], ds.column_names)}; its columns are {ds.column_names}"
         )
     packed = "__hfft_label_columns__"
+    if isinstance(ds, datasets.IterableDataset):  # a stream: packed as it is read
+        ds = ds.map(
+            lambda b: {packed: [list(v) for v in zip(*(b[c] for c in columns), strict=True)]},
+            batched=True,
+            remove_columns=columns,
+        )._resolve_features()  # the stream's columns, for the mapping that follows
+        return ds, {**mapping, LABEL: packed}
     rows = [list(values) for values in zip(*(ds[c] for c in columns), strict=True)]
     ds = ds.remove_columns(columns).add_column(packed, rows)
     return ds, {**mapping, LABEL: packed}
@@ -335,6 +377,10 @@ def load_split(
 ) -> datasets.Dataset:
     """One split of a dataset, standardised and encoded with a trained model's label names. A
     dataset with a single split (a CSV file, a flat image folder) gives that split."""
+    if spec.streaming:
+        from hfft.streaming import stream_split
+
+        return stream_split(spec, task, split, list(label_names))
     raw = _load(spec, task)
     if split in raw:
         ds = raw[split]

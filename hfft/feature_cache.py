@@ -57,6 +57,8 @@ def cache_decision(recipe: Any, model: nn.Module, probe: bool = False) -> tuple[
     if wanted is False:
         return False, "model.cache_features is false"
     reasons = []
+    if getattr(recipe.data, "streaming", False):
+        reasons.append("data.streaming: the train split is read pass by pass, not kept")
     mode = mode_of(recipe.model)
     if not (mode.frozen_backbone or probe):
         reasons.append(f"mode is {mode.name}, which trains the backbone")

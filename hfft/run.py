@@ -17,6 +17,7 @@ from hfft import (
     modes,
     precision,
     run_manifest,
+    streaming,
     threads,
     zero_shot_baseline,
 )
@@ -109,14 +110,20 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
 def effective_training(recipe: Recipe, task: Task) -> dict[str, Any]:
     """The `training:` settings a run really uses: hfft's defaults, the task's, the recipe's,
     with bf16/fp16 `auto` decided for this machine (hfft.precision)."""
-    training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
+    training = _training(recipe, task)
     return {**training, **precision.resolve(training, _width(recipe))[0]}
 
 
 def precision_note(recipe: Recipe, task: Task) -> str:
     """The precision a run trains in and why, for the start line: "bf16 (auto: ...)"."""
-    training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
-    return precision.resolve(training, _width(recipe))[1]
+    return precision.resolve(_training(recipe, task), _width(recipe))[1]
+
+
+def _training(recipe: Recipe, task: Task) -> dict[str, Any]:
+    # A streamed run's defaults (steps, not epochs) come after the task's: a stream has no
+    # epochs whatever the task.
+    streamed = streaming.training_defaults(recipe)
+    return {**TRAINING_DEFAULTS, **task.training_defaults, **streamed, **recipe.training}
 
 
 def _width(recipe: Recipe) -> Any:
@@ -318,8 +325,9 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
             from hfft.baselines import write_baselines
 
             held_out = {name: run.data.splits[name] for name in eval_splits}
+            fitting = replace(run.data, splits=run.data.fitting_splits())
             metrics = write_baselines(
-                run_dir, metrics, run.task, recipe, run.data, run.processor, held_out
+                run_dir, metrics, run.task, recipe, fitting, run.processor, held_out
             )
         metrics = zero_shot_baseline.add_to_run(run, eval_splits, metrics)
         # The unfinished marker (written when training began) goes last: an interruption

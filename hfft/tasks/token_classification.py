@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
     import datasets
 
+from hfft.tasks import lazy_splits
 from hfft.tasks.tags import TAGS
 from hfft.tasks.task import Task
 from hfft.tasks.tokens import TOKENS, check_tokenizer
@@ -81,13 +82,17 @@ def prepare(splits: datasets.DatasetDict, tokenizer: Any, recipe: Any) -> datase
     notes = []
     for name, ds in splits.items():
         train = name == "train"
-        mapped = ds.map(
+        mapped = lazy_splits.mapped(
+            ds,
             tokenize,
             fn_kwargs={"train": train},
-            batched=True,
-            remove_columns=ds.column_names,
+            remove_columns=list(ds.column_names),
             desc=f"Tokenizing and aligning tags ({name})",
         )
+        if lazy_splits.is_stream(mapped):  # tokenized as it streams: nothing to count ahead
+            out[name] = mapped.remove_columns([_CONTINUES, _WORDLESS, _REPAIRED])
+            notes.append(f"{name} streamed")
+            continue
         continues = mapped[_CONTINUES]
         windowed = sum(1 for i, c in enumerate(continues) if c and not continues[i - 1])
         notes.append(f"{name} {windowed} of {len(ds)} rows")

@@ -1,0 +1,418 @@
+"""`data.streaming: true`: train from a `datasets.IterableDataset` (Hub streaming, or local
+files too large to convert), as the transformers examples do with `streaming=True`.
+
+- The train split stays a stream: shuffled within `data.shuffle_buffer` rows (reshuffled each
+  pass through `set_epoch`, which the Trainer calls), labels encoded and rows checked batch by
+  batch as it is read, with the label scheme's and the modality's own whole-split functions
+  applied to each batch. Training needs `training.max_steps` (a stream has no length); an
+  interrupted run resumes from its checkpoint, the Trainer skipping the batches it has seen
+  (the same seed gives the same order).
+- The preflight reads the first `data.preflight_rows` train rows and checks them as for any run
+  (bad examples, label scheme, label names), and says so; a bad row later in the stream stops
+  the run with its row number (or is skipped, with `data.on_bad_example: skip`).
+- Held-out splits are read once into a scratch Arrow file (memory-mapped, deleted at exit), so
+  evaluation, intervals, reports and examples work as for any run. Without a validation split,
+  the first `data.max_eval_samples` (default 1,000) train rows are held out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hfft.errors import DataError, RecipeError
+
+if TYPE_CHECKING:
+    import datasets
+
+    from hfft.data import LoadedData
+    from hfft.recipe import DataSpec, Recipe
+    from hfft.tasks import Task
+
+log = logging.getLogger("hfft")
+
+DEFAULT_VALIDATION_ROWS = 1000
+# Rows per call of the batch-wise label encoding and checks on the stream.
+BATCH_ROWS = 64
+# Scratch folders of this process's materialised held-out splits; deleted at exit.
+_SCRATCH: list[tempfile.TemporaryDirectory] = []
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """What a streamed run cannot do, refused when the recipe loads: no length means no epochs,
+    no fraction of the rows, no pass over the whole train split before training."""
+    data = recipe.data
+    if not data.streaming:
+        if data.label_names is not None:
+            raise RecipeError(
+                "data.label_names is read with data.streaming only (other runs find every label "
+                "in the data): remove it, or set data.streaming: true"
+            )
+        return
+    if not (recipe.training.get("max_steps") or 0) > 0:
+        raise RecipeError(
+            "data.streaming: true trains from a stream, which has no length, so epochs are "
+            "undefined: set training.max_steps (e.g. 10000)"
+        )
+    if data.test_fraction:
+        raise RecipeError(
+            f"data.test_fraction={data.test_fraction:g} needs the size of the train split, which "
+            "a stream does not have: give the dataset's test split (data.test_split), or remove "
+            "data.test_fraction"
+        )
+    if recipe.model.mode == "lp-ft":
+        raise RecipeError(
+            "model.mode lp-ft first fits the head on every train row's cached features, which a "
+            "stream cannot hold: use full, lora or peft with data.streaming, or drop it"
+        )
+    if recipe.model.cache_features is True:
+        raise RecipeError(
+            "model.cache_features is true, but a streamed train split is read once per pass, "
+            "not kept: set model.cache_features to null, or drop data.streaming"
+        )
+
+
+def training_defaults(recipe: Recipe) -> dict[str, Any]:
+    """TrainingArguments defaults of a streamed run (the recipe's `training:` wins): evaluate,
+    save and log every tenth of max_steps (at most every 500 steps), as a stream has no epochs
+    to end."""
+    if not recipe.data.streaming:
+        return {}
+    every = max(1, min(500, int(recipe.training.get("max_steps") or 0) // 10))
+    return {
+        "eval_strategy": "steps",
+        "save_strategy": "steps",
+        "logging_strategy": "steps",
+        "eval_steps": every,
+        "save_steps": every,
+        "logging_steps": every,
+    }
+
+
+def open_stream(spec: DataSpec, task: Task) -> datasets.IterableDatasetDict:
+    """The dataset's splits as streams: `load_dataset(..., streaming=True)`; data that loads
+    without it (a `save_to_disk` folder, a format the modality reads itself) read as
+    IterableDatasets. Features resolved: CSV/JSON streams declare none until read."""
+    import datasets
+
+    from hfft.data import load_arguments, load_whole
+    from hfft.errors import first_line
+
+    whole = load_whole(spec, task)
+    if whole is not None:
+        loaded: Any = datasets.IterableDatasetDict(
+            {name: ds.to_iterable_dataset(num_shards=_shards(ds)) for name, ds in whole.items()}
+        )
+    else:
+        path, kwargs = _in_random_file_order(spec, task, *load_arguments(spec, task))
+        try:
+            loaded = datasets.load_dataset(path, streaming=True, **kwargs)
+        except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
+            raise DataError(
+                f"could not stream dataset '{spec.path}' ({type(err).__name__}: "
+                f"{first_line(err)}); data.path takes a Hub dataset id, a local folder or data "
+                "file, or a builder such as imagefolder/csv/json/parquet with data.data_dir or "
+                "data.data_files"
+            ) from None
+    if isinstance(loaded, datasets.IterableDataset):
+        loaded = datasets.IterableDatasetDict({"train": loaded})
+    # _resolve_features reads the first row: the only way datasets offers for an untyped stream.
+    typed = {k: ds if ds.features is not None else ds._resolve_features() for k, ds in
+             loaded.items()}  # fmt: skip
+    # Undecoded from the start: a map (a renamed column) fixes the decoding of the features it
+    # was built on, and what to decode is hfft's choice (`intended_features`).
+    return datasets.IterableDatasetDict(
+        {k: ds.decode(False) if _decodes(ds.features) else ds for k, ds in typed.items()}
+    )
+
+
+def _decodes(features: datasets.Features) -> bool:
+    return any(hasattr(f, "decode") for f in features.values())
+
+
+def intended_features(stream: datasets.IterableDataset, task: Task) -> datasets.Features:
+    """The features a standardised split has without streaming (images decoded, audio left to
+    hfft's own decoding): the modality's `cast` of the stream's features with decoding on."""
+    import dataclasses
+
+    import datasets
+
+    decoding = datasets.Features(
+        {k: dataclasses.replace(f, decode=True) if hasattr(f, "decode") else f for k, f in
+         stream.features.items()}
+    )  # fmt: skip
+    empty = datasets.Dataset.from_dict({k: [] for k in decoding}, features=decoding)
+    return task.modality.cast(empty).features
+
+
+def _in_random_file_order(
+    spec: DataSpec, task: Task, path: str, kwargs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A local folder whose labels are its folder names (imagefolder, audiofolder) streams its
+    files in the order they are listed, one class folder after another, which no shuffle buffer
+    smaller than a class can mix: list the files (as datasets does) and give them to the
+    builder in an order shuffled with data.seed."""
+    import random
+
+    from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
+
+    builder = task.modality.folder_builder
+    local = Path(spec.path).expanduser()
+    if builder is None or not (path == builder or local.is_dir()):
+        return path, kwargs
+    base = spec.data_dir or (str(local) if local.is_dir() else None)
+    if base is None and not spec.data_files:
+        return path, kwargs
+    base = str(Path(base or Path.cwd()).expanduser())
+    patterns = sanitize_patterns(spec.data_files) if spec.data_files else get_data_patterns(base)
+    try:
+        found = DataFilesDict.from_patterns(patterns, base_path=base)
+    except FileNotFoundError:  # let load_dataset say what is missing, as without streaming
+        return path, kwargs
+    files = {str(split): random.Random(spec.seed).sample(list(v), len(v)) for split, v in
+             found.items()}  # fmt: skip
+    rest = {k: v for k, v in kwargs.items() if k not in ("data_dir", "data_files")}
+    return builder, {**rest, "data_files": files}
+
+
+def _shards(ds: datasets.Dataset) -> int:
+    # Shards are what the stream's shuffle permutes, and what loader workers divide among them.
+    return max(1, min(len(ds), 64))
+
+
+def load_streamed(spec: DataSpec, task: Task) -> LoadedData:
+    """Splits for a streamed run: train an IterableDataset (labels encoded, rows checked and
+    shuffled as it is read), the held-out splits read once into scratch Arrow files; the
+    preflight's checks on the first `data.preflight_rows` train rows."""
+    import datasets
+
+    from hfft.data import LoadedData, drop_bad_examples, pick_splits, standardize_columns
+    from hfft.problems import Problems, each_split
+
+    picked = pick_splits(open_stream(spec, task), spec)
+    problems = Problems()
+    standard = {}
+    for name, ds in picked.items():
+        with problems.collect():
+            standard[name] = standardize_columns(ds, spec.columns, task, name)
+    problems.raise_if_any()
+    train, skipped = standard.pop("train"), 0
+    if "validation" not in standard:
+        skipped = spec.max_eval_samples or DEFAULT_VALIDATION_ROWS
+        log.info("no validation split: the first %d streamed train rows are held out", skipped)
+        standard["validation"] = train.take(skipped)
+        train = train.skip(skipped)
+    target = intended_features(train, task)
+    held_out = {k: materialize(ds, spec.max_eval_samples, target) for k, ds in standard.items()}
+    checked = {"train": materialize(train, spec.preflight_rows, target), **held_out}
+    for name, ds in checked.items():
+        if len(ds) == 0:
+            raise DataError(
+                f"the {name} split is empty: check data.path/data_files and the split names"
+            )
+    log.info(
+        "streaming: the preflight checks the first %d train rows (data.preflight_rows); later "
+        "rows are checked as they stream",
+        len(checked["train"]),
+    )
+    task, reason, checked = task.resolve_labels(checked, spec)
+    with _no_scan_cache():  # scratch copies: their results would never be read again
+        checked = drop_bad_examples(checked, task.modality, spec.on_bad_example)
+    names = list(spec.label_names) if spec.label_names else _label_names(task, checked)
+    encoded = each_split(
+        checked, lambda split, ds: task.labels.encode_with(ds, names, split, against="train")
+    )
+    for name in ("train", "validation") if skipped else ("train",):
+        _warn_if_sorted(encoded[name], name, names, spec.shuffle_buffer)
+    if spec.max_train_samples:
+        train = train.take(spec.max_train_samples)
+    stream = _encoded_stream(train, task, spec, names, encoded["train"].features, skipped)
+    splits = datasets.DatasetDict({"train": stream, **{k: encoded[k] for k in held_out}})
+    return LoadedData(splits, names, task, reason, checked_train=encoded["train"])
+
+
+def _label_names(task: Task, checked: dict[str, datasets.Dataset]) -> list[str]:
+    """The label names the checked rows give (a ClassLabel's whole list where the data declares
+    one): train's first rows and the held-out splits together."""
+    import datasets
+
+    try:
+        pool = datasets.concatenate_datasets(list(checked.values()))
+    except ValueError:  # held-out splits typed differently: train's rows alone
+        pool = checked["train"]
+    names, _ = task.labels.encode({"train": pool})
+    return names
+
+
+def _warn_if_sorted(rows: datasets.Dataset, split: str, names: list[str], buffer: int) -> None:
+    """A stream in label order (files listed class by class) cannot be mixed by a shuffle
+    buffer smaller than a class, and its first rows held out are one class: say so while it
+    can be fixed."""
+    if len(names) < 2 or len(rows) < 2 or not isinstance(rows[0]["label"], int):
+        return
+    seen = set(rows["label"])
+    if len(seen) == 1:
+        log.warning(
+            "the %d %s rows read first from the stream all have the label %r: the stream looks "
+            "sorted by label, and a shuffle buffer of %d rows (data.shuffle_buffer) mixes only "
+            "neighbours; give the data in random order (or its own validation split), raise "
+            "data.shuffle_buffer, or save it with save_to_disk and drop data.streaming",
+            len(rows),
+            split,
+            names[next(iter(seen))],
+            buffer,
+        )
+
+
+def _encoded_stream(
+    train: datasets.IterableDataset,
+    task: Task,
+    spec: DataSpec,
+    names: list[str],
+    features: datasets.Features,
+    offset: int,
+) -> datasets.IterableDataset:
+    """The train stream with its labels encoded and its rows checked as it is read (the same
+    functions as the preflight, on each batch), then shuffled; decoding (an image) after the
+    shuffle, so the buffer holds encoded bytes, not pixels."""
+    import datasets
+
+    raw = train  # undecoded (`open_stream`)
+    raw_features = raw.features
+    decodes = getattr(features[task.input_column], "decode", False)
+    out_features = datasets.Features(
+        {k: raw_features[k] if k == task.input_column else v for k, v in features.items()}
+    )
+
+    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        with _quiet_progress():  # datasets' bars for each batch's casts would flood the log
+            rows = datasets.Dataset.from_dict(batch, features=raw_features)
+            rows = _checked_rows(rows, task, spec, [offset + i for i in indices])
+            claimed = task.labels.resolve({"train": rows}, spec) if task.labels.resolve else None
+            rows = claimed[1]["train"] if claimed else rows
+            return task.labels.encode_with(rows, names, "train", against="train").to_dict()
+
+    stream = raw.map(
+        encode,
+        batched=True,
+        batch_size=BATCH_ROWS,
+        with_indices=True,
+        remove_columns=list(raw_features),
+        features=out_features,
+    )
+    stream = stream.shuffle(seed=spec.seed, buffer_size=spec.shuffle_buffer)
+    if not decodes:
+        return stream
+    # Decoded by an explicit step of the chain: datasets' `.decode(True)` is applied only when
+    # rows leave the dataset, not to what the task's own map reads next.
+    return stream.map(features.decode_example, features=features)
+
+
+def _checked_rows(
+    rows: datasets.Dataset, task: Task, spec: DataSpec, numbers: list[int]
+) -> datasets.Dataset:
+    """The batch without its unusable rows (the modality's check, and no label): a DataError
+    naming the first with data.on_bad_example: error, a warning per row with skip."""
+    view, check = task.modality.scan(rows)
+    bad = []
+    for i, (value, label) in enumerate(zip(view[task.input_column], view["label"], strict=True)):
+        reason = check(value) or ("no label" if label is None else None)
+        if reason:
+            file = value.get("path") if isinstance(value, dict) else None
+            bad.append((i, f"train row {numbers[i]}" + (f" ({file})" if file else "") + ": "
+                        + reason))  # fmt: skip
+    if not bad:
+        return rows
+    if spec.on_bad_example == "error":
+        raise DataError(
+            f"unusable example found while streaming (the preflight checked the first "
+            f"{spec.preflight_rows} rows): {bad[0][1]}. Fix or remove it, or set "
+            "data.on_bad_example=skip to train without such rows"
+        )
+    for _, where in bad:
+        log.warning("skipped an unusable streamed example (data.on_bad_example=skip): %s", where)
+    drop = {i for i, _ in bad}
+    return rows.select([i for i in range(len(rows)) if i not in drop])
+
+
+def materialize(
+    stream: datasets.IterableDataset, limit: int | None, features: datasets.Features
+) -> datasets.Dataset:
+    """The first `limit` rows (all: None) of an undecoded stream as an Arrow dataset with
+    `features`, in a scratch folder of this process (memory-mapped like any dataset, deleted at
+    exit). Files are copied as their encoded bytes, not decoded."""
+    import datasets
+
+    rows = stream
+    if limit is not None:
+        rows = rows.take(limit)
+    scratch = Path(datasets.config.HF_DATASETS_CACHE) / "hfft-streams"
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.TemporaryDirectory(prefix="split-", dir=scratch)
+    _SCRATCH.append(folder)
+    with _quiet_progress():
+        return datasets.Dataset.from_generator(
+            _rows, gen_kwargs={"stream": rows}, features=features, cache_dir=folder.name
+        )
+
+
+def _rows(stream: datasets.IterableDataset) -> Iterator[dict[str, Any]]:
+    yield from stream
+
+
+@contextlib.contextmanager
+def _no_scan_cache() -> Iterator[None]:
+    import datasets
+
+    was = datasets.is_caching_enabled()
+    datasets.disable_caching()
+    try:
+        yield
+    finally:
+        if was:
+            datasets.enable_caching()
+
+
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    from datasets.utils import logging as datasets_logging
+
+    was = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            datasets_logging.enable_progress_bar()
+
+
+def stream_split(
+    spec: DataSpec, task: Task, split: str, label_names: list[str]
+) -> datasets.Dataset:
+    """One split of a streamed dataset read into a scratch Arrow file, standardised and encoded
+    with a trained model's label names (`hfft eval` on a streaming recipe)."""
+    from hfft.data import drop_bad_examples, standardize_columns
+    from hfft.errors import did_you_mean
+
+    raw = open_stream(spec, task)
+    if split not in raw and len(raw) != 1:
+        raise DataError(
+            f"split '{split}' not found{did_you_mean(split, list(raw))}; the dataset has splits "
+            f"{list(raw)}"
+        )
+    ds = raw[split] if split in raw else next(iter(raw.values()))
+    ds = standardize_columns(ds, spec.columns, task, split)
+    ds = materialize(ds, spec.max_eval_samples, intended_features(ds, task))
+    claimed = task.labels.resolve({split: ds}, spec) if task.labels.resolve else ("", {split: ds})
+    if claimed is None:
+        raise DataError(
+            f"the {split} split holds one label per row, but the model is {task.labels.name}: "
+            "give it lists of labels (or set data.multi_label: true / data.label_separator)"
+        )
+    with _no_scan_cache():
+        ds = drop_bad_examples(claimed[1], task.modality, spec.on_bad_example)[split]
+    return task.labels.encode_with(ds, label_names, split)
