@@ -17,11 +17,7 @@ files too large to convert), as the transformers examples do with `streaming=Tru
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hfft.errors import DataError, RecipeError
@@ -38,8 +34,6 @@ log = logging.getLogger("hfft")
 DEFAULT_VALIDATION_ROWS = 1000
 # Rows per call of the batch-wise label encoding and checks on the stream.
 BATCH_ROWS = 64
-# Scratch folders of this process's materialised held-out splits; deleted at exit.
-_SCRATCH: list[tempfile.TemporaryDirectory] = []
 
 
 def check_recipe(recipe: Recipe) -> None:
@@ -93,97 +87,6 @@ def training_defaults(recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def open_stream(spec: DataSpec, task: Task) -> datasets.IterableDatasetDict:
-    """The dataset's splits as streams: `load_dataset(..., streaming=True)`; data that loads
-    without it (a `save_to_disk` folder, a format the modality reads itself) read as
-    IterableDatasets. Features resolved: CSV/JSON streams declare none until read."""
-    import datasets
-
-    from hfft.data import load_arguments, load_whole
-    from hfft.errors import first_line
-
-    whole = load_whole(spec, task)
-    if whole is not None:
-        loaded: Any = datasets.IterableDatasetDict(
-            {name: ds.to_iterable_dataset(num_shards=_shards(ds)) for name, ds in whole.items()}
-        )
-    else:
-        path, kwargs = _in_random_file_order(spec, task, *load_arguments(spec, task))
-        try:
-            loaded = datasets.load_dataset(path, streaming=True, **kwargs)
-        except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
-            raise DataError(
-                f"could not stream dataset '{spec.path}' ({type(err).__name__}: "
-                f"{first_line(err)}); data.path takes a Hub dataset id, a local folder or data "
-                "file, or a builder such as imagefolder/csv/json/parquet with data.data_dir or "
-                "data.data_files"
-            ) from None
-    if isinstance(loaded, datasets.IterableDataset):
-        loaded = datasets.IterableDatasetDict({"train": loaded})
-    # _resolve_features reads the first row: the only way datasets offers for an untyped stream.
-    typed = {k: ds if ds.features is not None else ds._resolve_features() for k, ds in
-             loaded.items()}  # fmt: skip
-    # Undecoded from the start: a map (a renamed column) fixes the decoding of the features it
-    # was built on, and what to decode is hfft's choice (`intended_features`).
-    return datasets.IterableDatasetDict(
-        {k: ds.decode(False) if _decodes(ds.features) else ds for k, ds in typed.items()}
-    )
-
-
-def _decodes(features: datasets.Features) -> bool:
-    return any(hasattr(f, "decode") for f in features.values())
-
-
-def intended_features(stream: datasets.IterableDataset, task: Task) -> datasets.Features:
-    """The features a standardised split has without streaming (images decoded, audio left to
-    hfft's own decoding): the modality's `cast` of the stream's features with decoding on."""
-    import dataclasses
-
-    import datasets
-
-    decoding = datasets.Features(
-        {k: dataclasses.replace(f, decode=True) if hasattr(f, "decode") else f for k, f in
-         stream.features.items()}
-    )  # fmt: skip
-    empty = datasets.Dataset.from_dict({k: [] for k in decoding}, features=decoding)
-    return task.modality.cast(empty).features
-
-
-def _in_random_file_order(
-    spec: DataSpec, task: Task, path: str, kwargs: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """A local folder whose labels are its folder names (imagefolder, audiofolder) streams its
-    files in the order they are listed, one class folder after another, which no shuffle buffer
-    smaller than a class can mix: list the files (as datasets does) and give them to the
-    builder in an order shuffled with data.seed."""
-    import random
-
-    from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
-
-    builder = task.modality.folder_builder
-    local = Path(spec.path).expanduser()
-    if builder is None or not (path == builder or local.is_dir()):
-        return path, kwargs
-    base = spec.data_dir or (str(local) if local.is_dir() else None)
-    if base is None and not spec.data_files:
-        return path, kwargs
-    base = str(Path(base or Path.cwd()).expanduser())
-    patterns = sanitize_patterns(spec.data_files) if spec.data_files else get_data_patterns(base)
-    try:
-        found = DataFilesDict.from_patterns(patterns, base_path=base)
-    except FileNotFoundError:  # let load_dataset say what is missing, as without streaming
-        return path, kwargs
-    files = {str(split): random.Random(spec.seed).sample(list(v), len(v)) for split, v in
-             found.items()}  # fmt: skip
-    rest = {k: v for k, v in kwargs.items() if k not in ("data_dir", "data_files")}
-    return builder, {**rest, "data_files": files}
-
-
-def _shards(ds: datasets.Dataset) -> int:
-    # Shards are what the stream's shuffle permutes, and what loader workers divide among them.
-    return max(1, min(len(ds), 64))
-
-
 def load_streamed(spec: DataSpec, task: Task) -> LoadedData:
     """Splits for a streamed run: train an IterableDataset (labels encoded, rows checked and
     shuffled as it is read), the held-out splits read once into scratch Arrow files; the
@@ -192,6 +95,7 @@ def load_streamed(spec: DataSpec, task: Task) -> LoadedData:
 
     from hfft.data import LoadedData, drop_bad_examples, pick_splits, standardize_columns
     from hfft.problems import Problems, each_split
+    from hfft.stream_sources import intended_features, materialize, no_scan_cache, open_stream
 
     picked = pick_splits(open_stream(spec, task), spec)
     problems = Problems()
@@ -220,7 +124,7 @@ def load_streamed(spec: DataSpec, task: Task) -> LoadedData:
         len(checked["train"]),
     )
     task, reason, checked = task.resolve_labels(checked, spec)
-    with _no_scan_cache():  # scratch copies: their results would never be read again
+    with no_scan_cache():  # scratch copies: their results would never be read again
         checked = drop_bad_examples(checked, task.modality, spec.on_bad_example)
     names = list(spec.label_names) if spec.label_names else _label_names(task, checked)
     encoded = each_split(
@@ -288,8 +192,10 @@ def _encoded_stream(
         {k: raw_features[k] if k == task.input_column else v for k, v in features.items()}
     )
 
+    from hfft.stream_sources import quiet_progress
+
     def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        with _quiet_progress():  # datasets' bars for each batch's casts would flood the log
+        with quiet_progress():  # datasets' bars for each batch's casts would flood the log
             rows = datasets.Dataset.from_dict(batch, features=raw_features)
             rows = _checked_rows(rows, task, spec, [offset + i for i in indices])
             claimed = task.labels.resolve({"train": rows}, spec) if task.labels.resolve else None
@@ -339,57 +245,6 @@ def _checked_rows(
     return rows.select([i for i in range(len(rows)) if i not in drop])
 
 
-def materialize(
-    stream: datasets.IterableDataset, limit: int | None, features: datasets.Features
-) -> datasets.Dataset:
-    """The first `limit` rows (all: None) of an undecoded stream as an Arrow dataset with
-    `features`, in a scratch folder of this process (memory-mapped like any dataset, deleted at
-    exit). Files are copied as their encoded bytes, not decoded."""
-    import datasets
-
-    rows = stream
-    if limit is not None:
-        rows = rows.take(limit)
-    scratch = Path(datasets.config.HF_DATASETS_CACHE) / "hfft-streams"
-    scratch.mkdir(parents=True, exist_ok=True)
-    folder = tempfile.TemporaryDirectory(prefix="split-", dir=scratch)
-    _SCRATCH.append(folder)
-    with _quiet_progress():
-        return datasets.Dataset.from_generator(
-            _rows, gen_kwargs={"stream": rows}, features=features, cache_dir=folder.name
-        )
-
-
-def _rows(stream: datasets.IterableDataset) -> Iterator[dict[str, Any]]:
-    yield from stream
-
-
-@contextlib.contextmanager
-def _no_scan_cache() -> Iterator[None]:
-    import datasets
-
-    was = datasets.is_caching_enabled()
-    datasets.disable_caching()
-    try:
-        yield
-    finally:
-        if was:
-            datasets.enable_caching()
-
-
-@contextlib.contextmanager
-def _quiet_progress() -> Iterator[None]:
-    from datasets.utils import logging as datasets_logging
-
-    was = datasets_logging.is_progress_bar_enabled()
-    datasets_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            datasets_logging.enable_progress_bar()
-
-
 def stream_split(
     spec: DataSpec, task: Task, split: str, label_names: list[str]
 ) -> datasets.Dataset:
@@ -397,6 +252,7 @@ def stream_split(
     with a trained model's label names (`hfft eval` on a streaming recipe)."""
     from hfft.data import drop_bad_examples, standardize_columns
     from hfft.errors import did_you_mean
+    from hfft.stream_sources import intended_features, materialize, no_scan_cache, open_stream
 
     raw = open_stream(spec, task)
     if split not in raw and len(raw) != 1:
@@ -413,6 +269,6 @@ def stream_split(
             f"the {split} split holds one label per row, but the model is {task.labels.name}: "
             "give it lists of labels (or set data.multi_label: true / data.label_separator)"
         )
-    with _no_scan_cache():
+    with no_scan_cache():
         ds = drop_bad_examples(claimed[1], task.modality, spec.on_bad_example)[split]
     return task.labels.encode_with(ds, label_names, split)
