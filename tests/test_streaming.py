@@ -181,7 +181,7 @@ def test_skip_leaves_later_bad_rows_out_and_says_so(tmp_path, caplog):
 
 
 def test_label_names_give_the_order_and_an_unknown_label_stops_the_stream(tmp_path):
-    rows = reviews(20) + [("so so", "meh")]
+    rows = [*reviews(20), ("so so", "meh")]
     raw = text_recipe(tmp_path, rows, label_names=["pos", "neg"], shuffle_buffer=1)
     data = load_data(load_recipe(raw).data, TASKS["text-classification"])
     assert data.label_names == ["pos", "neg"]
@@ -195,8 +195,13 @@ def test_a_local_class_folder_streams_in_a_seeded_random_order(tmp_path):
     raw = {
         "task": "image-classification",
         "model": {"checkpoint": str(tiny.make_image_checkpoint(tmp_path / "ck"))},
-        "data": {"path": "imagefolder", "data_dir": str(folder), "streaming": True,
-                 "max_eval_samples": 6, "shuffle_buffer": 1},  # fmt: skip
+        "data": {
+            "path": "imagefolder",
+            "data_dir": str(folder),
+            "streaming": True,
+            "max_eval_samples": 6,
+            "shuffle_buffer": 1,
+        },
         "training": {"output_dir": str(tmp_path / "run"), "max_steps": 2, "use_cpu": True},
     }
     data = load_data(load_recipe(raw).data, TASKS["image-classification"])
