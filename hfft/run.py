@@ -17,7 +17,7 @@ from hfft import (
     modes,
     precision,
     run_manifest,
-    streaming,
+    stream_settings,
     threads,
     zero_shot_baseline,
 )
@@ -122,7 +122,7 @@ def precision_note(recipe: Recipe, task: Task) -> str:
 def _training(recipe: Recipe, task: Task) -> dict[str, Any]:
     # A streamed run's defaults (steps, not epochs) come after the task's: a stream has no
     # epochs whatever the task.
-    streamed = streaming.training_defaults(recipe)
+    streamed = stream_settings.training_defaults(recipe)
     return {**TRAINING_DEFAULTS, **task.training_defaults, **streamed, **recipe.training}
 
 

@@ -28,7 +28,7 @@ def open_stream(spec: DataSpec, task: Task) -> datasets.IterableDatasetDict:
     IterableDatasets. Features resolved: CSV/JSON streams declare none until read."""
     import datasets
 
-    from hfft.data import load_arguments, load_whole
+    from hfft.data_sources import load_arguments, load_whole
     from hfft.errors import first_line
 
     whole = load_whole(spec, task)

@@ -18,15 +18,15 @@ files too large to convert), as the transformers examples do with `streaming=Tru
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hfft.errors import DataError, RecipeError
+from hfft.errors import DataError
 
 if TYPE_CHECKING:
     import datasets
 
-    from hfft.data import LoadedData
-    from hfft.recipe import DataSpec, Recipe
+    from hfft.loaded_data import LoadedData
+    from hfft.recipe import DataSpec
     from hfft.tasks import Task
 
 log = logging.getLogger("hfft")
@@ -36,64 +36,16 @@ DEFAULT_VALIDATION_ROWS = 1000
 BATCH_ROWS = 64
 
 
-def check_recipe(recipe: Recipe) -> None:
-    """What a streamed run cannot do, refused when the recipe loads: no length means no epochs,
-    no fraction of the rows, no pass over the whole train split before training."""
-    data = recipe.data
-    if not data.streaming:
-        if data.label_names is not None:
-            raise RecipeError(
-                "data.label_names is read with data.streaming only (other runs find every label "
-                "in the data): remove it, or set data.streaming: true"
-            )
-        return
-    if not (recipe.training.get("max_steps") or 0) > 0:
-        raise RecipeError(
-            "data.streaming: true trains from a stream, which has no length, so epochs are "
-            "undefined: set training.max_steps (e.g. 10000)"
-        )
-    if data.test_fraction:
-        raise RecipeError(
-            f"data.test_fraction={data.test_fraction:g} needs the size of the train split, which "
-            "a stream does not have: give the dataset's test split (data.test_split), or remove "
-            "data.test_fraction"
-        )
-    if recipe.model.mode == "lp-ft":
-        raise RecipeError(
-            "model.mode lp-ft first fits the head on every train row's cached features, which a "
-            "stream cannot hold: use full, lora or peft with data.streaming, or drop it"
-        )
-    if recipe.model.cache_features is True:
-        raise RecipeError(
-            "model.cache_features is true, but a streamed train split is read once per pass, "
-            "not kept: set model.cache_features to null, or drop data.streaming"
-        )
-
-
-def training_defaults(recipe: Recipe) -> dict[str, Any]:
-    """TrainingArguments defaults of a streamed run (the recipe's `training:` wins): evaluate,
-    save and log every tenth of max_steps (at most every 500 steps), as a stream has no epochs
-    to end."""
-    if not recipe.data.streaming:
-        return {}
-    every = max(1, min(500, int(recipe.training.get("max_steps") or 0) // 10))
-    return {
-        "eval_strategy": "steps",
-        "save_strategy": "steps",
-        "logging_strategy": "steps",
-        "eval_steps": every,
-        "save_steps": every,
-        "logging_steps": every,
-    }
-
-
 def load_streamed(spec: DataSpec, task: Task) -> LoadedData:
     """Splits for a streamed run: train an IterableDataset (labels encoded, rows checked and
     shuffled as it is read), the held-out splits read once into scratch Arrow files; the
     preflight's checks on the first `data.preflight_rows` train rows."""
     import datasets
 
-    from hfft.data import LoadedData, drop_bad_examples, pick_splits, standardize_columns
+    from hfft.bad_examples import drop_bad_examples
+    from hfft.columns import standardize_columns
+    from hfft.data_sources import pick_splits
+    from hfft.loaded_data import LoadedData
     from hfft.problems import Problems, each_split
     from hfft.stream_sources import intended_features, materialize, no_scan_cache, open_stream
 
@@ -250,7 +202,8 @@ def stream_split(
 ) -> datasets.Dataset:
     """One split of a streamed dataset read into a scratch Arrow file, standardised and encoded
     with a trained model's label names (`hfft eval` on a streaming recipe)."""
-    from hfft.data import drop_bad_examples, standardize_columns
+    from hfft.bad_examples import drop_bad_examples
+    from hfft.columns import standardize_columns
     from hfft.errors import did_you_mean
     from hfft.stream_sources import intended_features, materialize, no_scan_cache, open_stream
 
