@@ -292,3 +292,34 @@ def test_an_interrupted_streamed_run_resumes_to_the_same_weights(tmp_path, monke
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
+@pytest.mark.slow
+def test_a_streamed_run_trains_under_torchrun(tmp_path):
+    """Two processes over gloo: accelerate hands each its part of the stream's batches; one
+    finished run directory, trained for max_steps."""
+    import subprocess
+
+    import yaml
+    from transformers import pipeline
+
+    from hfft import run_dir as run_state
+    from tests.distributed_cases import launch_env, torchrun
+
+    raw = streamed("image-classification", tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    done = subprocess.run(
+        [*torchrun(), "train", str(recipe)],
+        cwd=tmp_path,
+        env=launch_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    run = tmp_path / "run"
+    assert run_state.is_finished(run)
+    steps = [run_state.checkpoint_step(p) for p in run_state.complete_checkpoints(run)]
+    assert max(steps) == STEPS
+    pipeline("image-classification", model=str(run))
