@@ -46,6 +46,7 @@ def sections() -> dict[str, Callable]:
         prediction,
         scale,
         startup,
+        streaming,
     )
 
     return {
@@ -59,12 +60,13 @@ def sections() -> dict[str, Callable]:
         audio.NAME: audio.run,
         defaults.NAME: defaults.run,
         scale.NAME: scale.run,
+        streaming.NAME: streaming.run,
     }
 
 
 NAMES = (
     "overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio",
-    "defaults", "scale",
+    "defaults", "scale", "streaming",
 )  # fmt: skip
 
 
