@@ -208,6 +208,9 @@ def build_run(recipe: Recipe) -> Run:
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
+    from hfft.streaming import fit_loader_workers
+
+    fit_loader_workers(args, prepared["train"], recipe.training)
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     callbacks += modes.mode_of(recipe.model).callbacks(model, recipe.model)
     callbacks += task.callbacks(recipe, prepared, processor, data.label_names)

@@ -18,7 +18,7 @@ files too large to convert), as the transformers examples do with `streaming=Tru
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hfft.errors import DataError
 
@@ -225,3 +225,21 @@ def stream_split(
     with no_scan_cache():
         ds = drop_bad_examples(claimed[1], task.modality, spec.on_bad_example)[split]
     return task.labels.encode_with(ds, label_names, split)
+
+
+def fit_loader_workers(args: Any, train: Any, training: dict[str, Any]) -> None:
+    """At most one loader worker per shard of a streamed train split, unless the recipe chose:
+    datasets gives each worker whole shards, so more would wait idle (a local class folder
+    streams as one shard; a Hub dataset as one per parquet file)."""
+    import datasets
+
+    if not isinstance(train, datasets.IterableDataset) or "dataloader_num_workers" in training:
+        return
+    shards = train.n_shards
+    if args.dataloader_num_workers > shards:
+        log.info(
+            "streaming: %d loader worker(s), one per shard of the stream (not %d)",
+            shards,
+            args.dataloader_num_workers,
+        )
+        args.dataloader_num_workers = shards

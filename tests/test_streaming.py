@@ -323,3 +323,21 @@ def test_a_streamed_run_trains_under_torchrun(tmp_path):
     steps = [run_state.checkpoint_step(p) for p in run_state.complete_checkpoints(run)]
     assert max(steps) == STEPS
     pipeline("image-classification", model=str(run))
+
+
+def test_loader_workers_are_capped_at_the_streams_shards(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    from hfft.streaming import fit_loader_workers
+
+    recipe = load_recipe(text_recipe(tmp_path, reviews(12)))
+    stream = load_data(recipe.data, TASKS[recipe.task]).splits["train"]
+    assert stream.n_shards == 1  # one CSV file
+    args = SimpleNamespace(dataloader_num_workers=7)
+    with caplog.at_level(logging.INFO, logger="hfft"):
+        fit_loader_workers(args, stream, {})
+    assert args.dataloader_num_workers == 1
+    assert "1 loader worker(s), one per shard of the stream (not 7)" in caplog.text
+    chosen = SimpleNamespace(dataloader_num_workers=7)
+    fit_loader_workers(chosen, stream, {"dataloader_num_workers": 7})  # the recipe's choice
+    assert chosen.dataloader_num_workers == 7
