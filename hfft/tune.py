@@ -33,7 +33,6 @@ The recipe's `tune:` section (all optional):
 
 from __future__ import annotations
 
-import gc
 import logging
 import shutil
 import time
@@ -41,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfft import search_space, tune_baseline
+from hfft import search_space, tune_baseline, tune_reuse
 from hfft.errors import HfftError
 from hfft.recipe import Recipe
 from hfft.search_space import Param
@@ -140,8 +139,11 @@ def _pruning_callback(trial: Any, key: str) -> Any:
     return OptunaPruning()
 
 
-def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool) -> Any:
-    """The Optuna objective: train one trial's recipe and return its validation metric."""
+def _objective(
+    base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool, load: Any = None
+) -> Any:
+    """The Optuna objective: train one trial's recipe and return its validation metric.
+    `load`: the data loader for `build_run` (`tune_reuse.DataOnce`: one load for all trials)."""
     import optuna
 
     from hfft import modes
@@ -156,7 +158,7 @@ def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool)
         start = time.perf_counter()
         run = None
         try:
-            run = build_run(recipe)
+            run = build_run(recipe, load=load)
             trial.set_user_attr("trainable_parameters", modes.count_parameters(run.model)[0])
             pruning = _pruning_callback(trial, settings.metric_key)
             run.trainer.add_callback(pruning)
@@ -198,17 +200,9 @@ def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool)
             # Checkpoints only serve the best-model restore inside the trial: keep disk use flat.
             shutil.rmtree(trial_dir, ignore_errors=True)
             del run
-            _free_memory()
+            tune_reuse.free_memory()
 
     return objective
-
-
-def _free_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def tune(
@@ -261,15 +255,19 @@ def tune(
         tune_baseline.prune_predictions(tune_dir, {0, getattr(best, "number", 0)})
 
     interrupted = False
+    objective = _objective(
+        recipe, settings, tune_dir, keep=baseline is not None, load=tune_reuse.DataOnce()
+    )
     try:
-        study.optimize(
-            _objective(recipe, settings, tune_dir, keep=baseline is not None),
-            n_trials=settings.trials,
-            callbacks=[keep_best_predictions] if baseline is not None else None,
-            timeout=settings.timeout,
-            # A batch size too large for the GPU fails that trial, not the search.
-            catch=(torch.OutOfMemoryError,),
-        )
+        with tune_reuse.frozen_between_trials():
+            study.optimize(
+                objective,
+                n_trials=settings.trials,
+                callbacks=[keep_best_predictions] if baseline is not None else None,
+                timeout=settings.timeout,
+                # A batch size too large for the GPU fails that trial, not the search.
+                catch=(torch.OutOfMemoryError,),
+            )
     except KeyboardInterrupt:
         # Ctrl-C outside a trial's training (between trials, while sampling): same as inside.
         interrupted = True
