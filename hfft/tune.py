@@ -150,6 +150,7 @@ def _objective(
     from hfft.run import build_run
 
     def objective(trial: optuna.Trial) -> float:
+        tune_reuse.freeze_survivors()  # earlier trials' objects: not walked again by the GC
         values = search_space.sample(trial, settings.space, base.model.mode)
         trial_dir = tune_dir / "trials" / f"trial-{trial.number:03d}"
         recipe = search_space.apply_values(base, values, output_dir=str(trial_dir))

@@ -9,8 +9,8 @@ best.yaml` evaluates on test).
 Between trials the garbage collector runs (a GPU's memory must come back), and a full collection
 walks every object the process holds: ~0.4 s with torch, transformers and datasets imported,
 once per trial and once more in the Trainer (accelerate's `free_memory`). What survives a
-trial's cleanup is frozen (`gc.freeze`), so later collections walk only a trial's own objects;
-the search unfreezes when it ends.
+trial is frozen when the next one starts (`gc.freeze`), so later collections walk only a trial's
+own objects; the search unfreezes when it ends.
 """
 
 from __future__ import annotations
@@ -46,19 +46,26 @@ class DataOnce:
 
 
 def free_memory() -> None:
-    """Collect a finished trial's garbage (and the GPU's cached blocks), then freeze what is
-    left so the next trials' collections skip it."""
+    """Collect a finished trial's garbage and hand the GPU's cached blocks back."""
     import torch
 
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def freeze_survivors() -> None:
+    """At a trial's start: collect, then freeze what is left so this trial's collections skip
+    it. Not at the end of the trial before: a pruned trial's exception, still propagating
+    there, holds its Trainer and model in a reference cycle that only a later collection frees
+    (frozen, they would stay for the whole search)."""
+    free_memory()
     gc.freeze()
 
 
 @contextlib.contextmanager
 def frozen_between_trials() -> Iterator[None]:
-    """Unfreeze at the end what `free_memory` froze (unless the caller had frozen objects
+    """Unfreeze at the end what `freeze_survivors` froze (unless the caller had frozen objects
     itself: theirs stay as they were)."""
     frozen_before = gc.get_freeze_count()
     try:
