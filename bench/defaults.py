@@ -279,6 +279,20 @@ PARTS = {
 }
 
 
+NOTES = {
+    "threads": "threads: the default is read from the load average when the run starts; on a "
+    "machine whose load changes during the run it can still be one too many or few.",
+    "bf16": "bf16 auto follows the CPU's flags (avx512_bf16/amx_bf16) or the GPU's bf16 "
+    "support; accuracy is one run each after the same steps from the same seed.",
+    "tune": "tune: each variant gets an empty datasets cache, so the cached search pays for one "
+    "extraction (its first trial) and every later trial reads the features back; the trials "
+    "keep hfft's training defaults (evaluate and checkpoint every epoch, the best restored) and "
+    "the default frozen search space.",
+    "compile": "torch_compile: samples/s after the first steps (which compile); on a CPU "
+    "inductor compiles with the system C++ compiler, minutes on 2 busy cores.",
+}
+
+
 def chosen_parts(value: str | None) -> list[str]:
     """The parts named in $HFFT_BENCH_DEFAULTS (comma-separated), all when unset."""
     if not value:
@@ -293,7 +307,8 @@ def chosen_parts(value: str | None) -> list[str]:
 def run(ctx: Context) -> Section:
     figures: list[Figure] = []
     context: dict[str, Any] = {}
-    for name in chosen_parts(os.environ.get(PARTS_VARIABLE)):
+    chosen = chosen_parts(os.environ.get(PARTS_VARIABLE))
+    for name in chosen:
         if ctx.scale.name == "tiny" and name == "compile":
             continue  # minutes of compilation: not for the bench's own tests
         more, info = PARTS[name](ctx)
@@ -304,16 +319,5 @@ def run(ctx: Context) -> Section:
         "hfft's defaults: threads, bf16 auto, the on-disk feature cache in tune, torch_compile",
         figures=figures,
         context={"data": str(Path("digits")), **context},
-        notes=[
-            "threads: the default is read from the load average when the run starts; on a "
-            "machine whose load changes during the run it can still be one too many or few.",
-            "bf16 auto follows the CPU's flags (avx512_bf16/amx_bf16) or the GPU's bf16 support; "
-            "accuracy is one run each after the same steps from the same seed.",
-            "tune: each variant gets an empty datasets cache, so the cached search pays for one "
-            "extraction (its first trial) and every later trial reads the features back; the "
-            "trials keep hfft's training defaults (evaluate and checkpoint every epoch, the "
-            "best restored) and the default frozen search space.",
-            "torch_compile: samples/s after the first steps (which compile); on a CPU inductor "
-            "compiles with the system C++ compiler, minutes on 2 busy cores.",
-        ],
+        notes=[NOTES[name] for name in chosen if name in NOTES],
     )

@@ -4,7 +4,8 @@ In `frozen` mode without augmentation every epoch feeds the same inputs through 
 backbone, so its output never changes. We compute the head's input once per example (a forward
 pre-hook on the head module catches exactly what the head sees, whatever the architecture pools or
 normalises before it), store it with `datasets.map` (batched, fingerprinted by the backbone's
-weights so a rerun reuses the cache), and train the *same head module object* on it. The full
+weights so a rerun reuses the cache; computed in the run's mixed precision, as the uncached run's
+forward passes would be), and train the *same head module object* on it. The full
 model therefore ends up with the trained head and is saved exactly like an uncached run.
 
 Heads that take the whole sequence output and pool inside (RoBERTa, ELECTRA: `features[:, 0]`)

@@ -6,6 +6,9 @@ for every trial, so structural parameters (LoRA r/alpha, `freeze_layers`, the mo
 searchable, and `best.yaml` - the best trial's resolved recipe - reproduces that trial exactly.
 The study is seeded (TPE sampler), bad trials are pruned on the validation metric after each
 evaluation (median pruner), and trials run one after another in this process, on CPU or GPU.
+Trials share what does not change between them (hfft.tune_reuse): the data, loaded once, and in
+a frozen mode the backbone's features, extracted by the first trial and read back from disk by
+the others (hfft.feature_cache).
 
 Output, in `RUN_DIR/tune/` (RUN_DIR = the recipe's training.output_dir):
 

@@ -142,5 +142,6 @@ def test_tiny_tune_figure_compares_the_same_search_cached_and_not(tmp_path, monk
     best = section["context"]["tune_best"]
     assert best["cached"] == best["uncached"]
     assert "best trial the same" in section["figures"][0]["context"]
+    assert [note.split(":")[0] for note in section["notes"]] == ["tune"]  # only its own note
     seconds = section["context"]["tune_trial_seconds"]
     assert len(seconds["cached"]) == len(seconds["uncached"]) == 10
