@@ -26,7 +26,10 @@ TRIAL_SPLITS = ("train", "validation")
 
 class DataOnce:
     """A `build_run` loader (`load=`) that loads the data on its first call and hands the same
-    `LoadedData`, without its test split, to every call after. `loads` counts real loads."""
+    `LoadedData`, without its test split, to every call after. `loads` counts real loads.
+
+    Only map-style splits are shared: a streamed one (an `IterableDataset`) is loaded by every
+    trial, whole, as before (a stream carries its reading state)."""
 
     def __init__(self) -> None:
         self.loaded: Any = None
@@ -37,11 +40,14 @@ class DataOnce:
 
         from hfft.data import load_data
 
-        if self.loaded is None:
-            data = load_data(spec, task)
-            self.loads += 1
-            splits = {k: v for k, v in data.splits.items() if k in TRIAL_SPLITS}
-            self.loaded = replace(data, splits=datasets.DatasetDict(splits))
+        if self.loaded is not None:
+            return self.loaded
+        data = load_data(spec, task)
+        self.loads += 1
+        if not all(isinstance(ds, datasets.Dataset) for ds in data.splits.values()):
+            return data
+        splits = {k: v for k, v in data.splits.items() if k in TRIAL_SPLITS}
+        self.loaded = replace(data, splits=datasets.DatasetDict(splits))
         return self.loaded
 
 

@@ -156,3 +156,24 @@ def test_no_trial_model_outlives_its_trial_pruned_or_not(vit_checkpoint, folder,
     result = tune(recipe)
     assert [t.state.name for t in result.study.trials][:2] == ["COMPLETE", "PRUNED"]
     assert alive_at_start == [0, 0, 0]
+
+
+def test_a_streamed_split_is_loaded_by_every_trial(monkeypatch):
+    """Sharing is for map-style splits; a stream is read anew by each trial, as before."""
+    from hfft.data import LoadedData
+
+    rows = datasets.Dataset.from_dict({"image": [0, 1], "label": [0, 1]})
+    stream = datasets.DatasetDict(train=rows.to_iterable_dataset(), validation=rows)
+    returned = [
+        LoadedData(stream, ["a"]),
+        LoadedData(stream, ["a"]),
+        LoadedData(datasets.DatasetDict(train=rows, validation=rows, test=rows), ["a"]),
+    ]
+    loads = iter(returned)
+    monkeypatch.setattr(hfft.data, "load_data", lambda spec, task: next(loads))
+    streamed = tune_reuse.DataOnce()
+    assert streamed(None, None) is returned[0] and streamed(None, None) is returned[1]
+    assert streamed.loads == 2
+    shared = tune_reuse.DataOnce()
+    first, again = shared(None, None), shared(None, None)
+    assert first is again and shared.loads == 1 and list(first.splits) == ["train", "validation"]
