@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,10 @@ class Run:
     trainer: Any  # trains `model`, or only its head on cached features
 
 
-def build_run(recipe: Recipe) -> Run:
+def build_run(recipe: Recipe, *, load: Callable[..., LoadedData] | None = None) -> Run:
     """Everything up to a ready `Trainer`: data, model in its mode, arguments, metrics.
+    `load(recipe.data, task)` loads the data (default `hfft.data.load_data`; `hfft tune`
+    passes one that loads once for all its trials).
 
     Preflight: every check that can fail (training arguments, output directory, checkpoint and
     its weights, processor, data columns/labels/examples, Hub token) runs before anything trains,
@@ -174,7 +177,7 @@ def build_run(recipe: Recipe) -> Run:
     )
     # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
     with main_first:
-        data = problems.run(load_data, recipe.data, task)
+        data = problems.run(load or load_data, recipe.data, task)
     model = metrics = preflight.FAILED
     if data is not preflight.FAILED:
         task = data.task  # with the label scheme the data asked for (multi-label lists...)
@@ -204,6 +207,7 @@ def build_run(recipe: Recipe) -> Run:
                 task.labels.head_loss,
                 recipe.model.backbone,
                 keys=feature_cache.data_keys(data.splits, processor, recipe),
+                autocast=feature_cache.autocast_dtype(args),
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
