@@ -73,6 +73,7 @@ def train_head_first(run: Any) -> dict[str, Any] | None:
                 args.per_device_eval_batch_size,
                 run.task.labels.head_loss,
                 recipe.model.backbone,
+                autocast=feature_cache.autocast_dtype(args),  # the features the run would see
             )
             dataset, collator = features["train"], default_data_collator
             args = dataclasses.replace(args, gradient_checkpointing=False)

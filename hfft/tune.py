@@ -185,7 +185,10 @@ def _objective(
             )
             return value
         except optuna.TrialPruned as pruned:
-            log.info("trial %d: pruned (%s)", trial.number, pruned)
+            # The message, not the exception: a log record that keeps an exception keeps its
+            # traceback's frames, and with them the trial's model, in any handler that stores
+            # records (a notebook's, pytest's).
+            log.info("trial %d: pruned (%s)", trial.number, str(pruned))
             if run is not None:
                 trial.set_user_attr("epochs", float(run.trainer.state.epoch or 0))
             raise
