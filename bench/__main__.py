@@ -40,6 +40,7 @@ def sections() -> dict[str, Callable]:
         caching,
         defaults,
         efficiency,
+        eval_memory,
         methods,
         modes,
         overhead,
@@ -59,12 +60,13 @@ def sections() -> dict[str, Callable]:
         audio.NAME: audio.run,
         defaults.NAME: defaults.run,
         scale.NAME: scale.run,
+        eval_memory.NAME: eval_memory.run,
     }
 
 
 NAMES = (
     "overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio",
-    "defaults", "scale",
+    "defaults", "scale", "evalmem",
 )  # fmt: skip
 
 
