@@ -59,10 +59,19 @@ def _normalised(counts: np.ndarray) -> np.ndarray:
 
 
 def most_confused(counts: np.ndarray, k: int = MOST_CONFUSED) -> np.ndarray:
-    """The ids of the `k` classes with the most errors (examples of the class predicted as
-    another, plus examples of others predicted as it), most first; ties by class id."""
-    wrong = counts.sum(axis=0) + counts.sum(axis=1) - 2 * np.diag(counts)
-    return np.argsort(-wrong, kind="stable")[:k]
+    """The ids of `k` classes for a readable part of a large confusion matrix: both classes of
+    each most frequent confusion (true i predicted as j), largest first, so that the pairs
+    mixed up most are side by side; then, if fewer than `k` classes were ever confused, the
+    classes with the most errors of all (ties by class id)."""
+    off = counts * (1 - np.eye(len(counts)))
+    order = np.argsort(-off, axis=None, kind="stable")
+    pairs = np.column_stack(np.unravel_index(order[: np.count_nonzero(off)], off.shape))
+    chosen = list(dict.fromkeys(int(c) for c in pairs.ravel()))[:k]
+    if len(chosen) < k:
+        wrong = off.sum(axis=0) + off.sum(axis=1)
+        rest = [int(c) for c in np.argsort(-wrong, kind="stable") if int(c) not in chosen]
+        chosen += rest[: k - len(chosen)]
+    return np.array(chosen, dtype=np.int64)
 
 
 def plot_confusion_matrix(
@@ -115,8 +124,8 @@ def plot_confusion_matrix(
     )
     if n < total:
         title += (
-            f"\nthe {n} most-confused of {total:,} classes, most errors first (errors into "
-            "the classes not shown are left out; metrics.json has every class)"
+            f"\nthe {n} most-confused of {total:,} classes, the pairs mixed up most first "
+            "(errors into classes not shown are left out; metrics.json has every class)"
         )
     ax.set_title(title, fontsize=11)
 
