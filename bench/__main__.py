@@ -44,6 +44,7 @@ def sections() -> dict[str, Callable]:
         methods,
         modes,
         overhead,
+        pipeline,
         prediction,
         scale,
         startup,
@@ -61,12 +62,13 @@ def sections() -> dict[str, Callable]:
         defaults.NAME: defaults.run,
         scale.NAME: scale.run,
         eval_memory.NAME: eval_memory.run,
+        pipeline.NAME: pipeline.run,
     }
 
 
 NAMES = (
     "overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio",
-    "defaults", "scale", "evalmem",
+    "defaults", "scale", "evalmem", "pipeline",
 )  # fmt: skip
 
 
