@@ -29,6 +29,7 @@ from bench.measure import interleave, quiet, steady_rate, step_timer
 from bench.report import Figure, Section
 
 NAME = "pipeline"
+TIMED_MAX = 12
 
 
 class ReadyBatches:
@@ -167,7 +168,9 @@ def _builders(ctx: Context, steps: int, workers: int | None) -> dict[str, Any]:
 
     batch = ctx.scale.batch_size
     training = _training(steps, batch, workers)
-    vit = workloads.vit_checkpoint(ctx.work / "vit-mid", ctx.scale.vit)
+    # The overhead section's ViT: small enough that the input pipeline shows next to compute
+    # (and a few rounds of three rates fit in minutes on a busy 2-core machine).
+    vit = workloads.vit_checkpoint(ctx.work / "vit-overhead", ctx.scale.overhead_vit)
     images = ctx.digits / "target"
     audio_model = ctx.work / "wav2vec2-audio"
     if not (audio_model / "config.json").is_file():
@@ -201,7 +204,8 @@ def run(ctx: Context) -> Section:
     from hfft.threads import dataloader_defaults, usable_cores
 
     scale = ctx.scale
-    warmup, timed = scale.warmup_steps, scale.overhead_steps
+    # Fewer timed batches than the overhead section: 3 rates x 2 tasks x rounds train here.
+    warmup, timed = scale.warmup_steps, min(scale.overhead_steps, TIMED_MAX)
     steps = warmup + timed + 1
     accelerator = torch.cuda.is_available()
     variants: dict[str, int | None] = {"auto": None}
@@ -210,6 +214,7 @@ def run(ctx: Context) -> Section:
     rows, figures = [], []
     for workers_label, workers in variants.items():
         for task, build in _builders(ctx, steps, workers).items():
+            ctx.log(f"pipeline: {task}, {workers_label} loader workers ...")
             found = measure(build, timed, warmup, scale.rounds)
             rows.append({"task": task, "workers": f"{found['workers']} ({workers_label})",
                          **{k: round(v, 3) if isinstance(v, float) else v
@@ -259,7 +264,9 @@ def run(ctx: Context) -> Section:
             "usable_cores": f"{cores} ({why})",
             "hfft_loader_settings": chosen or "none (CPU run: 0 workers, the Trainer's default)",
             "cpu_count": os.cpu_count(),
-            "image": f"{scale.vit_label}, digits imagefolder, hfft's default augmentation",
+            "image": "ViT hidden {hidden_size}, {num_hidden_layers} blocks, {image_size}x"
+            "{image_size} patch {patch_size}, digits imagefolder, hfft's default "
+            "augmentation".format(**scale.overhead_vit),
             "audio": "wav2vec2 hidden 128, 4 blocks; chirps 0.8-1.4 s at 22.05 kHz, 1 s crop",
             "batch_size": scale.batch_size,
             "timed_batches": timed,
@@ -276,3 +283,81 @@ def run(ctx: Context) -> Section:
             "The auto-vs-0-workers comparison needs an accelerator (bench/gpu.sh).",
         ],
     )
+
+
+def write_jpegs(root: Path, n: int, side: int, classes: int = 4) -> Path:
+    """An imagefolder of `n` smooth random JPEGs (`side` pixels square), photo-like to decode."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        folder = root / "train" / f"class{i % classes}"
+        folder.mkdir(parents=True, exist_ok=True)
+        small = Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+        small.resize((side, side), Image.BICUBIC).save(folder / f"{i}.jpg", quality=90)
+    return root
+
+
+def gpu_rows(config: dict[str, Any], batch: int, timed: int, warmup: int) -> list[dict]:
+    """For bench/gpu.py: the three rates of an hfft ViT image run (`config`: the ViT's shape)
+    on generated JPEGs with hfft's default augmentation, with hfft's automatic loader workers
+    and with 0. Needs hfft's own dependencies (datasets, torchvision), unlike the rest of
+    gpu.py: without them, one row saying so."""
+    import tempfile
+
+    try:
+        import datasets  # noqa: F401
+        import torchvision  # noqa: F401
+
+        from hfft.recipe import load_recipe
+        from hfft.run import build_run
+    except ImportError as err:
+        return [{"workload": "image", "skipped": f"needs hfft's dependencies ({err.name})"}]
+    size = config["image_size"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hfft-pipeline-") as tmp:
+        images = write_jpegs(Path(tmp) / "images", max(4 * batch, 64), size * 10 // 7)
+        for label, workers in (("auto", None), ("0", 0)):
+            out = Path(tmp) / f"run-{label}"
+            recipe = {
+                "task": "image-classification",
+                "model": {
+                    "config": {"model_type": "vit", "num_channels": 3, **config},
+                    "processor": {
+                        "class": "ViTImageProcessor",
+                        "size": {"height": size, "width": size},
+                    },
+                },
+                "data": {"path": "imagefolder", "data_dir": str(images)},
+                "training": {
+                    "output_dir": str(out),
+                    **_training(warmup + timed + 1, batch, workers),
+                },
+                "early_stopping": {"patience": None},
+            }
+            found = measure(lambda r=recipe: build_run(load_recipe(r)), timed, warmup, 1)
+            rows.append({"workload": "image", "workers_chosen": label, **found})
+    return rows
+
+
+def gpu_markdown(rows: list[dict]) -> list[str]:
+    """bench/gpu.py's table of `gpu_rows`."""
+    lines = [
+        "",
+        "Input pipeline (hfft image run, default augmentation, generated JPEGs): samples/s the "
+        "train DataLoader delivers alone, the model consumes on ready batches, a run trains at.",
+        "",
+        "| workload | loader workers | delivered | consumed | end to end | delivered ÷ consumed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "skipped" in r or "error" in r:
+            why = f"skipped: {r['skipped']}" if "skipped" in r else f"error: {r['error']}"
+            lines.append(f"| {r['workload']} | {why} | | | | |")
+            continue
+        lines.append(
+            f"| {r['workload']} | {r['workers']} ({r['workers_chosen']}) | {r['delivered']:.0f} "
+            f"| {r['consumed']:.0f} | {r['end_to_end']:.0f} | {r['delivered_vs_consumed']:.2f} |"
+        )
+    return lines

@@ -118,4 +118,10 @@ def test_gpu_script_cpu_smoke_runs_end_to_end(tmp_path):
         # LoRA trains a small fraction of the parameters (adapters + head), full trains them all.
         assert full["trainable_parameters"] == full["total_parameters"]
         assert lora["trainable_parameters"] < 0.5 * lora["total_parameters"]
-    assert "| audio | lora |" in (out / "gpu-smoke.md").read_text()
+    # The input pipeline rows: an hfft image run, hfft's loader workers (none on a CPU) and 0.
+    pipeline = [(r["workload"], r["workers_chosen"], r["workers"]) for r in results["pipeline"]]
+    assert pipeline == [("image", "auto", 0), ("image", "0", 0)]
+    for r in results["pipeline"]:
+        assert r["delivered"] > 0 and r["consumed"] > 0 and r["end_to_end"] > 0
+    markdown = (out / "gpu-smoke.md").read_text()
+    assert "| audio | lora |" in markdown and "| image | 0 (auto) |" in markdown
