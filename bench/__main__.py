@@ -48,6 +48,7 @@ def sections() -> dict[str, Callable]:
         prediction,
         scale,
         startup,
+        streaming,
     )
 
     return {
@@ -61,6 +62,7 @@ def sections() -> dict[str, Callable]:
         audio.NAME: audio.run,
         defaults.NAME: defaults.run,
         scale.NAME: scale.run,
+        streaming.NAME: streaming.run,
         eval_memory.NAME: eval_memory.run,
         pipeline.NAME: pipeline.run,
     }
@@ -68,7 +70,7 @@ def sections() -> dict[str, Callable]:
 
 NAMES = (
     "overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio",
-    "defaults", "scale", "evalmem", "pipeline",
+    "defaults", "scale", "streaming", "evalmem", "pipeline",
 )  # fmt: skip
 
 

@@ -3,10 +3,14 @@
 - threads: the default thread choice (hfft.threads: usable and idle cores) ÷ 1 thread, training
   samples/s of the demo-sized ViT on this (shared) machine: never the 10x trap;
 - bf16 auto ÷ fp32: training samples/s and test accuracy of the same run otherwise;
-- cached tune ÷ uncached: wall time of a 10-trial frozen-mode `hfft tune`, the features on disk
-  shared by the trials, and whether both pick the same best trial;
+- cached tune ÷ uncached: wall time of a 10-trial frozen-mode `hfft tune` of a ViT-small-sized
+  backbone on a few hundred images, the features on disk shared by the trials, and whether both
+  pick the same best trial;
 - torch_compile ÷ eager: training samples/s, full and LoRA (compile time left out: it is paid
   once per run and reported as context).
+
+`HFFT_BENCH_DEFAULTS=tune python -m bench --quick --only defaults` runs only the tune figure
+(parts: threads, bf16, tune, compile; comma-separated).
 """
 
 from __future__ import annotations
@@ -132,24 +136,43 @@ def bf16_figures(ctx: Context) -> tuple[list[Figure], dict[str, Any]]:
 
 
 def tune_figures(ctx: Context, trials: int = 10) -> tuple[list[Figure], dict[str, Any]]:
+    """A `hfft tune` of a frozen ViT-small-sized backbone as a user runs it (hfft's training
+    defaults: evaluate and checkpoint every epoch, the best restored), uncached ÷ cached."""
+    import statistics
+
     import datasets
+    import torch
 
     from hfft.recipe import load_recipe
+    from hfft.threads import choose_threads
     from hfft.tune import tune
 
-    checkpoint = workloads.vit_checkpoint(ctx.work / "vit-mid", ctx.scale.vit)
-    epochs = ctx.scale.cache_epochs
+    vit = ctx.scale.tune_vit or ctx.scale.vit
+    checkpoint = workloads.vit_checkpoint(ctx.work / "vit-tune", vit)
+    data = workloads.digits(ctx.work / "digits-tune", ctx.scale, ctx.scale.tune_split, vit)
+    images = {
+        split: sum(1 for f in (data / "target" / split).rglob("*.png"))
+        for split in ("train", "validation", "test")
+    }
+    # One thread choice for both searches (what `hfft tune` would pick now), so neither gains
+    # from a quieter moment of the machine.
+    choice = choose_threads()
+    before = torch.get_num_threads()
     best: dict[str, Any] = {}
+    trial_seconds: dict[str, list[float]] = {}
 
     def search(cache: bool) -> float:
         key = "cached" if cache else "uncached"
         training = {
-            **_training(ctx, -1, num_train_epochs=epochs, learning_rate=5e-3),
-            "eval_strategy": "epoch",
+            "num_train_epochs": 3,
+            "per_device_train_batch_size": 16,
+            "learning_rate": 5e-3,
+            "seed": 0,
+            "disable_tqdm": True,
         }
         raw = workloads.image_recipe(
             checkpoint,
-            ctx.digits / "target",
+            data / "target",
             ctx.fresh_dir(f"tune-{key}"),
             training,
             mode="frozen",
@@ -159,17 +182,22 @@ def tune_figures(ctx: Context, trials: int = 10) -> tuple[list[Figure], dict[str
         # A cache of its own each time: the first cached trial extracts the features.
         saved = datasets.config.HF_DATASETS_CACHE
         datasets.config.HF_DATASETS_CACHE = str(ctx.fresh_dir(f"datasets-{key}"))
+        torch.set_num_threads(choice.threads)
         try:
             start = time.perf_counter()
-            result = tune(load_recipe(raw))
+            result = quiet_tune(tune, load_recipe(raw))
             seconds = time.perf_counter() - start
         finally:
             datasets.config.HF_DATASETS_CACHE = saved
+            torch.set_num_threads(before)
         best[key] = (result.best_trial.number, round(result.best_value, 4))
+        trial_seconds[key] = [float(t.user_attrs.get("seconds", 0)) for t in result.study.trials]
         return seconds
 
     rounds = interleave({"uncached": lambda: search(False), "cached": lambda: search(True)}, 1)
-    same = best["cached"][0] == best["uncached"][0]
+    same = best["cached"] == best["uncached"]
+    cached = trial_seconds["cached"]
+    later = statistics.median(cached[1:]) if len(cached) > 1 else 0.0
     figure = Figure(
         "tune_cached_speedup",
         f"{trials}-trial frozen tune, uncached ÷ cached wall time",
@@ -177,9 +205,25 @@ def tune_figures(ctx: Context, trials: int = 10) -> tuple[list[Figure], dict[str
         target=">= 5",
         context=f"{rounds.median('uncached'):.0f} s vs {rounds.median('cached'):.0f} s; best "
         f"trial {'the same' if same else 'DIFFERS'} (cached {best['cached']}, uncached "
-        f"{best['uncached']})",
+        f"{best['uncached']}); cached trial 0 (extracts) {cached[0]:.1f} s, later trials "
+        f"median {later:.2f} s; {images['train']}+{images['validation']} images; "
+        f"{choice.describe()}; load {os.getloadavg()[0]:.1f}",
     )
-    return [figure], {"tune_best": best, "tune_epochs": epochs}
+    return [figure], {
+        "tune_best": best,
+        "tune_trial_seconds": trial_seconds,
+        "tune_images": images,
+        "tune_backbone": vit,
+    }
+
+
+def quiet_tune(tune: Any, recipe: Any) -> Any:
+    """`tune(recipe)` without the Trainer's per-evaluation metric dicts on stdout."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return tune(recipe)
 
 
 def compile_figures(ctx: Context) -> tuple[list[Figure], dict[str, Any]]:
@@ -219,13 +263,55 @@ def compile_figures(ctx: Context) -> tuple[list[Figure], dict[str, Any]]:
     return figures, {"compile_run_seconds": compile_seconds}
 
 
+# $HFFT_BENCH_DEFAULTS=tune,bf16 runs only those parts of the section (default: all).
+PARTS_VARIABLE = "HFFT_BENCH_DEFAULTS"
+
+
+def _threads_part(ctx: Context) -> tuple[list[Figure], dict[str, Any]]:
+    return [threads_figure(ctx)], {}
+
+
+PARTS = {
+    "threads": _threads_part,
+    "bf16": bf16_figures,
+    "tune": tune_figures,
+    "compile": compile_figures,
+}
+
+
+NOTES = {
+    "threads": "threads: the default is read from the load average when the run starts; on a "
+    "machine whose load changes during the run it can still be one too many or few.",
+    "bf16": "bf16 auto follows the CPU's flags (avx512_bf16/amx_bf16) or the GPU's bf16 "
+    "support; accuracy is one run each after the same steps from the same seed.",
+    "tune": "tune: each variant gets an empty datasets cache, so the cached search pays for one "
+    "extraction (its first trial) and every later trial reads the features back; the trials "
+    "keep hfft's training defaults (evaluate and checkpoint every epoch, the best restored) and "
+    "the default frozen search space.",
+    "compile": "torch_compile: samples/s after the first steps (which compile); on a CPU "
+    "inductor compiles with the system C++ compiler, minutes on 2 busy cores.",
+}
+
+
+def chosen_parts(value: str | None) -> list[str]:
+    """The parts named in $HFFT_BENCH_DEFAULTS (comma-separated), all when unset."""
+    if not value:
+        return list(PARTS)
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PARTS]
+    if unknown:
+        raise SystemExit(f"{PARTS_VARIABLE}: unknown part {unknown[0]!r}; parts: {list(PARTS)}")
+    return names
+
+
 def run(ctx: Context) -> Section:
-    figures = [threads_figure(ctx)]
+    figures: list[Figure] = []
     context: dict[str, Any] = {}
-    for part in (bf16_figures, tune_figures, compile_figures):
-        if ctx.scale.name == "tiny" and part is compile_figures:
+    chosen = chosen_parts(os.environ.get(PARTS_VARIABLE))
+    for name in chosen:
+        if ctx.scale.name == "tiny" and name == "compile":
             continue  # minutes of compilation: not for the bench's own tests
-        more, info = part(ctx)
+        more, info = PARTS[name](ctx)
         figures += more
         context.update(info)
     return Section(
@@ -233,14 +319,5 @@ def run(ctx: Context) -> Section:
         "hfft's defaults: threads, bf16 auto, the on-disk feature cache in tune, torch_compile",
         figures=figures,
         context={"data": str(Path("digits")), **context},
-        notes=[
-            "threads: the default is read from the load average when the run starts; on a "
-            "machine whose load changes during the run it can still be one too many or few.",
-            "bf16 auto follows the CPU's flags (avx512_bf16/amx_bf16) or the GPU's bf16 support; "
-            "accuracy is one run each after the same steps from the same seed.",
-            "tune: each variant gets an empty datasets cache, so the cached search pays for one "
-            "extraction (its first trial) and every later trial reads the features back.",
-            "torch_compile: samples/s after the first steps (which compile); on a CPU inductor "
-            "compiles with the system C++ compiler, minutes on 2 busy cores.",
-        ],
+        notes=[NOTES[name] for name in chosen if name in NOTES],
     )

@@ -55,6 +55,9 @@ class Scale:
     startup_repeats: int
     predict_images: int
     source_train_per_class: int | None = None  # digits 0-4 (section 1); None: all (~160)
+    # Section defaults, the 10-trial frozen tune: its backbone and per-class images.
+    tune_vit: dict[str, Any] | None = None  # None: `vit`
+    tune_split: dict[str, int] | None = None  # None: `cache_split`
 
 
 QUICK = Scale(
@@ -75,6 +78,9 @@ QUICK = Scale(
     matmul_size=1024,
     startup_repeats=3,
     predict_images=32,
+    # ViT-small on 300 images: per-trial fixed costs would hide the cache behind a mini model.
+    tune_vit=VIT_SMALL,
+    tune_split={"train": 50, "validation": 10, "test": 4},
 )
 FULL = Scale(
     name="full",
@@ -94,6 +100,8 @@ FULL = Scale(
     matmul_size=2048,
     startup_repeats=7,
     predict_images=128,
+    tune_vit=VIT_SMALL,
+    tune_split={"train": 100, "validation": 20, "test": 4},
 )
 # For the bench's own tests: every section in seconds, numbers meaningless.
 VIT_TINY = {
@@ -150,12 +158,18 @@ def vit_checkpoint(path: Path, config: dict[str, Any], num_labels: int = 5) -> P
     return path
 
 
-def digits(root: Path, scale: Scale) -> Path:
-    """The digits imagefolders (`root/source`: digits 0-4, `root/target`: 5-9)."""
+def digits(
+    root: Path,
+    scale: Scale,
+    split: dict[str, int] | None = None,
+    vit: dict[str, Any] | None = None,
+) -> Path:
+    """The digits imagefolders (`root/source`: digits 0-4, `root/target`: 5-9), `split` images
+    per class in target (default: the scale's `cache_split`) at `vit`'s image size."""
     from hfft.digits import DigitsSplit, write_digits
 
     if not (root / "target").is_dir():
-        split = scale.cache_split
+        split = split or scale.cache_split
         write_digits(
             root,
             DigitsSplit(
@@ -163,7 +177,7 @@ def digits(root: Path, scale: Scale) -> Path:
                 target_train_per_class=split["train"],
                 target_validation_per_class=split["validation"],
                 target_test_per_class=split["test"],
-                image_size=scale.vit["image_size"],
+                image_size=(vit or scale.vit)["image_size"],
             ),
         )
     return root

@@ -11,19 +11,17 @@ stratification) comes from the `Task` (hfft/tasks/); this module has no task bra
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import datasets
 
 from hfft.bad_examples import BadExample, drop_bad_examples, find_bad_examples
-from hfft.errors import DataError, RecipeError, did_you_mean, first_line
-from hfft.local_paths import looks_like_local_path
+from hfft.columns import LABEL, LABEL_ALIASES, standardize_columns
+from hfft.data_sources import load_raw, pick_splits
+from hfft.errors import DataError, did_you_mean
+from hfft.loaded_data import LoadedData
 from hfft.recipe import DataSpec
-from hfft.redact import builder_names
 from hfft.splits import carve_missing_splits
 from hfft.tasks import Task
 
@@ -37,48 +35,24 @@ __all__ = [
     "standardize_columns",
 ]
 
-LABEL = "label"
-# Tried in order when the recipe maps no label column.
-LABEL_ALIASES = ("label", "labels", "class", "category", "target", "fine_label")
-VALIDATION_NAMES = ("validation", "valid", "val", "dev")
-# A data file given as data.path -> the builder that reads it (and its options).
-FILE_BUILDERS: dict[str, tuple[str, dict[str, Any]]] = {
-    ".csv": ("csv", {}),
-    ".tsv": ("csv", {"sep": "\t"}),
-    ".json": ("json", {}),
-    ".jsonl": ("json", {}),
-    ".parquet": ("parquet", {}),
-    ".txt": ("text", {}),  # datasets builder (one row per line), not the text modality
-}
-
 log = logging.getLogger("hfft")
-
-
-@dataclass
-class LoadedData:
-    """Standardised splits plus the label names (index = class id), and the task with the
-    label scheme the data asked for (and why)."""
-
-    splits: datasets.DatasetDict
-    label_names: list[str]
-    task: Task | None = None
-    scheme_reason: str = ""
-
-    def sizes(self) -> dict[str, int]:
-        """Rows per split."""
-        return {name: len(ds) for name, ds in self.splits.items()}
 
 
 def load_data(spec: DataSpec, task: Task) -> LoadedData:
     """Load, standardise, check, label-encode and split a dataset as the recipe describes.
 
     Problems are collected across splits (a column missing from two splits, unusable examples,
-    labels only some splits have) and raised together as one `PreflightError`."""
+    labels only some splits have) and raised together as one `PreflightError`. With
+    data.streaming the train split is a stream (hfft.streaming)."""
     from hfft.problems import Problems
 
-    raw = _load(spec, task)
+    if spec.streaming:
+        from hfft.streaming import load_streamed
+
+        return load_streamed(spec, task)
+    raw = load_raw(spec, task)
     _check_folder_labels(raw, spec, task)
-    picked = _pick_splits(raw, spec)
+    picked = pick_splits(raw, spec)
     problems = Problems()
     standard = {}
     for name, ds in picked.items():
@@ -109,105 +83,6 @@ def load_data(spec: DataSpec, task: Task) -> LoadedData:
                 n = min(spec.max_eval_samples, len(picked[name]))
                 picked[name] = picked[name].select(range(n))
     return LoadedData(datasets.DatasetDict(picked), label_names, task, reason)
-
-
-def _load(spec: DataSpec, task: Task) -> datasets.DatasetDict:
-    if spec.data_dir and not Path(spec.data_dir).exists():
-        raise DataError(f"data.data_dir '{spec.data_dir}' does not exist")
-    readers = task.modality.readers
-    own = _own_format(spec, readers)
-    if own is not None:
-        return own
-    kwargs = {
-        key: getattr(spec, key)
-        for key in ("name", "data_dir", "data_files", "revision")
-        if getattr(spec, key) is not None
-    }
-    if _is_builder(spec.path) and not (spec.data_dir or spec.data_files):
-        # Without them the builder searches the current directory, recursively.
-        raise DataError(
-            f"data.path '{spec.path}' reads local files: set data.data_dir (a folder) or "
-            "data.data_files (a file, a glob, or {train: ..., test: ...})"
-        )
-    local = Path(spec.path).expanduser()
-    if local.is_dir() and (
-        (local / "dataset_dict.json").exists() or (local / "state.json").exists()
-    ):
-        return _as_dict(datasets.load_from_disk(str(local)))  # a `save_to_disk` folder
-    if looks_like_local_path(spec.path) and not local.exists():
-        raise DataError(f"data.path '{spec.path}' does not exist")
-    # A data file as data.path: `load_dataset` only takes files through data_files.
-    path = _file_builder(spec, local, kwargs, readers) if local.is_file() else spec.path
-    try:
-        loaded = datasets.load_dataset(path, **kwargs)
-    except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
-        empty = re.search(r'Instruction "(.+)" corresponds to no data', str(err))
-        if empty:
-            raise DataError(
-                f"the {empty.group(1)} split is empty: its data files have no rows"
-            ) from None
-        raise DataError(
-            f"could not load dataset '{spec.path}' ({type(err).__name__}: {first_line(err)}); "
-            "data.path takes a Hub dataset id, a local folder or data file, or a builder such "
-            "as imagefolder/csv/json/parquet with data.data_dir or data.data_files"
-        ) from None
-    return _as_dict(loaded)
-
-
-def _refuse_files_beside_a_file(spec: DataSpec) -> None:
-    if spec.data_files or spec.data_dir:
-        raise DataError(
-            f"data.path '{spec.path}' is a file, so data.data_files/data.data_dir would be "
-            "ignored: give the data either as data.path or as data.data_files"
-        )
-
-
-def _own_format(spec: DataSpec, readers: Any) -> datasets.DatasetDict | None:
-    """The splits of a format the task's modality reads itself (`Modality.readers`): a data
-    file with one of its extensions as data.path, or its name as data.path with data.data_files
-    or data.data_dir (resolved, globs and split names, as `datasets` does); else None."""
-    from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
-
-    local = Path(spec.path).expanduser()
-    if local.is_file() and local.suffix.lower() in readers:
-        _refuse_files_beside_a_file(spec)
-        return datasets.DatasetDict(readers[local.suffix.lower()]({"train": [str(local)]}))
-    if spec.path not in readers or local.exists():
-        return None
-    if not (spec.data_dir or spec.data_files):
-        raise DataError(
-            f"data.path '{spec.path}' reads local files: set data.data_dir (a folder) or "
-            "data.data_files (a file, a glob, or {train: ..., test: ...})"
-        )
-    base = str(Path(spec.data_dir).expanduser()) if spec.data_dir else str(Path.cwd())
-    try:
-        files = spec.data_files
-        patterns = sanitize_patterns(files) if files else get_data_patterns(base)
-        files = DataFilesDict.from_patterns(patterns, base_path=base)
-    except FileNotFoundError as err:  # datasets' DataFilesNotFoundError, EmptyDatasetError
-        raise DataError(f"data.path '{spec.path}': {first_line(err)}") from None
-    return datasets.DatasetDict(readers[spec.path]({str(k): list(v) for k, v in files.items()}))
-
-
-def _as_dict(loaded: datasets.Dataset | datasets.DatasetDict) -> datasets.DatasetDict:
-    if isinstance(loaded, datasets.Dataset):
-        loaded = datasets.DatasetDict({"train": loaded})
-    return loaded
-
-
-def _file_builder(spec: DataSpec, file: Path, kwargs: dict[str, Any], readers: Any = ()) -> str:
-    """The builder that reads the data file `file` (data.path), its options set in `kwargs`."""
-    if file.suffix.lower() not in FILE_BUILDERS:
-        known = sorted({*FILE_BUILDERS, *(r for r in readers if r.startswith("."))})
-        raise DataError(
-            f"data.path '{spec.path}' is a file hfft cannot read by its extension; use one of "
-            f"{known}, or set data.path to a builder (csv, json, ...) and "
-            "data.data_files to the file"
-        )
-    _refuse_files_beside_a_file(spec)
-    builder, options = FILE_BUILDERS[file.suffix.lower()]
-    kwargs.update(options, data_files=str(file))
-    return builder
 
 
 def _label_folder(spec: DataSpec, task: Task) -> tuple[str, str] | None:
@@ -242,100 +117,16 @@ def _check_folder_labels(raw: datasets.DatasetDict, spec: DataSpec, task: Task) 
             log.warning(warning)
 
 
-def _is_builder(path: str) -> bool:
-    """A datasets packaged builder (imagefolder, csv, json, parquet...), not a dataset."""
-    return path in builder_names() and not Path(path).exists()
-
-
-def _pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, datasets.Dataset]:
-    available = list(raw)
-
-    def require(split: str, key: str) -> datasets.Dataset:
-        if split not in raw:
-            raise DataError(
-                f"data.{key} '{split}' not found{did_you_mean(split, available)}; "
-                f"the dataset has splits {available}"
-            )
-        return raw[split]
-
-    picked = {"train": require(spec.train_split, "train_split")}
-    if spec.validation_split:
-        picked["validation"] = require(spec.validation_split, "validation_split")
-    else:
-        found = next((s for s in VALIDATION_NAMES if s in raw and s != spec.train_split), None)
-        if found:
-            picked["validation"] = raw[found]
-    if spec.test_split:
-        picked["test"] = require(spec.test_split, "test_split")
-    elif "test" in raw and spec.train_split != "test":
-        picked["test"] = raw["test"]
-    return picked
-
-
-def standardize_columns(
-    ds: datasets.Dataset, mapping: dict[str, str], task: Task, split: str
-) -> datasets.Dataset:
-    """Keep the input and label columns, renamed to hfft's standard names, the input typed for
-    decoding (a column of image paths becomes an Image column)."""
-    input_column = task.input_column
-    standard = (input_column, LABEL)
-    for std in mapping:
-        if std not in standard:
-            raise RecipeError(
-                f"data.columns has unknown standard name '{std}'{did_you_mean(std, standard)}; "
-                f"{task.name} reads {input_column!r} and 'label': map them to your dataset's "
-                "columns"
-            )
-    if isinstance(mapping.get(LABEL), list):  # 0/1 columns, one per label: the scheme reads them
-        ds, mapping = _pack_label_columns(ds, mapping, split)
-    existing = list(ds.column_names)
-    aliases = {input_column: task.modality.aliases, LABEL: task.labels.aliases or LABEL_ALIASES}
-    sources = {}
-    for std in standard:
-        if std in mapping:
-            source = mapping[std]
-            if source not in existing:
-                raise DataError(
-                    f"column '{source}' (data.columns.{std}) not found in the {split} split"
-                    f"{did_you_mean(source, existing)}; its columns are {existing}"
-                )
-        else:
-            source = next((c for c in aliases[std] if c in existing), None)
-            if source is None:
-                raise DataError(
-                    f"no {std} column in the {split} split; its columns are {existing}: "
-                    f"set data.columns.{std} to one of them"
-                )
-        sources[std] = source
-    ds = ds.select_columns(list(sources.values()))
-    ds = ds.rename_columns({src: std for std, src in sources.items() if src != std})
-    return task.modality.cast(ds)
-
-
-def _pack_label_columns(
-    ds: datasets.Dataset, mapping: dict[str, Any], split: str
-) -> tuple[datasets.Dataset, dict[str, Any]]:
-    """The columns data.columns.label lists, packed into one column of per-row value lists (in
-    the listed order) that the label scheme reads; the mapping then names that column."""
-    columns = list(mapping[LABEL])
-    missing = [c for c in columns if c not in ds.column_names]
-    if missing:
-        raise DataError(
-            f"column(s) {missing} (data.columns.label) not found in the {split} split"
-            f"{did_you_mean(missing[0], ds.column_names)}; its columns are {ds.column_names}"
-        )
-    packed = "__hfft_label_columns__"
-    rows = [list(values) for values in zip(*(ds[c] for c in columns), strict=True)]
-    ds = ds.remove_columns(columns).add_column(packed, rows)
-    return ds, {**mapping, LABEL: packed}
-
-
 def load_split(
     spec: DataSpec, task: Task, split: str, label_names: Sequence[str]
 ) -> datasets.Dataset:
     """One split of a dataset, standardised and encoded with a trained model's label names. A
     dataset with a single split (a CSV file, a flat image folder) gives that split."""
-    raw = _load(spec, task)
+    if spec.streaming:
+        from hfft.streaming import stream_split
+
+        return stream_split(spec, task, split, list(label_names))
+    raw = load_raw(spec, task)
     if split in raw:
         ds = raw[split]
     elif len(raw) == 1:

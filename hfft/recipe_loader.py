@@ -135,6 +135,9 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     recipe.training = validate_training(recipe.training)
     check_task_keys(recipe)
     settle_evaluation_off(recipe, raw)
+    from hfft.stream_settings import check_recipe as check_streaming
+
+    check_streaming(recipe)
     return recipe
 
 

@@ -194,6 +194,19 @@ class DataSpec:
     multi_label: Union[bool, None] = None  # noqa: UP007
     # Splits a string label column into labels ("," for "news,sports"); makes the run multi-label.
     label_separator: Union[str, None] = None  # noqa: UP007
+    # Train from a `datasets.IterableDataset` (Hub streaming, or local files too big to
+    # convert): needs training.max_steps; held-out splits are read once into a scratch Arrow
+    # file (hfft.streaming).
+    streaming: bool = False
+    # Rows the streamed train split is shuffled within (datasets' shuffle buffer); larger mixes
+    # more, and holds more rows in memory.
+    shuffle_buffer: int = 1000
+    # With streaming: the preflight checks (bad examples, labels) read this many train rows;
+    # later rows are checked as they stream.
+    preflight_rows: int = 1000
+    # With streaming: every label, in class-id order, when the data does not declare them (a
+    # ClassLabel): a stream cannot be read to the end to find them.
+    label_names: Union[list[str], None] = None  # noqa: UP007
 
     def __post_init__(self) -> None:
         if self.label_separator == "":
@@ -216,6 +229,14 @@ class DataSpec:
         check_range("data.seed", self.seed, 0, MAX_SEED)
         check_range("data.max_train_samples", self.max_train_samples, 1, hint=" (or null: all)")
         check_range("data.max_eval_samples", self.max_eval_samples, 1, hint=" (or null: all)")
+        check_range("data.shuffle_buffer", self.shuffle_buffer, 1)
+        check_range("data.preflight_rows", self.preflight_rows, 1)
+        if self.label_names is not None and not (
+            self.label_names and all(isinstance(n, str) for n in self.label_names)
+        ):
+            raise RecipeError(
+                f"data.label_names is {self.label_names!r}: list every label name, as strings"
+            )
 
 
 _DATA_SPECS: dict[type, type] = {}

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hfft import (
     modes,
     precision,
     run_manifest,
+    stream_settings,
     threads,
     zero_shot_baseline,
 )
@@ -109,14 +111,20 @@ def training_arguments(recipe: Recipe, task: Task) -> Any:
 def effective_training(recipe: Recipe, task: Task) -> dict[str, Any]:
     """The `training:` settings a run really uses: hfft's defaults, the task's, the recipe's,
     with bf16/fp16 `auto` decided for this machine (hfft.precision)."""
-    training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
+    training = _training(recipe, task)
     return {**training, **precision.resolve(training, _width(recipe))[0]}
 
 
 def precision_note(recipe: Recipe, task: Task) -> str:
     """The precision a run trains in and why, for the start line: "bf16 (auto: ...)"."""
-    training = {**TRAINING_DEFAULTS, **task.training_defaults, **recipe.training}
-    return precision.resolve(training, _width(recipe))[1]
+    return precision.resolve(_training(recipe, task), _width(recipe))[1]
+
+
+def _training(recipe: Recipe, task: Task) -> dict[str, Any]:
+    # A streamed run's defaults (steps, not epochs) come after the task's: a stream has no
+    # epochs whatever the task.
+    streamed = stream_settings.training_defaults(recipe)
+    return {**TRAINING_DEFAULTS, **task.training_defaults, **streamed, **recipe.training}
 
 
 def _width(recipe: Recipe) -> Any:
@@ -136,8 +144,10 @@ class Run:
     trainer: Any  # trains `model`, or only its head on cached features
 
 
-def build_run(recipe: Recipe) -> Run:
+def build_run(recipe: Recipe, *, load: Callable[..., LoadedData] | None = None) -> Run:
     """Everything up to a ready `Trainer`: data, model in its mode, arguments, metrics.
+    `load(recipe.data, task)` loads the data (default `hfft.data.load_data`; `hfft tune`
+    passes one that loads once for all its trials).
 
     Preflight: every check that can fail (training arguments, output directory, checkpoint and
     its weights, processor, data columns/labels/examples, Hub token) runs before anything trains,
@@ -167,7 +177,7 @@ def build_run(recipe: Recipe) -> Run:
     )
     # Under torchrun/accelerate the main process fills the datasets cache, the others reuse it.
     with main_first:
-        data = problems.run(load_data, recipe.data, task)
+        data = problems.run(load or load_data, recipe.data, task)
     model = metrics = preflight.FAILED
     if data is not preflight.FAILED:
         task = data.task  # with the label scheme the data asked for (multi-label lists...)
@@ -197,10 +207,14 @@ def build_run(recipe: Recipe) -> Run:
                 task.labels.head_loss,
                 recipe.model.backbone,
                 keys=feature_cache.data_keys(data.splits, processor, recipe),
+                autocast=feature_cache.autocast_dtype(args),
             )
             # Plain feature tensors: with None the Trainer would pick the tokenizer's padding
             # collator for a text model, which expects input_ids.
             collator = default_data_collator
+    from hfft.streaming import fit_loader_workers
+
+    fit_loader_workers(args, prepared["train"], recipe.training)
     callbacks: list[Any] = [NativeKeyCheckpoints(), ResumeReport(recipe.output_dir)]
     callbacks += modes.mode_of(recipe.model).callbacks(model, recipe.model)
     callbacks += task.callbacks(recipe, prepared, processor, data.label_names)
@@ -318,8 +332,9 @@ def finish_run(run: Run, seconds: float) -> TrainResult:
             from hfft.baselines import write_baselines
 
             held_out = {name: run.data.splits[name] for name in eval_splits}
+            fitting = replace(run.data, splits=run.data.fitting_splits())
             metrics = write_baselines(
-                run_dir, metrics, run.task, recipe, run.data, run.processor, held_out
+                run_dir, metrics, run.task, recipe, fitting, run.processor, held_out
             )
         metrics = zero_shot_baseline.add_to_run(run, eval_splits, metrics)
         # The unfinished marker (written when training began) goes last: an interruption

@@ -6,6 +6,9 @@ for every trial, so structural parameters (LoRA r/alpha, `freeze_layers`, the mo
 searchable, and `best.yaml` - the best trial's resolved recipe - reproduces that trial exactly.
 The study is seeded (TPE sampler), bad trials are pruned on the validation metric after each
 evaluation (median pruner), and trials run one after another in this process, on CPU or GPU.
+Trials share what does not change between them (hfft.tune_reuse): the data, loaded once, and in
+a frozen mode the backbone's features, extracted by the first trial and read back from disk by
+the others (hfft.feature_cache).
 
 Output, in `RUN_DIR/tune/` (RUN_DIR = the recipe's training.output_dir):
 
@@ -33,7 +36,6 @@ The recipe's `tune:` section (all optional):
 
 from __future__ import annotations
 
-import gc
 import logging
 import shutil
 import time
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfft import search_space, tune_baseline
+from hfft import search_space, tune_baseline, tune_reuse
 from hfft.errors import HfftError
 from hfft.recipe import Recipe
 from hfft.search_space import Param
@@ -140,14 +142,18 @@ def _pruning_callback(trial: Any, key: str) -> Any:
     return OptunaPruning()
 
 
-def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool) -> Any:
-    """The Optuna objective: train one trial's recipe and return its validation metric."""
+def _objective(
+    base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool, load: Any = None
+) -> Any:
+    """The Optuna objective: train one trial's recipe and return its validation metric.
+    `load`: the data loader for `build_run` (`tune_reuse.DataOnce`: one load for all trials)."""
     import optuna
 
     from hfft import modes
     from hfft.run import build_run
 
     def objective(trial: optuna.Trial) -> float:
+        tune_reuse.freeze_survivors()  # earlier trials' objects: not walked again by the GC
         values = search_space.sample(trial, settings.space, base.model.mode)
         trial_dir = tune_dir / "trials" / f"trial-{trial.number:03d}"
         recipe = search_space.apply_values(base, values, output_dir=str(trial_dir))
@@ -156,7 +162,7 @@ def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool)
         start = time.perf_counter()
         run = None
         try:
-            run = build_run(recipe)
+            run = build_run(recipe, load=load)
             trial.set_user_attr("trainable_parameters", modes.count_parameters(run.model)[0])
             pruning = _pruning_callback(trial, settings.metric_key)
             run.trainer.add_callback(pruning)
@@ -198,17 +204,9 @@ def _objective(base: Recipe, settings: TuneSettings, tune_dir: Path, keep: bool)
             # Checkpoints only serve the best-model restore inside the trial: keep disk use flat.
             shutil.rmtree(trial_dir, ignore_errors=True)
             del run
-            _free_memory()
+            tune_reuse.free_memory()
 
     return objective
-
-
-def _free_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def tune(
@@ -261,15 +259,19 @@ def tune(
         tune_baseline.prune_predictions(tune_dir, {0, getattr(best, "number", 0)})
 
     interrupted = False
+    objective = _objective(
+        recipe, settings, tune_dir, keep=baseline is not None, load=tune_reuse.DataOnce()
+    )
     try:
-        study.optimize(
-            _objective(recipe, settings, tune_dir, keep=baseline is not None),
-            n_trials=settings.trials,
-            callbacks=[keep_best_predictions] if baseline is not None else None,
-            timeout=settings.timeout,
-            # A batch size too large for the GPU fails that trial, not the search.
-            catch=(torch.OutOfMemoryError,),
-        )
+        with tune_reuse.frozen_between_trials():
+            study.optimize(
+                objective,
+                n_trials=settings.trials,
+                callbacks=[keep_best_predictions] if baseline is not None else None,
+                timeout=settings.timeout,
+                # A batch size too large for the GPU fails that trial, not the search.
+                catch=(torch.OutOfMemoryError,),
+            )
     except KeyboardInterrupt:
         # Ctrl-C outside a trial's training (between trials, while sampling): same as inside.
         interrupted = True

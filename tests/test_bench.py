@@ -125,3 +125,29 @@ def test_gpu_script_cpu_smoke_runs_end_to_end(tmp_path):
         assert r["delivered"] > 0 and r["consumed"] > 0 and r["end_to_end"] > 0
     markdown = (out / "gpu-smoke.md").read_text()
     assert "| audio | lora |" in markdown and "| image | 0 (auto) |" in markdown
+
+
+def test_defaults_parts_are_chosen_by_the_environment():
+    from bench.defaults import PARTS, chosen_parts
+
+    assert chosen_parts(None) == chosen_parts("") == list(PARTS)
+    assert chosen_parts("tune, bf16") == ["tune", "bf16"]
+    with pytest.raises(SystemExit, match=r"HFFT_BENCH_DEFAULTS: unknown part 'tunes'; parts: "):
+        chosen_parts("tune,tunes")
+
+
+@pytest.mark.slow
+def test_tiny_tune_figure_compares_the_same_search_cached_and_not(tmp_path, monkeypatch):
+    monkeypatch.setenv("HFFT_BENCH_DEFAULTS", "tune")
+    out = tmp_path / "results"
+    run_bench(["--tiny", "--only", "defaults", "--out", str(out)], quiet=True)
+
+    section = json.loads((out / "results.json").read_text())["sections"]["defaults"]
+    assert [f["name"] for f in section["figures"]] == ["tune_cached_speedup"]
+    assert section["ratios"]["tune_cached_speedup"] > 0
+    best = section["context"]["tune_best"]
+    assert best["cached"] == best["uncached"]
+    assert "best trial the same" in section["figures"][0]["context"]
+    assert [note.split(":")[0] for note in section["notes"]] == ["tune"]  # only its own note
+    seconds = section["context"]["tune_trial_seconds"]
+    assert len(seconds["cached"]) == len(seconds["uncached"]) == 10

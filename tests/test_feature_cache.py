@@ -133,3 +133,42 @@ def test_features_are_cached_on_disk_across_runs_and_trials(
     calls.clear()
     build_run(recipe(vit_checkpoint, image_folder, tmp_path / "other-data"))
     assert len(calls) > 2
+
+
+def test_features_are_extracted_in_the_precision_the_run_trains_in(
+    vit_checkpoint, image_folder, tmp_path, monkeypatch
+):
+    """A bf16 run's backbone runs under the Trainer's bf16 autocast when it extracts, as it
+    would in the uncached run; fp32 and bf16 features are kept apart on disk."""
+    import datasets
+    from transformers import default_data_collator
+
+    from hfft.feature_cache import cache_dir
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "datasets"))
+    fp32 = build_run(recipe(vit_checkpoint, image_folder, tmp_path / "fp32"))
+    bf16 = build_run(recipe(vit_checkpoint, image_folder, tmp_path / "bf16", "training.bf16=true"))
+    assert len(list(cache_dir().glob("*.arrow"))) == 4  # train, validation x fp32, bf16
+
+    # What the head sees in the uncached bf16 run: the backbone under bf16 autocast.
+    plain = build_run(
+        recipe(
+            vit_checkpoint,
+            image_folder,
+            tmp_path / "plain",
+            "training.bf16=true",
+            "model.cache_features=false",
+        )
+    )
+    model = plain.model.eval()
+    seen = []
+    model.classifier.register_forward_pre_hook(lambda _m, args: seen.append(args[0].float()))
+    rows = [plain.prepared["train"][i] for i in range(4)]
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        model(pixel_values=default_data_collator(rows)["pixel_values"])
+    expected = seen[0]
+
+    def error(run):
+        return (run.prepared["train"]["features"][:4] - expected).abs().max().item()
+
+    assert error(bf16) < 1e-6 < 1e-3 < error(fp32)

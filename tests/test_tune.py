@@ -515,8 +515,8 @@ def test_ctrl_c_ends_the_search_quietly_and_still_reports(vit_checkpoint, image_
         def on_step_end(self, args, state, control, **kwargs):
             signal.raise_signal(signal.SIGINT)
 
-    def build_run(recipe, _build=hfft.run.build_run):
-        run = _build(recipe)
+    def build_run(recipe, _build=hfft.run.build_run, **kwargs):
+        run = _build(recipe, **kwargs)
         if recipe.output_dir.name == f"trial-{cut_at:03d}":
             run.trainer.add_callback(CtrlC())
         return run

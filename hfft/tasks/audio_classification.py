@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that lig
     import datasets
 
 from hfft.tasks.audio import AUDIO, NAME, center_window, read_windows, resample
+from hfft.tasks.lazy_splits import prepared, transformed
 from hfft.tasks.single_label import SINGLE_LABEL
 from hfft.tasks.task import Task
 
@@ -44,7 +45,6 @@ def _windows(train: bool, data: Any) -> Any:
 
 
 def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datasets.DatasetDict:
-    import datasets
 
     from hfft.tasks.audio_clips import augment, log_clip_summary
 
@@ -70,10 +70,7 @@ def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datase
 
         return transform
 
-    out = datasets.DatasetDict()
-    for name, ds in splits.items():
-        out[name] = ds.with_transform(make_transform(train=name == "train"))
-    return out
+    return prepared(splits, lambda name, ds: transformed(ds, make_transform(name == "train")))
 
 
 class AudioCollator:

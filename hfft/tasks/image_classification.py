@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that lig
     import datasets
 
 from hfft.tasks.image import IMAGE, processor_size, train_augmentation
+from hfft.tasks.lazy_splits import prepared, transformed
 from hfft.tasks.multi_label import MULTI_LABEL
 from hfft.tasks.single_label import SINGLE_LABEL
 from hfft.tasks.task import Task
@@ -30,12 +31,7 @@ def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datase
 
         return transform
 
-    import datasets
-
-    out = datasets.DatasetDict()
-    for name, ds in splits.items():
-        out[name] = ds.with_transform(make_transform(train=name == "train"))
-    return out
+    return prepared(splits, lambda name, ds: transformed(ds, make_transform(name == "train")))
 
 
 def collator(processor: Any) -> Any:

@@ -13,6 +13,7 @@ the first rows of the training split, as the model gets them, are drawn with the
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that lig
 
 from hfft.tasks.boxes import BOXES
 from hfft.tasks.detection_images import DETECTION_IMAGES, box_augmentation
+from hfft.tasks.lazy_splits import prepared, transformed
 from hfft.tasks.task import Task
 
 log = logging.getLogger("hfft")
@@ -64,7 +66,6 @@ def encode_image(processor: Any, image: Any, corners: Any, categories: Any) -> d
 
 def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datasets.DatasetDict:
     """Lazy transforms: augment (train), then the processor, one image at a time."""
-    import datasets
     import numpy as np
     import torch
 
@@ -90,14 +91,14 @@ def prepare(splits: datasets.DatasetDict, processor: Any, recipe: Any) -> datase
 
         return transform
 
-    out = datasets.DatasetDict()
-    for name, ds in splits.items():
+    def prepare_one(name: str, ds: Any) -> Any:
         train = name == "train"
         source = None if train else register_source(ds)
-        if not train:
+        if not train:  # held-out splits are datasets, streamed or not (hfft.streaming)
             ds = ds.add_column(ROW, list(range(len(ds))))
-        out[name] = ds.with_transform(make_transform(train, source))
-    return out
+        return transformed(ds, make_transform(train, source))
+
+    return prepared(splits, prepare_one)
 
 
 class DetectionCollator:
@@ -157,10 +158,8 @@ def write_preview(prepared: Any, processor: Any, names: list[str], path: Path) -
 
     from hfft.tasks.box_drawing import draw_grid
 
-    train = prepared["train"]
     tiles = []
-    for row in range(min(PREVIEW_IMAGES, len(train))):
-        item = train[row]
+    for item in itertools.islice(iter(prepared["train"]), PREVIEW_IMAGES):
         image = _denormalised(item["pixel_values"], processor)
         h, w = image.shape[:2]
         cx, cy, bw, bh = item["labels"]["boxes"].reshape(-1, 4).unbind(-1)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
     import datasets
 
+from hfft.tasks.lazy_splits import mapped, prepared
 from hfft.tasks.multi_label import MULTI_LABEL
 from hfft.tasks.single_label import SINGLE_LABEL
 from hfft.tasks.task import Task
@@ -22,8 +23,11 @@ def prepare(splits: datasets.DatasetDict, tokenizer: Any, recipe: Any) -> datase
         encoded["labels"] = batch["label"]
         return encoded
 
-    return splits.map(
-        tokenize, batched=True, remove_columns=[TEXT.name, "label"], desc="Tokenizing"
+    return prepared(
+        splits,
+        lambda name, ds: mapped(
+            ds, tokenize, remove_columns=[TEXT.name, "label"], desc=f"Tokenizing ({name})"
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the registry is imported to validate recipes; keep that light
     import datasets
 
+from hfft.tasks.lazy_splits import is_stream, mapped
 from hfft.tasks.tags import TAGS
 from hfft.tasks.task import Task
 from hfft.tasks.tokens import TOKENS, check_tokenizer
@@ -81,20 +82,24 @@ def prepare(splits: datasets.DatasetDict, tokenizer: Any, recipe: Any) -> datase
     notes = []
     for name, ds in splits.items():
         train = name == "train"
-        mapped = ds.map(
+        tokenized = mapped(
+            ds,
             tokenize,
             fn_kwargs={"train": train},
-            batched=True,
-            remove_columns=ds.column_names,
+            remove_columns=list(ds.column_names),
             desc=f"Tokenizing and aligning tags ({name})",
         )
-        continues = mapped[_CONTINUES]
+        if is_stream(tokenized):  # tokenized as it streams: nothing to count ahead
+            out[name] = tokenized.remove_columns([_CONTINUES, _WORDLESS, _REPAIRED])
+            notes.append(f"{name} streamed")
+            continue
+        continues = tokenized[_CONTINUES]
         windowed = sum(1 for i, c in enumerate(continues) if c and not continues[i - 1])
         notes.append(f"{name} {windowed} of {len(ds)} rows")
         if any(continues) and not train:
-            register_layout(mapped["labels"], continues)
-        _report(name, sum(mapped[_WORDLESS]), sum(mapped[_REPAIRED]))
-        out[name] = mapped.remove_columns([_CONTINUES, _WORDLESS, _REPAIRED])
+            register_layout(tokenized["labels"], continues)
+        _report(name, sum(tokenized[_WORDLESS]), sum(tokenized[_REPAIRED]))
+        out[name] = tokenized.remove_columns([_CONTINUES, _WORDLESS, _REPAIRED])
     log.info(
         "windows of %d tokens overlapping by %d: %s needed more than one (each word is scored "
         "once, in the window it is most central in)",
