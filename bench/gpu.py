@@ -8,8 +8,8 @@ the script end to end on a machine without a GPU.
 
 Needs torch, transformers (with accelerate) and peft only — not `datasets` — so it also runs on
 a GPU image that has those but cannot install hfft's other dependencies; the input pipeline rows
-(bench/pipeline.py: an hfft image run's DataLoader against its model, hfft's loader workers and
-0) need them, and say so when they are missing.
+(bench/pipeline_gpu.py: hfft image and audio runs' DataLoader against their model, hfft's loader
+workers and 0) need them, and say so when they are missing.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ def markdown(results: dict[str, Any]) -> str:
             ratio = lora["samples_per_s"] / full["samples_per_s"]
             lines.append(f"{workload}: LoRA ÷ full samples/s {ratio:.2f}{memory}.")
     if results.get("pipeline"):
-        from bench.pipeline import gpu_markdown
+        from bench.pipeline_gpu import gpu_markdown
 
         lines += gpu_markdown(results["pipeline"])
     return "\n".join(lines) + "\n"
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-pipeline",
         action="store_true",
-        help="skip the input pipeline rows (an hfft image run: loader vs model samples/s)",
+        help="skip the input pipeline rows (hfft image/audio runs: loader vs model samples/s)",
     )
     opts = p.parse_args(argv)
 
@@ -360,16 +360,17 @@ def main(argv: list[str] | None = None) -> int:
             r["fraction_of_matmul"] = achieved / matmul
             results["modes"].append(r)
             print(f"[gpu bench] {workload} {mode}: {json.dumps(r)}", flush=True)
-    if not opts.no_pipeline:
-        from bench.pipeline import gpu_rows
+    fed = {w: c for w, c in configs.items() if w in ("image", "audio")}
+    if fed and not opts.no_pipeline:
+        from bench.pipeline_gpu import gpu_rows
 
         print("[gpu bench] input pipeline ...", flush=True)
         try:
-            vit = VIT_SMOKE if smoke else VIT_BASE
-            results["pipeline"] = gpu_rows(vit, opts.batch_size, opts.steps, opts.warmup)
+            results["pipeline"] = gpu_rows(fed, opts.batch_size, opts.steps, opts.warmup)
         except Exception as err:  # report it, keep the training rows
             traceback.print_exc()
-            results["pipeline"] = [{"workload": "image", "error": f"{type(err).__name__}: {err}"}]
+            error = f"{type(err).__name__}: {err}"[:300]
+            results["pipeline"] = [{"workload": w, "error": error} for w in fed]
         print(f"[gpu bench] input pipeline: {json.dumps(results['pipeline'])}", flush=True)
     out = opts.out or Path(os.environ.get("OUT") or ROOT / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ delivered ÷ consumed > 1 means the pipeline could keep up; end to end ÷ consum
 of the model's speed a run gets. Where an accelerator is present, hfft's automatic workers are
 measured against 0 workers (the Trainer's default); on a CPU hfft chooses 0 workers (they would
 take cores from the compute threads) and the pipeline and the model share the same cores.
-bench/gpu.py reports the same rates for a ViT-base run on a GPU (`pipeline_rows`).
+bench/gpu.py reports the same rates for base-sized runs on a GPU (bench/pipeline_gpu.py).
 """
 
 from __future__ import annotations
@@ -121,7 +121,10 @@ def measure(build: Any, batches: int, warmup: int, rounds: int) -> dict[str, Any
         ready[:] = got
         return rate
 
-    deliver()  # untimed: first decode of every file, lazy imports
+    # Untimed: the first decode of every file, lazy imports, the first training's one-off costs
+    # (allocator, kernels), which would otherwise fall on whichever rate runs first.
+    deliver()
+    consumed(trainer, ready, warmup)
     found = interleave(
         {
             "delivered": deliver,
@@ -283,81 +286,3 @@ def run(ctx: Context) -> Section:
             "The auto-vs-0-workers comparison needs an accelerator (bench/gpu.sh).",
         ],
     )
-
-
-def write_jpegs(root: Path, n: int, side: int, classes: int = 4) -> Path:
-    """An imagefolder of `n` smooth random JPEGs (`side` pixels square), photo-like to decode."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        folder = root / "train" / f"class{i % classes}"
-        folder.mkdir(parents=True, exist_ok=True)
-        small = Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
-        small.resize((side, side), Image.BICUBIC).save(folder / f"{i}.jpg", quality=90)
-    return root
-
-
-def gpu_rows(config: dict[str, Any], batch: int, timed: int, warmup: int) -> list[dict]:
-    """For bench/gpu.py: the three rates of an hfft ViT image run (`config`: the ViT's shape)
-    on generated JPEGs with hfft's default augmentation, with hfft's automatic loader workers
-    and with 0. Needs hfft's own dependencies (datasets, torchvision), unlike the rest of
-    gpu.py: without them, one row saying so."""
-    import tempfile
-
-    try:
-        import datasets  # noqa: F401
-        import torchvision  # noqa: F401
-
-        from hfft.recipe import load_recipe
-        from hfft.run import build_run
-    except ImportError as err:
-        return [{"workload": "image", "skipped": f"needs hfft's dependencies ({err.name})"}]
-    size = config["image_size"]
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="hfft-pipeline-") as tmp:
-        images = write_jpegs(Path(tmp) / "images", max(4 * batch, 64), size * 10 // 7)
-        for label, workers in (("auto", None), ("0", 0)):
-            out = Path(tmp) / f"run-{label}"
-            recipe = {
-                "task": "image-classification",
-                "model": {
-                    "config": {"model_type": "vit", "num_channels": 3, **config},
-                    "processor": {
-                        "class": "ViTImageProcessor",
-                        "size": {"height": size, "width": size},
-                    },
-                },
-                "data": {"path": "imagefolder", "data_dir": str(images)},
-                "training": {
-                    "output_dir": str(out),
-                    **_training(warmup + timed + 1, batch, workers),
-                },
-                "early_stopping": {"patience": None},
-            }
-            found = measure(lambda r=recipe: build_run(load_recipe(r)), timed, warmup, 1)
-            rows.append({"workload": "image", "workers_chosen": label, **found})
-    return rows
-
-
-def gpu_markdown(rows: list[dict]) -> list[str]:
-    """bench/gpu.py's table of `gpu_rows`."""
-    lines = [
-        "",
-        "Input pipeline (hfft image run, default augmentation, generated JPEGs): samples/s the "
-        "train DataLoader delivers alone, the model consumes on ready batches, a run trains at.",
-        "",
-        "| workload | loader workers | delivered | consumed | end to end | delivered ÷ consumed |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        if "skipped" in r or "error" in r:
-            why = f"skipped: {r['skipped']}" if "skipped" in r else f"error: {r['error']}"
-            lines.append(f"| {r['workload']} | {why} | | | | |")
-            continue
-        lines.append(
-            f"| {r['workload']} | {r['workers']} ({r['workers_chosen']}) | {r['delivered']:.0f} "
-            f"| {r['consumed']:.0f} | {r['end_to_end']:.0f} | {r['delivered_vs_consumed']:.2f} |"
-        )
-    return lines
