@@ -40,9 +40,11 @@ def sections() -> dict[str, Callable]:
         caching,
         defaults,
         efficiency,
+        eval_memory,
         methods,
         modes,
         overhead,
+        pipeline,
         prediction,
         scale,
         startup,
@@ -61,12 +63,14 @@ def sections() -> dict[str, Callable]:
         defaults.NAME: defaults.run,
         scale.NAME: scale.run,
         streaming.NAME: streaming.run,
+        eval_memory.NAME: eval_memory.run,
+        pipeline.NAME: pipeline.run,
     }
 
 
 NAMES = (
     "overhead", "caching", "modes", "methods", "efficiency", "startup", "predict", "audio",
-    "defaults", "scale", "streaming",
+    "defaults", "scale", "streaming", "evalmem", "pipeline",
 )  # fmt: skip
 
 

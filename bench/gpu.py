@@ -7,7 +7,9 @@ bench/results. Run it through bench/gpu.sh; `--cpu-smoke` runs a tiny config on 
 the script end to end on a machine without a GPU.
 
 Needs torch, transformers (with accelerate) and peft only — not `datasets` — so it also runs on
-a GPU image that has those but cannot install hfft's other dependencies.
+a GPU image that has those but cannot install hfft's other dependencies; the input pipeline rows
+(bench/pipeline_gpu.py: hfft image and audio runs' DataLoader against their model, hfft's loader
+workers and 0) need them, and say so when they are missing.
 """
 
 from __future__ import annotations
@@ -269,6 +271,10 @@ def markdown(results: dict[str, Any]) -> str:
             )
             ratio = lora["samples_per_s"] / full["samples_per_s"]
             lines.append(f"{workload}: LoRA ÷ full samples/s {ratio:.2f}{memory}.")
+    if results.get("pipeline"):
+        from bench.pipeline_gpu import gpu_markdown
+
+        lines += gpu_markdown(results["pipeline"])
     return "\n".join(lines) + "\n"
 
 
@@ -289,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, help="untimed first steps (default 5 GPU, 1 smoke)")
     p.add_argument("--peak-tflops", type=float, help="override the datasheet bf16 dense peak")
     p.add_argument("--out", type=Path, help="results folder (default $OUT, else bench/results)")
+    p.add_argument(
+        "--no-pipeline",
+        action="store_true",
+        help="skip the input pipeline rows (hfft image/audio runs: loader vs model samples/s)",
+    )
     opts = p.parse_args(argv)
 
     import torch
@@ -349,6 +360,18 @@ def main(argv: list[str] | None = None) -> int:
             r["fraction_of_matmul"] = achieved / matmul
             results["modes"].append(r)
             print(f"[gpu bench] {workload} {mode}: {json.dumps(r)}", flush=True)
+    fed = {w: c for w, c in configs.items() if w in ("image", "audio")}
+    if fed and not opts.no_pipeline:
+        from bench.pipeline_gpu import gpu_rows
+
+        print("[gpu bench] input pipeline ...", flush=True)
+        try:
+            results["pipeline"] = gpu_rows(fed, opts.batch_size, opts.steps, opts.warmup)
+        except Exception as err:  # report it, keep the training rows
+            traceback.print_exc()
+            error = f"{type(err).__name__}: {err}"[:300]
+            results["pipeline"] = [{"workload": w, "error": error} for w in fed]
+        print(f"[gpu bench] input pipeline: {json.dumps(results['pipeline'])}", flush=True)
     out = opts.out or Path(os.environ.get("OUT") or ROOT / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
     stem = "gpu-smoke" if smoke else "gpu"
@@ -356,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"{stem}.md").write_text(markdown(results))
     print(markdown(results))
     print(f"wrote {out / stem}.json and .md")
-    return 1 if any("error" in r for r in results["modes"]) else 0
+    rows = results["modes"] + results.get("pipeline", [])
+    return 1 if any("error" in r for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 #
 # One command for the GPU benchmark: bf16 full and LoRA training of base-sized image (ViT), text
 # (BERT, sequence and token classification) and audio (wav2vec2) models on
-# synthetic data; samples/s, peak GPU memory, MFU. Results: gpu.json + gpu.md in $OUT if set,
+# synthetic data; samples/s, peak GPU memory, MFU; the input pipeline of an hfft image run
+# and audio run (loader vs model samples/s, hfft's workers vs 0). Results: gpu.json + gpu.md in $OUT if set,
 # else bench/results. `--cpu-smoke` runs a tiny config on the CPU (checks the script end to end).
 #
 # Python: $PYTHON if set; else the first of $VENV (default .venv) and python3 that already has

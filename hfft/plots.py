@@ -15,6 +15,11 @@ import numpy as np
 
 # Beyond this many classes the per-cell numbers are unreadable: colour alone tells the story.
 ANNOTATE_MAX_CLASSES = 20
+# Beyond this many classes a whole matrix is unreadable (1,000 rows of 4-point labels, a 22-inch
+# figure of mostly white): the plot shows the MOST_CONFUSED classes with the most errors instead;
+# metrics.json keeps every class's precision, recall and F1.
+MATRIX_MAX_CLASSES = 100
+MOST_CONFUSED = 30
 _MAX_LABEL_CHARS = 24
 
 
@@ -39,11 +44,34 @@ def confusion_matrix_normalized(
 ) -> np.ndarray:
     """Row-normalised confusion matrix: row i = where examples of true class i went (a class
     absent from y_true gives a row of zeros)."""
+    return _normalised(_counts(y_true, y_pred, num_labels))
+
+
+def _counts(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> np.ndarray:
     from sklearn.metrics import confusion_matrix
 
-    counts = confusion_matrix(y_true, y_pred, labels=list(range(num_labels))).astype(float)
+    return confusion_matrix(y_true, y_pred, labels=list(range(num_labels))).astype(float)
+
+
+def _normalised(counts: np.ndarray) -> np.ndarray:
     totals = counts.sum(axis=1, keepdims=True)
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def most_confused(counts: np.ndarray, k: int = MOST_CONFUSED) -> np.ndarray:
+    """The ids of `k` classes for a readable part of a large confusion matrix: both classes of
+    each most frequent confusion (true i predicted as j), largest first, so that the pairs
+    mixed up most are side by side; then, if fewer than `k` classes were ever confused, the
+    classes with the most errors of all (ties by class id)."""
+    off = counts * (1 - np.eye(len(counts)))
+    order = np.argsort(-off, axis=None, kind="stable")
+    pairs = np.column_stack(np.unravel_index(order[: np.count_nonzero(off)], off.shape))
+    chosen = list(dict.fromkeys(int(c) for c in pairs.ravel()))[:k]
+    if len(chosen) < k:
+        wrong = off.sum(axis=0) + off.sum(axis=1)
+        rest = [int(c) for c in np.argsort(-wrong, kind="stable") if int(c) not in chosen]
+        chosen += rest[: k - len(chosen)]
+    return np.array(chosen, dtype=np.int64)
 
 
 def plot_confusion_matrix(
@@ -56,10 +84,19 @@ def plot_confusion_matrix(
     """Save the confusion matrix, normalised per true class, with label names on both axes.
 
     Readable from 2 to ~100 classes: the figure grows with the number of classes, tick labels
-    shrink, and per-cell values are written only up to ANNOTATE_MAX_CLASSES classes.
+    shrink, and per-cell values are written only up to ANNOTATE_MAX_CLASSES classes. With more
+    than MATRIX_MAX_CLASSES classes it shows the MOST_CONFUSED classes with the most errors,
+    rows still the fractions of each true class (its errors into classes not shown are left
+    out), and says so in the title.
     """
+    counts = _counts(y_true, y_pred, len(label_names))
+    matrix = _normalised(counts)
+    total = len(label_names)
+    if total > MATRIX_MAX_CLASSES:
+        shown = most_confused(counts)
+        matrix = matrix[np.ix_(shown, shown)]
+        label_names = [label_names[i] for i in shown]
     n = len(label_names)
-    matrix = confusion_matrix_normalized(y_true, y_pred, n)
     # ~0.22 inch per class beyond the first few, bounded so 100 classes stays a sane PNG
     side = min(22.0, max(5.0, 2.5 + 0.22 * n))
     # a row of the matrix is ~80% of the side over n classes; labels take ~60% of a row's height
@@ -80,12 +117,17 @@ def plot_confusion_matrix(
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
     accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0
-    ax.set_title(
+    title = (
         title
         or f"Confusion matrix (normalised per true class) — {len(y_true)} examples, "
-        f"accuracy {accuracy:.3f}",
-        fontsize=11,
+        f"accuracy {accuracy:.3f}"
     )
+    if n < total:
+        title += (
+            f"\nthe {n} most-confused of {total:,} classes, the pairs mixed up most first "
+            "(errors into classes not shown are left out; metrics.json has every class)"
+        )
+    ax.set_title(title, fontsize=11)
 
     if n <= ANNOTATE_MAX_CLASSES:
         cell_size = max(5.0, min(11.0, 140.0 / n))

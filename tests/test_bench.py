@@ -118,7 +118,14 @@ def test_gpu_script_cpu_smoke_runs_end_to_end(tmp_path):
         # LoRA trains a small fraction of the parameters (adapters + head), full trains them all.
         assert full["trainable_parameters"] == full["total_parameters"]
         assert lora["trainable_parameters"] < 0.5 * lora["total_parameters"]
-    assert "| audio | lora |" in (out / "gpu-smoke.md").read_text()
+    # The input pipeline rows: hfft image and audio runs, hfft's loader workers (none on a CPU)
+    # and 0.
+    pipeline = [(r["workload"], r["workers_chosen"], r["workers"]) for r in results["pipeline"]]
+    assert pipeline == [(w, chosen, 0) for w in ("image", "audio") for chosen in ("auto", "0")]
+    for r in results["pipeline"]:
+        assert r["delivered"] > 0 and r["consumed"] > 0 and r["end_to_end"] > 0
+    markdown = (out / "gpu-smoke.md").read_text()
+    assert "| audio | lora |" in markdown and "| audio | 0 (auto) |" in markdown
 
 
 def test_defaults_parts_are_chosen_by_the_environment():

@@ -67,3 +67,22 @@ def test_training_curves_from_trainer_log_history(tmp_path):
     # an empty history still gives a (labelled) figure rather than a crash
     empty = plot_training_curves([], "eval_accuracy", tmp_path / "empty.png")
     _check_png(empty)
+
+
+def test_a_thousand_classes_plot_the_most_confused_ones(tmp_path):
+    """1,000 classes in full would be 1,000 unreadable rows: the plot shows the 30 classes with
+    the most errors, at the size of a 30-class matrix."""
+    from hfft.plots import MOST_CONFUSED, most_confused
+
+    y_true, y_pred = _predictions(1000, n=5000)
+    # 60 more examples of class 7, all taken for 8: the most confused pair
+    y_true, y_pred = np.r_[y_true, [7] * 60], np.r_[y_pred, [8] * 60]
+    names = [f"c{i}" for i in range(1000)]
+    path = plot_confusion_matrix(y_true, y_pred, names, tmp_path / "cm.png")
+    width, height = _check_png(path)
+    small = plot_confusion_matrix(y_true % 30, y_pred % 30, names[:30], tmp_path / "cm30.png")
+    assert (width, height) < (1.3 * Image.open(small).size[0], 1.3 * Image.open(small).size[1])
+    counts = np.zeros((1000, 1000))
+    np.add.at(counts, (y_true, y_pred), 1)
+    shown = most_confused(counts)
+    assert len(shown) == MOST_CONFUSED and set(shown[:2]) == {7, 8}

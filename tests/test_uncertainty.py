@@ -107,3 +107,67 @@ def test_paired_comparison_needs_the_same_examples():
     b = {"predictions": [0, 1], "label_ids": [0, 1]}
     with pytest.raises(HfftError, match="were not evaluated on the same examples"):
         compare_predictions(metrics, a, b)
+
+
+def test_counts_behind_the_intervals_grow_with_the_examples_not_the_classes():
+    """20,000 examples of 1,000 classes: a few counts per example (sparse), not 3,000 floats
+    each (480 MB dense, and 1.4 GB at 60,000 examples)."""
+    n, classes = 20_000, 1000
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, classes, n)
+    ranked = rng.integers(0, classes, (n, 5))
+    ranked[: n // 2, 0] = y[: n // 2]
+    metrics = build_metrics(["accuracy", "f1_macro", "top5_accuracy"], classes)
+    stats, statistics = metrics.interval_stats(ranked, y)
+    assert stats.shape == (n, 2 + 3 * classes)
+    assert stats.nnz <= n * (2 + 3)  # hits, true, predicted, true positive
+    held = stats.data.nbytes + stats.indices.nbytes + stats.indptr.nbytes
+    assert held < 100 * n  # bytes: ~1.3 MB here, 480 MB dense
+    points = point_values(stats, statistics)
+    assert points["accuracy"] == pytest.approx(np.mean(ranked[:, 0] == y))
+
+
+def _report_peak_bytes(n: int, classes: int = 1000) -> int:
+    """Peak bytes traced while the single-label scheme reports on and keeps `n` predictions."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, classes, n)
+    pred = np.where(rng.random(n) < 0.6, y, rng.integers(0, classes, n))
+    metrics = build_metrics(["accuracy", "f1_macro"], classes, [f"c{i}" for i in range(classes)])
+    tracemalloc.start()
+    try:
+        report, _ = metrics.report(pred, y)
+        kept = metrics.keep(pred, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(report["per_class"]) == classes and len(kept["label_ids"]) == n
+    assert report["accuracy_ci"][0] < report["accuracy"] < report["accuracy_ci"][1]
+    return peak
+
+
+def test_report_memory_is_flat_in_the_split_size_with_many_classes():
+    """Metrics, per-class report, bootstrap intervals and predictions.json's lists of a 1,000-
+    class split: 10x the examples, about the same peak (the bootstrap's fixed-size chunks), far
+    below one dense examples x classes array (160 MB at 20,000)."""
+    small, big = _report_peak_bytes(2_000), _report_peak_bytes(20_000)
+    assert big < 1.3 * small, f"{big / 2**20:.0f} MiB vs {small / 2**20:.0f} MiB"
+    assert big < 20_000 * 1000 * 8 / 1.5
+
+
+def test_sparse_counts_give_the_same_intervals_and_comparisons_as_dense():
+    y, logits = predictions(600, right=0.7, classes=8)
+    metrics = build_metrics(ALL, 8)
+    stats, statistics = metrics.interval_stats(logits, y)
+    assert hasattr(stats, "tocsr")
+    dense = stats.toarray()
+    assert intervals(stats, statistics) == intervals(dense, statistics)
+    assert point_values(stats, statistics) == point_values(dense, statistics)
+    other = metrics.interval_stats(np.roll(logits, 1, axis=1), y)[0]
+    sparse_found = compare(stats, other, statistics)
+    dense_found = compare(dense, other.toarray(), statistics)
+    assert {k: c.to_dict() for k, c in sparse_found.items()} == {
+        k: c.to_dict() for k, c in dense_found.items()
+    }
+    assert compare(stats, stats.copy(), statistics)["accuracy"].identical

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,12 +43,27 @@ class Columns:
         return self._block(totals, 2)
 
 
-def per_example_stats(y_true: np.ndarray, ranked: np.ndarray, columns: Columns) -> np.ndarray:
-    """(n x d) counts: each example's top-k hits and its true/predicted/true-positive one-hots."""
-    hits = [(ranked[:, :k] == y_true[:, None]).any(axis=1) for k in columns.ks]
-    eye = np.eye(columns.num_labels, dtype=np.float64)
-    true, pred = eye[y_true], eye[ranked[:, 0]]
-    return np.column_stack([*hits, true, pred, true * pred]).astype(np.float64)
+def per_example_stats(y_true: np.ndarray, ranked: np.ndarray, columns: Columns) -> Any:
+    """(n x d) counts, sparse (CSR): each example's top-k hits and its true/predicted/true-
+    positive one-hots. At most len(ks) + 3 non-zeros per row, so memory grows with the examples
+    alone: dense, the one-hots are n x 3 x classes floats (1.4 GB for 60,000 examples of 1,000
+    classes), and the bootstrap's products would cost as much in time."""
+    from scipy import sparse
+
+    n, k_count, classes = len(y_true), len(columns.ks), columns.num_labels
+    rows, cols = [], []
+    for i, k in enumerate(columns.ks):
+        (hit,) = np.nonzero((ranked[:, :k] == y_true[:, None]).any(axis=1))
+        rows.append(hit)
+        cols.append(np.full(len(hit), i))
+    every = np.arange(n)
+    right = np.flatnonzero(ranked[:, 0] == y_true)
+    rows += [every, every, right]
+    start = k_count
+    cols += [start + y_true, start + classes + ranked[:, 0], start + 2 * classes + y_true[right]]
+    rows_, cols_ = np.concatenate(rows), np.concatenate(cols)
+    shape = (n, k_count + 3 * classes)
+    return sparse.csr_array((np.ones(len(rows_)), (rows_, cols_)), shape=shape)
 
 
 def _per_class(kind: str, columns: Columns, totals: np.ndarray) -> np.ndarray:
@@ -95,7 +111,7 @@ def statistics(
 def interval_stats(
     names: Sequence[str], num_labels: int, top_k: dict[str, int], y_true: np.ndarray,
     ranked: np.ndarray,
-) -> tuple[np.ndarray, dict[str, Statistic]]:  # fmt: skip
+) -> tuple[Any, dict[str, Statistic]]:  # fmt: skip
     """(per-example stats, {metric: statistic}) for `hfft.uncertainty` from class ids: `y_true`
     (n,) and `ranked` (n x width, best first). `top_k` maps each top-k metric name to its k."""
     columns = Columns(tuple(dict.fromkeys([1, *top_k.values()])), num_labels)

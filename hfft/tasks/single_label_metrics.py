@@ -138,9 +138,9 @@ class Metrics:
         results["per_class"] = per_class_report(y_true, ranked[:, 0], self.label_names)
         return results, (y_true, ranked[:, 0])
 
-    def interval_stats(self, predictions: Any, label_ids: Any) -> tuple[np.ndarray, dict]:
-        """(per-example counts, {metric: statistic}) for `hfft.uncertainty`: bootstrap
-        intervals and paired comparisons of these predictions."""
+    def interval_stats(self, predictions: Any, label_ids: Any) -> tuple[Any, dict]:
+        """(per-example counts, a sparse matrix, {metric: statistic}) for `hfft.uncertainty`:
+        bootstrap intervals and paired comparisons of these predictions."""
         from hfft.tasks.single_label_intervals import interval_stats
 
         top_k = {name: k for name in self.names if (k := _top_k(name)) is not None}
