@@ -150,9 +150,19 @@ def _encoded_stream(
         with quiet_progress():  # datasets' bars for each batch's casts would flood the log
             rows = datasets.Dataset.from_dict(batch, features=raw_features)
             rows = _checked_rows(rows, task, spec, [offset + i for i in indices])
-            claimed = task.labels.resolve({"train": rows}, spec) if task.labels.resolve else None
-            rows = claimed[1]["train"] if claimed else rows
-            return task.labels.encode_with(rows, names, "train", against="train").to_dict()
+            try:
+                claimed = (
+                    task.labels.resolve({"train": rows}, spec) if task.labels.resolve else None
+                )
+                rows = claimed[1]["train"] if claimed else rows
+                return task.labels.encode_with(rows, names, "train", against="train").to_dict()
+            except DataError as err:
+                # The scheme numbers the rows of the batch it was given: say which batch.
+                first, last = offset + indices[0], offset + indices[-1]
+                raise DataError(
+                    f"found while streaming train rows {first}-{last} (a row number below counts "
+                    f"from {first}): {err}"
+                ) from None
 
     stream = raw.map(
         encode,
