@@ -129,9 +129,14 @@ def materialize(
     folder = tempfile.TemporaryDirectory(prefix="split-", dir=scratch)
     _SCRATCH.append(folder)
     with quiet_progress():
-        return datasets.Dataset.from_generator(
-            _rows, gen_kwargs={"stream": rows}, features=features, cache_dir=folder.name
-        )
+        try:
+            return datasets.Dataset.from_generator(
+                _rows, gen_kwargs={"stream": rows}, features=features, cache_dir=folder.name
+            )
+        except ValueError as err:  # datasets refuses to build a split of no rows
+            if "corresponds to no data" not in str(err):
+                raise
+            return datasets.Dataset.from_dict({k: [] for k in features}, features=features)
 
 
 def _rows(stream: datasets.IterableDataset) -> Iterator[dict[str, Any]]:

@@ -66,6 +66,12 @@ def load_streamed(spec: DataSpec, task: Task) -> LoadedData:
     held_out = {k: materialize(ds, spec.max_eval_samples, target) for k, ds in standard.items()}
     checked = {"train": materialize(train, spec.preflight_rows, target), **held_out}
     for name, ds in checked.items():
+        if len(ds) == 0 and name == "train" and skipped:
+            raise DataError(
+                f"the train stream has no rows left after the first {len(checked['validation'])} "
+                "held out for validation (data.max_eval_samples): give the dataset a validation "
+                "split, or set data.max_eval_samples lower"
+            )
         if len(ds) == 0:
             raise DataError(
                 f"the {name} split is empty: check data.path/data_files and the split names"

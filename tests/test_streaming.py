@@ -160,6 +160,14 @@ def test_without_a_validation_split_the_first_rows_are_held_out(tmp_path, caplog
     assert sum(1 for _ in data.splits["train"]) == 26
 
 
+def test_a_stream_held_out_whole_is_one_line(tmp_path):
+    raw = text_recipe(tmp_path, reviews(5), max_eval_samples=10)
+    raw["data"]["data_files"] = raw["data"]["data_files"]["train"]
+    with pytest.raises(DataError, match=r"no rows left after the first 5 held out") as err:
+        load_data(load_recipe(raw).data, TASKS["text-classification"])
+    assert "\n" not in str(err.value)
+
+
 def test_a_bad_row_after_the_preflight_stops_the_run_with_its_number(tmp_path):
     rows = reviews(40)
     rows[25] = ("", "pos")  # an empty text, after the 8 rows the preflight reads
