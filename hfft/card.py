@@ -231,6 +231,14 @@ def build_card(
         f"{base} on {dataset} with hfft in **{mode.name}** mode: {mode.describe(model)}."
     )
     parts = [f"# {card_data.model_name}", opening]
+    data = recipe.get("data") or {}
+    if data.get("streaming"):
+        steps = (recipe.get("training") or {}).get("max_steps")
+        parts.append(
+            f"It was trained from a stream (`data.streaming`) for {steps} steps: the preflight "
+            f"checked the first {data.get('preflight_rows')} training rows, and every later row "
+            "was checked as it was read."
+        )
     if model.get("head_init") and summary is None:
         parts.append(
             f"The new head started from the checkpoint's {model['head_init']} classifier (the "

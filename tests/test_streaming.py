@@ -107,6 +107,9 @@ def test_every_task_trains_from_a_stream(task, tmp_path, caplog):
     shared = [k for k in trained if k in initial and trained[k].shape == initial[k].shape]
     assert any(not torch.equal(trained[k], initial[k]) for k in shared)
     assert "validation" in result.metrics
+    card = (run / "README.md").read_text()
+    assert f"trained from a stream (`data.streaming`) for {STEPS} steps" in card
+    assert "checked the first 10 training rows" in card
     # A streamed run has steps, not epochs: evaluated and saved every tenth of max_steps.
     saved = yaml_of(run)["training"]
     assert saved["eval_strategy"] == "steps" and saved["save_steps"] == 1
