@@ -8,21 +8,22 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import datasets
 
 from hfft.errors import DataError
 
-if TYPE_CHECKING:  # annotations only: hfft.recipe imports the tasks, which use this module
-    from hfft.recipe import DataSpec
-
 log = logging.getLogger("hfft")
 MAX_NAMED = 10
 
 
+# `spec` below is the recipe's `data:` section (hfft.recipe.DataSpec), not imported even for
+# typing: hfft.recipe loads the tasks, whose label schemes use this module.
 def carve_missing_splits(
-    splits: dict[str, datasets.Dataset], spec: DataSpec, carve: Callable[..., Any] | None = None
+    splits: dict[str, datasets.Dataset],
+    spec: Any,
+    carve: Callable[..., Any] | None = None,
 ) -> dict[str, datasets.Dataset]:
     """Carve test (when asked) and validation (when missing) out of train, seeded, stratified as
     `carve` (the label scheme's; by default single-label `split_off`) does."""

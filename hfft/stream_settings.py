@@ -1,18 +1,16 @@
 """What `data.streaming: true` means for the rest of a recipe, settled when it loads: the
 settings a stream cannot honour are refused, and its training defaults count steps, not
-epochs. (The streaming itself: hfft.streaming.)"""
+epochs. (The streaming itself: hfft.streaming.) `recipe` is an hfft.recipe.Recipe, not imported
+even for typing: the recipe loader imports this module."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hfft.errors import RecipeError
 
-if TYPE_CHECKING:
-    from hfft.recipe import Recipe
 
-
-def check_recipe(recipe: Recipe) -> None:
+def check_recipe(recipe: Any) -> None:
     """What a streamed run cannot do, refused when the recipe loads: no length means no epochs,
     no fraction of the rows, no pass over the whole train split before training."""
     data = recipe.data
@@ -49,7 +47,7 @@ def check_recipe(recipe: Recipe) -> None:
         )
 
 
-def training_defaults(recipe: Recipe) -> dict[str, Any]:
+def training_defaults(recipe: Any) -> dict[str, Any]:
     """TrainingArguments defaults of a streamed run (the recipe's `training:` wins): evaluate,
     save and log every tenth of max_steps (at most every 500 steps), as a stream has no epochs
     to end."""

@@ -37,19 +37,12 @@ def modules() -> dict[str, Path]:
 
 
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
-    """hfft modules `name` imports (at any level: lazy imports inside functions count too, but
-    not imports under `if TYPE_CHECKING:`)."""
+    """hfft modules `name` imports, at any level: lazy imports inside functions and imports under
+    `if TYPE_CHECKING:` count too (a cycle through annotations is still a knot in the design)."""
     tree = ast.parse(path.read_text())
-    type_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                type_only.update(id(n) for n in ast.walk(child))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
-        if id(node) in type_only:
-            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -332,6 +332,7 @@ def test_a_file_holding_the_token_is_refused(hub, run_dir, tmp_path, capsys):
 # Another user's home folder, as a recipe or notes file might quote it (assembled so that this
 # file holds no machine path itself).
 SOMEONES_HOME = "/".join(("", "home", "alice"))
+ROOTS_HOME = "/".join(("", "root"))  # assembled: no machine path spelled out in a tracked file
 OTHER_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
 
 
@@ -350,7 +351,7 @@ OTHER_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
         ),
         (
             "extra.json",
-            '{"dir": "/root/runs/vit"}',
+            '{"dir": "' + ROOTS_HOME + '/runs/vit"}',
             "extra.json line 1 contains a local path under a home directory (/root...)",
         ),
         (
