@@ -18,9 +18,10 @@ import datasets
 
 from hfft.bad_examples import BadExample, drop_bad_examples, find_bad_examples
 from hfft.columns import LABEL, LABEL_ALIASES, standardize_columns
-from hfft.data_sources import load_raw, pick_splits
-from hfft.errors import DataError, did_you_mean
+from hfft.data_sources import load_raw, one_split, pick_splits
+from hfft.errors import DataError
 from hfft.loaded_data import LoadedData
+from hfft.model_split import for_model
 from hfft.recipe import DataSpec
 from hfft.splits import carve_missing_splits
 from hfft.tasks import Task
@@ -126,23 +127,5 @@ def load_split(
         from hfft.streaming import stream_split
 
         return stream_split(spec, task, split, list(label_names))
-    raw = load_raw(spec, task)
-    if split in raw:
-        ds = raw[split]
-    elif len(raw) == 1:
-        ds = next(iter(raw.values()))
-    else:
-        raise DataError(
-            f"split '{split}' not found{did_you_mean(split, list(raw))}; the dataset has splits "
-            f"{list(raw)}"
-        )
-    ds = standardize_columns(ds, spec.columns, task, split)
-    # The labels as the model's scheme reads them (lists of labels for a multi-label model).
-    claimed = task.labels.resolve({split: ds}, spec) if task.labels.resolve else ("", {split: ds})
-    if claimed is None:
-        raise DataError(
-            f"the {split} split holds one label per row, but the model is {task.labels.name}: "
-            "give it lists of labels (or set data.multi_label: true / data.label_separator)"
-        )
-    ds = drop_bad_examples(claimed[1], task.modality, spec.on_bad_example)[split]
-    return task.labels.encode_with(ds, label_names, split)
+    ds = standardize_columns(one_split(load_raw(spec, task), split), spec.columns, task, split)
+    return for_model(ds, spec, task, split, label_names)

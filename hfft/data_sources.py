@@ -176,3 +176,16 @@ def pick_splits(raw: datasets.DatasetDict, spec: DataSpec) -> dict[str, datasets
     elif "test" in raw and spec.train_split != "test":
         picked["test"] = raw["test"]
     return picked
+
+
+def one_split(raw: Any, split: str) -> Any:
+    """The split named `split` of loaded splits (datasets or streams); a dataset with a single
+    split (a CSV file, a flat image folder) gives that split."""
+    if split in raw:
+        return raw[split]
+    if len(raw) == 1:
+        return next(iter(raw.values()))
+    raise DataError(
+        f"split '{split}' not found{did_you_mean(split, list(raw))}; the dataset has splits "
+        f"{list(raw)}"
+    )

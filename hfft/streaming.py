@@ -218,38 +218,24 @@ def stream_split(
 ) -> datasets.Dataset:
     """One split of a streamed dataset read into a scratch Arrow file, standardised and encoded
     with a trained model's label names (`hfft eval` on a streaming recipe)."""
-    from hfft.bad_examples import drop_bad_examples
     from hfft.columns import standardize_columns
-    from hfft.errors import did_you_mean
+    from hfft.data_sources import one_split
+    from hfft.model_split import for_model
     from hfft.stream_sources import intended_features, materialize, no_scan_cache, open_stream
 
-    raw = open_stream(spec, task)
-    if split not in raw and len(raw) != 1:
-        raise DataError(
-            f"split '{split}' not found{did_you_mean(split, list(raw))}; the dataset has splits "
-            f"{list(raw)}"
-        )
-    ds = raw[split] if split in raw else next(iter(raw.values()))
-    ds = standardize_columns(ds, spec.columns, task, split)
+    ds = standardize_columns(one_split(open_stream(spec, task), split), spec.columns, task, split)
     ds = materialize(ds, spec.max_eval_samples, intended_features(ds, task))
-    claimed = task.labels.resolve({split: ds}, spec) if task.labels.resolve else ("", {split: ds})
-    if claimed is None:
-        raise DataError(
-            f"the {split} split holds one label per row, but the model is {task.labels.name}: "
-            "give it lists of labels (or set data.multi_label: true / data.label_separator)"
-        )
-    with no_scan_cache():
-        ds = drop_bad_examples(claimed[1], task.modality, spec.on_bad_example)[split]
-    return task.labels.encode_with(ds, label_names, split)
+    with no_scan_cache():  # a scratch copy: its scan result would never be read again
+        return for_model(ds, spec, task, split, label_names)
 
 
 def fit_loader_workers(args: Any, train: Any, training: dict[str, Any]) -> None:
     """At most one loader worker per shard of a streamed train split, unless the recipe chose:
     datasets gives each worker whole shards, so more would wait idle (a local class folder
     streams as one shard; a Hub dataset as one per parquet file)."""
-    import datasets
+    from hfft.tasks.lazy_splits import is_stream
 
-    if not isinstance(train, datasets.IterableDataset) or "dataloader_num_workers" in training:
+    if not is_stream(train) or "dataloader_num_workers" in training:
         return
     shards = train.n_shards
     if args.dataloader_num_workers > shards:
